@@ -1,0 +1,5 @@
+"""`python -m emoreason` runs the CLI (also what `accelerate launch -m emoreason` uses)."""
+
+from emoreason.cli import main
+
+main()

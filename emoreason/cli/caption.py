@@ -1,0 +1,8 @@
+"""`emoreason caption` (being written; owned by one workstream)."""
+
+from emoreason.errors import EmoreasonError
+
+
+def caption() -> None:
+    """Not available yet."""
+    raise EmoreasonError("this command is not built yet")

@@ -1,0 +1,263 @@
+"""FACS Action Units: the AU table, intensity words, emotion prototypes, and the one AU-to-text function.
+
+AU names and muscles follow Ekman, Friesen & Hager, *Facial Action Coding System: Manual* (2002).
+Intensity is on a 0..5 scale where 1..5 are FACS letters A..E (trace, slight, marked, severe, maximum).
+An AU is *present* at or above ``PRESENCE_THRESHOLD`` (1.0, i.e. at least a trace, "A").
+
+AU keys are strings: ``"AU12"`` for a bilateral AU, ``"AU14L"`` / ``"AU14R"`` for one side (subject's left/right).
+Everything that describes AUs in words (prompts, the rule engine, the data builders, the UI) calls
+:func:`au_phrase`, :func:`au_text` or :func:`au_change_text` from this module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+PRESENCE_THRESHOLD = 1.0
+MAX_INTENSITY = 5.0
+
+
+@dataclass(frozen=True)
+class ActionUnit:
+    number: int
+    name: str
+    muscle: str
+    region: str  # "brow", "eyes", "nose", "cheeks", "mouth", "jaw", "lids"
+    description: str  # what the movement looks like, in plain words
+
+
+AU_TABLE: dict[int, ActionUnit] = {
+    au.number: au
+    for au in [
+        ActionUnit(1, "inner brow raiser", "frontalis, pars medialis", "brow", "the inner ends of the eyebrows lift"),
+        ActionUnit(2, "outer brow raiser", "frontalis, pars lateralis", "brow", "the outer ends of the eyebrows lift"),
+        ActionUnit(
+            4,
+            "brow lowerer",
+            "corrugator supercilii, depressor supercilii, procerus",
+            "brow",
+            "the brows pull down and together",
+        ),
+        ActionUnit(5, "upper lid raiser", "levator palpebrae superioris", "eyes", "the eyes widen, showing more white"),
+        ActionUnit(
+            6, "cheek raiser", "orbicularis oculi, pars orbitalis", "cheeks", "the cheeks lift and crow's feet form"
+        ),
+        ActionUnit(7, "lid tightener", "orbicularis oculi, pars palpebralis", "eyes", "the eyelids tense and narrow"),
+        ActionUnit(9, "nose wrinkler", "levator labii superioris alaeque nasi", "nose", "the nose wrinkles upward"),
+        ActionUnit(10, "upper lip raiser", "levator labii superioris", "mouth", "the upper lip lifts"),
+        ActionUnit(
+            12, "lip corner puller", "zygomaticus major", "mouth", "the lip corners pull up and back, as in a smile"
+        ),
+        ActionUnit(14, "dimpler", "buccinator", "mouth", "the lip corners tighten inward, making dimples"),
+        ActionUnit(15, "lip corner depressor", "depressor anguli oris", "mouth", "the lip corners pull down"),
+        ActionUnit(16, "lower lip depressor", "depressor labii inferioris", "mouth", "the lower lip pulls down"),
+        ActionUnit(17, "chin raiser", "mentalis", "jaw", "the chin boss pushes up, raising the lower lip"),
+        ActionUnit(18, "lip pucker", "incisivii labii superioris and inferioris", "mouth", "the lips push forward"),
+        ActionUnit(20, "lip stretcher", "risorius with platysma", "mouth", "the lips stretch sideways"),
+        ActionUnit(22, "lip funneler", "orbicularis oris", "mouth", "the lips funnel outward"),
+        ActionUnit(23, "lip tightener", "orbicularis oris", "mouth", "the lips tighten and narrow"),
+        ActionUnit(24, "lip pressor", "orbicularis oris", "mouth", "the lips press together"),
+        ActionUnit(
+            25, "lips part", "depressor labii inferioris, or relaxed mentalis / orbicularis oris", "mouth",
+            "the lips part",
+        ),
+        ActionUnit(26, "jaw drop", "masseter relaxed; temporalis and internal pterygoid relaxed", "jaw",
+                   "the jaw drops open"),
+        ActionUnit(27, "mouth stretch", "pterygoids, digastric", "jaw", "the mouth stretches wide open"),
+        ActionUnit(28, "lip suck", "orbicularis oris", "mouth", "the lips are sucked in"),
+        ActionUnit(43, "eyes closed", "relaxation of levator palpebrae superioris", "lids", "the eyes close"),
+        ActionUnit(45, "blink", "levator palpebrae relaxes; orbicularis oculi contracts", "lids", "the eyes blink"),
+    ]
+}
+
+# FACS intensity letters on the 0..5 scale: 1=A trace, 2=B slight, 3=C marked, 4=D severe, 5=E maximum.
+INTENSITY_WORDS: dict[str, str] = {"A": "trace", "B": "slight", "C": "marked", "D": "severe", "E": "maximum"}
+
+# Emotion prototypes: AU -> weight. Core AUs weigh 1.0, supporting AUs 0.5.
+# Basic emotions: EMFACS-7 prototypes (Friesen & Ekman, EMFACS-7, 1983) as tabulated in Ekman, Friesen & Hager,
+# FACS Investigator's Guide (2002), Table 10-1, with the major variants folded in as supporting AUs.
+# Contempt is unilateral AU14 (often with unilateral AU12): see CONTEMPT_UNILATERAL below.
+# Compound emotions: Du, Tao & Martinez, "Compound facial expressions of emotion", PNAS 111(15), 2014, Table 1
+# (the AUs used by at least 70% of their subjects).
+PROTOTYPES: dict[str, dict[int, float]] = {
+    "happiness": {6: 1.0, 12: 1.0, 25: 0.25},
+    "sadness": {1: 1.0, 4: 0.5, 15: 1.0, 17: 0.5},
+    "surprise": {1: 1.0, 2: 1.0, 5: 0.5, 26: 1.0, 27: 0.5, 25: 0.25},
+    "fear": {1: 1.0, 2: 0.5, 4: 1.0, 5: 1.0, 7: 0.5, 20: 1.0, 26: 0.5, 25: 0.25},
+    "disgust": {9: 1.0, 10: 1.0, 15: 0.5, 16: 0.5, 17: 0.25, 25: 0.25},
+    "anger": {4: 1.0, 5: 0.5, 7: 1.0, 23: 1.0, 24: 0.5, 17: 0.25},
+    "contempt": {14: 1.0, 12: 0.25},
+    "happily surprised": {1: 1.0, 2: 1.0, 12: 1.0, 25: 1.0},
+    "happily disgusted": {10: 1.0, 12: 1.0, 25: 1.0},
+    "sadly fearful": {1: 1.0, 4: 1.0, 20: 1.0, 25: 1.0},
+    "sadly angry": {4: 1.0, 15: 1.0},
+    "sadly surprised": {1: 1.0, 4: 1.0, 25: 1.0, 26: 1.0},
+    "sadly disgusted": {4: 1.0, 10: 1.0},
+    "fearfully angry": {4: 1.0, 20: 1.0, 25: 1.0},
+    "fearfully surprised": {1: 1.0, 2: 1.0, 5: 1.0, 20: 1.0, 25: 1.0},
+    "angrily surprised": {4: 1.0, 25: 1.0, 26: 1.0},
+    "angrily disgusted": {4: 1.0, 10: 1.0, 17: 1.0},
+    "disgustedly surprised": {1: 1.0, 2: 1.0, 5: 1.0, 10: 1.0},
+}
+# AUs whose one-sided (asymmetric) form is the signature of contempt.
+CONTEMPT_UNILATERAL: tuple[int, ...] = (14, 12)
+
+_AU_KEY = re.compile(r"^\s*(?:AU)?\s*0*(\d{1,2})\s*([LR])?\s*(?:_[rc])?\s*$", re.IGNORECASE)
+
+
+def au_key(number: int, side: str | None = None) -> str:
+    """Canonical AU key: ``au_key(12) == "AU12"``, ``au_key(14, "L") == "AU14L"``."""
+    return f"AU{int(number)}{side or ''}"
+
+
+def parse_au_key(key: str | int) -> tuple[int, str | None]:
+    """Inverse of :func:`au_key`; also accepts ``12``, ``"au 12"``, ``"AU01"``, ``"AU12_r"``. Raises ValueError."""
+    if isinstance(key, int):
+        return key, None
+    m = _AU_KEY.match(str(key))
+    if not m:
+        raise ValueError(f"not an AU key: {key!r} (expected e.g. 'AU12', 'AU14L', 12)")
+    side = m.group(2).upper() if m.group(2) else None
+    return int(m.group(1)), side
+
+
+def coerce_aus(obj: Any) -> dict[str, float]:
+    """Turn any AU container into ``{"AU12": 3.1, ...}``: a dict (None values dropped, keys normalised),
+    a list of ``(au, intensity)`` pairs or ``{"au":..., "intensity":...}`` dicts, a JSON string, or None.
+
+    >>> coerce_aus({"au 12": 3, "AU6": None, 4: 1.5})
+    {'AU12': 3.0, 'AU4': 1.5}
+    """
+    if obj is None or obj == "":
+        return {}
+    if isinstance(obj, str):
+        obj = json.loads(obj)
+    items: list[tuple[Any, Any]]
+    if isinstance(obj, dict):
+        items = list(obj.items())
+    else:
+        items = [(x["au"], x["intensity"]) if isinstance(x, dict) else (x[0], x[1]) for x in obj]
+    out: dict[str, float] = {}
+    for key, value in items:
+        if value is None:
+            continue
+        number, side = parse_au_key(key)
+        out[au_key(number, side)] = float(value)
+    return out
+
+
+def bilateral(aus: dict[str, float]) -> dict[int, float]:
+    """Collapse sided keys to one intensity per AU number (the stronger side)."""
+    out: dict[int, float] = {}
+    for key, value in aus.items():
+        number, _ = parse_au_key(key)
+        out[number] = max(out.get(number, 0.0), float(value))
+    return out
+
+
+def asymmetry(aus: dict[str, float], number: int) -> float:
+    """|left - right| intensity for one AU, 0 when the sides are not given separately."""
+    left, right = aus.get(au_key(number, "L")), aus.get(au_key(number, "R"))
+    if left is None or right is None:
+        return 0.0
+    return abs(left - right)
+
+
+def present(aus: dict[str, float], threshold: float = PRESENCE_THRESHOLD) -> set[int]:
+    """AU numbers at or above the presence threshold (either side)."""
+    return {n for n, v in bilateral(aus).items() if v >= threshold}
+
+
+def intensity_letter(value: float) -> str | None:
+    """FACS letter for a 0..5 intensity, or None below a trace (0.5). 1->A ... 5->E."""
+    if value < 0.5:
+        return None
+    return "ABCDE"[min(4, max(0, round(value) - 1))]
+
+
+def intensity_word(value: float) -> str:
+    letter = intensity_letter(value)
+    return INTENSITY_WORDS[letter] if letter else "absent"
+
+
+def au_name(number: int) -> str:
+    au = AU_TABLE.get(number)
+    return au.name if au else f"action unit {number}"
+
+
+def au_phrase(key: str | int, value: float) -> str:
+    """One AU in words, the form the rule engine cites: ``AU12 lip corner puller (marked)``.
+
+    >>> au_phrase("AU14L", 2.2)
+    'AU14L dimpler (slight, left side)'
+    """
+    number, side = parse_au_key(key)
+    detail = intensity_word(value)
+    if side:
+        detail += ", left side" if side == "L" else ", right side"
+    return f"{au_key(number, side)} {au_name(number)} ({detail})"
+
+
+def _merged_for_text(aus: dict[str, float], threshold: float) -> list[tuple[str, float]]:
+    """Keep sided keys only when the sides differ enough to matter; otherwise report the bilateral AU."""
+    by_number: dict[int, dict[str | None, float]] = {}
+    for key, value in aus.items():
+        number, side = parse_au_key(key)
+        by_number.setdefault(number, {})[side] = float(value)
+    out: list[tuple[str, float]] = []
+    for number, sides in by_number.items():
+        left, right = sides.get("L"), sides.get("R")
+        if left is not None and right is not None and abs(left - right) >= 1.0:
+            out += [(au_key(number, s), v) for s, v in (("L", left), ("R", right)) if v >= threshold]
+        else:
+            value = max(sides.values())
+            if value >= threshold:
+                out.append((au_key(number), value))
+    return sorted(out, key=lambda kv: (-kv[1], parse_au_key(kv[0])[0]))
+
+
+def active_aus(aus: dict[str, float], threshold: float = PRESENCE_THRESHOLD) -> list[tuple[str, float]]:
+    """The AUs worth describing, strongest first, with sided keys only where the face is asymmetric."""
+    return _merged_for_text(aus, threshold)
+
+
+def au_text(aus: dict[str, float], threshold: float = PRESENCE_THRESHOLD, with_description: bool = False) -> str:
+    """The one place AU intensities become text, for prompts, CoTs and the UI.
+
+    >>> au_text({"AU6": 2.4, "AU12": 3.2, "AU4": 0.2})
+    'AU12 lip corner puller (marked); AU6 cheek raiser (slight)'
+    """
+    items = active_aus(aus, threshold)
+    if not items:
+        return "No action units above the presence threshold (a relaxed, neutral face)."
+    parts = []
+    for key, value in items:
+        phrase = au_phrase(key, value)
+        if with_description:
+            au = AU_TABLE.get(parse_au_key(key)[0])
+            if au:
+                phrase += f": {au.description}"
+        parts.append(phrase)
+    return "; ".join(parts)
+
+
+def au_change_text(start: dict[str, float], end: dict[str, float], min_change: float = 1.0) -> str:
+    """Describe how AUs changed over a window, strongest change first: ``AU12 rises from 0.4 to 3.1``.
+
+    >>> au_change_text({"AU12": 0.4}, {"AU12": 3.1, "AU4": 0.0})
+    'AU12 lip corner puller rises from 0.4 to 3.1'
+    """
+    a, b = bilateral(start), bilateral(end)
+    changes = []
+    for number in sorted(set(a) | set(b)):
+        before, after = a.get(number, 0.0), b.get(number, 0.0)
+        if abs(after - before) >= min_change:
+            verb = "rises" if after > before else "falls"
+            text = f"{au_key(number)} {au_name(number)} {verb} from {before:.1f} to {after:.1f}"
+            changes.append((abs(after - before), text))
+    if not changes:
+        return ""
+    return "; ".join(text for _, text in sorted(changes, key=lambda c: -c[0]))

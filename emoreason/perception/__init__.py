@@ -1,0 +1,1 @@
+"""Perception: media decoding, faces, landmarks, blendshapes, AU estimators, speech and prosody."""

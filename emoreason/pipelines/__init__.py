@@ -1,0 +1,1 @@
+"""Pipelines: resumable batch captioning and dataset generation."""

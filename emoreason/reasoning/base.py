@@ -1,0 +1,86 @@
+"""The Reasoner protocol and the backend registry.
+
+Every backend takes a batch of :class:`~emoreason.schema.Evidence` and returns one
+:class:`~emoreason.schema.Reasoning` each, with its raw text run through the one parser.
+Backends are looked up by name in ``BACKENDS``; each entry names a module and a class so that
+``emoreason --help`` never imports torch or an HTTP client.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from typing import Any, Protocol, runtime_checkable
+
+from emoreason.errors import EmoreasonError
+from emoreason.reasoning.parser import parse_output
+from emoreason.schema import Evidence, Reasoning
+
+
+@runtime_checkable
+class Reasoner(Protocol):
+    """One reasoning backend. ``reason`` is batched: one Reasoning per Evidence, same order."""
+
+    name: str
+
+    def reason(self, evidence: list[Evidence]) -> list[Reasoning]: ...
+
+
+@runtime_checkable
+class StreamingReasoner(Reasoner, Protocol):
+    """A backend that can also stream one reply (used by the chat REPL)."""
+
+    def stream_chat(self, messages: list[dict[str, Any]], images: list[Any]) -> Iterator[str]: ...
+
+
+# name -> "module:Class". The class is built with the keyword settings given to get_reasoner.
+BACKENDS: dict[str, str] = {
+    "rules": "emoreason.reasoning.rules:RuleReasoner",
+    "hf": "emoreason.reasoning.hf:HFReasoner",
+    "openai": "emoreason.reasoning.openai_backend:OpenAIReasoner",
+    "vllm": "emoreason.reasoning.vllm_backend:VLLMReasoner",
+}
+
+
+def get_reasoner(name: str, **settings: Any) -> Reasoner:
+    """Build a backend by name. Unknown names raise EmoreasonError listing the valid ones."""
+    if name not in BACKENDS:
+        raise EmoreasonError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+    module_name, class_name = BACKENDS[name].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(**settings)
+
+
+def to_reasoning(raw: str, backend: str, label_set: str = "compound", scores: dict[str, float] | None = None,
+                 truncated: bool | None = None) -> Reasoning:
+    """Wrap a backend's raw text as a Reasoning, via the one parser."""
+    parsed = parse_output(raw, label_set)  # type: ignore[arg-type]
+    return Reasoning(
+        raw=raw,
+        label=parsed.label,
+        labels=parsed.labels,
+        scores=scores or {},
+        aus_cited=parsed.aus,
+        format_ok=parsed.format_ok,
+        truncated=parsed.truncated if truncated is None else truncated,
+        backend=backend,
+    )
+
+
+def build_reasoner(
+    backend: str = "rules",
+    model: str | None = None,
+    adapter: str | None = None,
+    base_url: str | None = None,
+    **settings: Any,
+) -> Reasoner:
+    """Build a backend from CLI-style options; options left as None are not passed (each backend has defaults).
+
+    hf: ``model`` (path or hub id), ``adapter``; openai: ``model`` (served name), ``base_url``; rules: neither.
+    """
+    if backend in ("hf", "openai", "vllm") and not model:
+        raise EmoreasonError(f"--backend {backend} needs --model (a local path, a hub id or a served model name)")
+    if backend == "openai" and not base_url:
+        raise EmoreasonError("--backend openai needs --base-url, e.g. http://localhost:8000/v1")
+    options = {"model": model, "adapter": adapter, "base_url": base_url, **settings}
+    return get_reasoner(backend, **{k: v for k, v in options.items() if v is not None})

@@ -1,0 +1,143 @@
+"""pydantic models shared by every part: perception output, the Evidence a reasoner sees, and results.
+
+JSON field names here are the public output contract of ``analyze --json``, ``caption`` and the HTTP API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class HeadPose(BaseModel):
+    """Head rotation in degrees, from the face transformation matrix (camera looking at the face)."""
+
+    yaw: float
+    pitch: float
+    roll: float
+
+
+class AUActivation(BaseModel):
+    """One Action Unit with its 0..5 intensity; ``side`` is "L"/"R" for a one-sided reading, else None."""
+
+    au: int
+    intensity: float = Field(ge=0.0, le=5.0)
+    side: str | None = None
+    source: str = "blendshapes"  # blendshapes | openface | dataset | external
+
+
+class Face(BaseModel):
+    """One detected face in one image or video frame."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    box: tuple[float, float, float, float]  # x, y, w, h in original-image pixels
+    landmarks: list[tuple[float, float, float]] = Field(default_factory=list, repr=False)  # 478 (x, y, z), pixels
+    blendshapes: dict[str, float] = Field(default_factory=dict, repr=False)  # the 52 ARKit-style scores, 0..1
+    head_pose: HeadPose | None = None
+    aus: dict[str, float] = Field(default_factory=dict)  # {"AU12": 3.1, "AU14L": 2.0}
+    track_id: int | None = None
+    frame_index: int | None = None
+    timestamp: float | None = None  # seconds, for video frames
+    crop: Any = Field(default=None, exclude=True, repr=False)  # aligned PIL.Image crop
+
+
+class Utterance(BaseModel):
+    """One stretch of speech with its time span in seconds; ``words`` carries word timestamps when known."""
+
+    text: str
+    start: float
+    end: float
+    words: list[dict[str, Any]] = Field(default_factory=list, repr=False)  # {"word", "start", "end"}
+    language: str | None = None
+
+
+class ProsodyCues(BaseModel):
+    """Prosody over one segment. Any field is None when it can't be measured (silence, no audio)."""
+
+    pitch_mean_hz: float | None = None
+    pitch_range_semitones: float | None = None
+    energy_db: float | None = None
+    speaking_rate_wps: float | None = None
+    pause_ratio: float | None = None
+    text: str = ""  # short rendering for the prompt, e.g. "high, widely varying pitch; loud; fast speech"
+
+
+class Evidence(BaseModel):
+    """Everything a reasoner sees for one face track in one time window (or one face in one image)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    id: str
+    images: list[Any] = Field(default_factory=list, repr=False)  # PIL images (face crops), most important first
+    aus: dict[str, float] = Field(default_factory=dict)
+    au_text: str = ""  # from facs.au_text, plus change-over-time text for video
+    transcript: str = ""
+    prosody: str = ""  # ProsodyCues.text
+    track: int | None = None
+    start: float | None = None
+    end: float | None = None
+    label_set: str = "compound"  # basic | compound | open
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class Reasoning(BaseModel):
+    """A reasoner's answer for one Evidence: raw text plus what the one parser read from it."""
+
+    raw: str
+    label: str | None = None
+    labels: list[str] = Field(default_factory=list)
+    scores: dict[str, float] = Field(default_factory=dict)  # per-label scores where the backend has them
+    aus_cited: list[str] = Field(default_factory=list)
+    format_ok: bool = False
+    truncated: bool = False
+    backend: str = ""
+
+
+class FaceResult(BaseModel):
+    """One face in ``analyze --json`` output."""
+
+    box: tuple[float, float, float, float]
+    aus: dict[str, float]
+    label: str | None
+    scores: dict[str, float] = Field(default_factory=dict)
+    head_pose: HeadPose | None = None
+    raw: str = ""
+    format_ok: bool = False
+
+
+class ImageResult(BaseModel):
+    """One input path in ``analyze --json``: status is ok, no_face or error."""
+
+    path: str
+    status: str
+    error: str | None = None
+    faces: list[FaceResult] = Field(default_factory=list)
+
+
+class SegmentResult(BaseModel):
+    """One (track, time window) of a video."""
+
+    start: float
+    end: float
+    track: int | None
+    aus: dict[str, float] = Field(default_factory=dict)
+    transcript: str = ""
+    prosody: str = ""
+    label: str | None = None
+    raw: str = ""
+
+
+class MediaResult(BaseModel):
+    """One video (or audio) file in ``caption`` output: one JSON line."""
+
+    id: str
+    path: str
+    status: str  # ok | no_face | error
+    error: str | None = None
+    duration: float | None = None
+    tracks: list[dict[str, Any]] = Field(default_factory=list)  # {"track", "frames", "dominant", "timeline"}
+    segments: list[SegmentResult] = Field(default_factory=list)
+    caption: str = ""
+    notes: list[str] = Field(default_factory=list)

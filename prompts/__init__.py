@@ -1,0 +1,1 @@
+"""Prompt templates, shipped as package data and loaded with importlib.resources."""

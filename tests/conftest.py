@@ -1,0 +1,58 @@
+"""Shared fixtures. Area-specific fixtures live in tests/<area>/conftest.py. Nothing here reaches the network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU (none here)")
+    run_slow = config.getoption("-m") and "slow" in config.getoption("-m")
+    skip_slow = pytest.mark.skip(reason="slow tier: run with `pytest -m slow`")
+    cuda = None
+    for item in items:
+        if "gpu" in item.keywords:
+            cuda = _has_cuda() if cuda is None else cuda
+            if not cuda:
+                item.add_marker(skip_gpu)
+        if "slow" in item.keywords and not run_slow:
+            item.add_marker(skip_slow)
+
+
+@pytest.fixture(scope="session")
+def face_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real photograph with one smiling face: scikit-image's bundled astronaut (Eileen Collins), as JPEG."""
+    from PIL import Image
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("photos") / "astronaut.jpg"
+    Image.fromarray(data.astronaut()).save(path, quality=92)
+    return path
+
+
+@pytest.fixture(scope="session")
+def no_face_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real photograph with no face: scikit-image's bundled coffee cup."""
+    from PIL import Image
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("photos") / "coffee.jpg"
+    Image.fromarray(data.coffee()).save(path, quality=92)
+    return path
