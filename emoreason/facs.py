@@ -41,7 +41,9 @@ AU_TABLE: dict[int, ActionUnit] = {
             "brow",
             "the brows pull down and together",
         ),
-        ActionUnit(5, "upper lid raiser", "levator palpebrae superioris", "eyes", "the eyes widen, showing more white"),
+        ActionUnit(
+            5, "upper lid raiser", "levator palpebrae superioris", "eyes", "the eyes widen, showing more white"
+        ),
         ActionUnit(
             6, "cheek raiser", "orbicularis oculi, pars orbitalis", "cheeks", "the cheeks lift and crow's feet form"
         ),
@@ -61,11 +63,15 @@ AU_TABLE: dict[int, ActionUnit] = {
         ActionUnit(23, "lip tightener", "orbicularis oris", "mouth", "the lips tighten and narrow"),
         ActionUnit(24, "lip pressor", "orbicularis oris", "mouth", "the lips press together"),
         ActionUnit(
-            25, "lips part", "depressor labii inferioris, or relaxed mentalis / orbicularis oris", "mouth",
+            25,
+            "lips part",
+            "depressor labii inferioris, or relaxed mentalis / orbicularis oris",
+            "mouth",
             "the lips part",
         ),
-        ActionUnit(26, "jaw drop", "masseter relaxed; temporalis and internal pterygoid relaxed", "jaw",
-                   "the jaw drops open"),
+        ActionUnit(
+            26, "jaw drop", "masseter relaxed; temporalis and internal pterygoid relaxed", "jaw", "the jaw drops open"
+        ),
         ActionUnit(27, "mouth stretch", "pterygoids, digastric", "jaw", "the mouth stretches wide open"),
         ActionUnit(28, "lip suck", "orbicularis oris", "mouth", "the lips are sucked in"),
         ActionUnit(43, "eyes closed", "relaxation of levator palpebrae superioris", "lids", "the eyes close"),

@@ -51,8 +51,13 @@ def get_reasoner(name: str, **settings: Any) -> Reasoner:
     return cls(**settings)
 
 
-def to_reasoning(raw: str, backend: str, label_set: str = "compound", scores: dict[str, float] | None = None,
-                 truncated: bool | None = None) -> Reasoning:
+def to_reasoning(
+    raw: str,
+    backend: str,
+    label_set: str = "compound",
+    scores: dict[str, float] | None = None,
+    truncated: bool | None = None,
+) -> Reasoning:
     """Wrap a backend's raw text as a Reasoning, via the one parser."""
     parsed = parse_output(raw, label_set)  # type: ignore[arg-type]
     return Reasoning(

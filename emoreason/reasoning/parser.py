@@ -31,8 +31,10 @@ _HEADING = re.compile(
 )
 _THINK = re.compile(r"<think>(.*?)</think>", re.S | re.I)
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
-_FULL = re.compile(r"^\s*<think>(?:(?!</?think>|</?answer>).)*</think>\s*<answer>(?:(?!</?answer>|</?think>).)*</answer>\s*$",
-                   re.S | re.I)
+_FULL = re.compile(
+    r"^\s*<think>(?:(?!</?think>|</?answer>).)*</think>\s*<answer>(?:(?!</?answer>|</?think>).)*</answer>\s*$",
+    re.S | re.I,
+)
 # AU citations: AU12, AU 12, AU12L, AU-12, AU12 (lip corner puller); "AU12+AU6" and "AUs 6 and 12" too.
 _AU = re.compile(r"\bAU[\s\-_]?0*(\d{1,2})([LR])?(?![\d])", re.I)
 _AU_LIST = re.compile(r"\bAUs\s+((?:\d{1,2}[LR]?(?:\s*(?:,|and|\+|&)\s*)?)+)", re.I)

@@ -1,0 +1,88 @@
+"""The FACS rule engine: prototype scoring, neutral, contempt asymmetry, Exp-CoT text that the one parser reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from emoreason.labels import BASIC_LABELS, CANONICAL_LABELS
+from emoreason.reasoning.base import get_reasoner
+from emoreason.reasoning.parser import parse_output
+from emoreason.reasoning.rules import RuleReasoner, explain, score_emotions
+from emoreason.schema import Evidence
+
+PROTOTYPICAL = {
+    "happiness": {"AU6": 2.5, "AU12": 3.2, "AU25": 1.2},
+    "sadness": {"AU1": 2.0, "AU4": 1.5, "AU15": 2.5, "AU17": 1.0},
+    "surprise": {"AU1": 3.0, "AU2": 3.0, "AU5": 2.0, "AU26": 3.0, "AU25": 2.0},
+    "fear": {"AU1": 3.0, "AU2": 2.0, "AU4": 2.5, "AU5": 3.0, "AU20": 2.5, "AU26": 2.0},
+    "disgust": {"AU9": 3.0, "AU10": 2.5, "AU17": 1.0},
+    "anger": {"AU4": 3.0, "AU7": 2.5, "AU23": 2.5, "AU5": 1.5},
+    "contempt": {"AU14L": 2.5, "AU14R": 0.2, "AU12L": 1.2, "AU12R": 0.3},
+    "neutral": {"AU4": 0.4, "AU12": 0.3},
+    "happily surprised": {"AU1": 2.5, "AU2": 2.5, "AU12": 3.0, "AU25": 2.5},
+}
+
+
+@pytest.mark.parametrize("label", list(PROTOTYPICAL))
+def test_prototype_scoring_picks_the_posed_label(label: str) -> None:
+    scores = score_emotions(PROTOTYPICAL[label])
+    assert max(scores, key=scores.get) == label
+    assert set(scores) == set(CANONICAL_LABELS)
+    assert all(0.0 <= s <= 1.0 for s in scores.values())
+
+
+def test_no_active_au_is_neutral_with_full_score() -> None:
+    assert score_emotions({})["neutral"] == 1.0
+    assert explain({}).label == "neutral"
+
+
+def test_basic_label_set_never_returns_a_compound() -> None:
+    scores = score_emotions(PROTOTYPICAL["happily surprised"], label_set="basic")
+    assert set(scores) == set(BASIC_LABELS)
+
+
+def test_symmetric_dimpler_is_not_contempt_but_one_sided_is() -> None:
+    symmetric = {"AU14L": 2.5, "AU14R": 2.5, "AU6": 2.0, "AU12": 3.0}
+    assert max(score_emotions(symmetric), key=score_emotions(symmetric).get) == "happiness"
+    one_sided = {"AU14L": 3.0, "AU14R": 0.0}
+    s = score_emotions(one_sided)
+    assert max(s, key=s.get) == "contempt"
+
+
+def test_negated_emotion_word_in_speech_adds_nothing() -> None:
+    base = score_emotions({"AU12": 1.5})
+    said = score_emotions({"AU12": 1.5}, transcript="I'm so happy today")
+    negated = score_emotions({"AU12": 1.5}, transcript="I am not happy at all")
+    assert said["happiness"] == pytest.approx(base["happiness"] + 0.1)
+    assert negated == base
+
+
+@pytest.mark.parametrize("label", list(PROTOTYPICAL))
+def test_explanation_parses_back_to_its_label_with_exact_citations(label: str) -> None:
+    result = explain(PROTOTYPICAL[label], transcript="Well, I did not expect that.", prosody="high pitch; loud")
+    parsed = parse_output(result.text)
+    assert parsed.format_ok and not parsed.truncated and not parsed.multiple_answers
+    assert parsed.label == result.label == label
+    assert parsed.conclusion_label == label
+    assert parsed.aus == result.cited  # only observed AUs are cited by number
+    assert '"Well, I did not expect that."' in parsed.sections["key_observations"]
+
+
+def test_gold_label_cot_concludes_the_gold_label_and_says_when_face_disagrees() -> None:
+    result = explain(PROTOTYPICAL["happiness"], label="sadness")
+    parsed = parse_output(result.text)
+    assert parsed.label == "sadness" and parsed.conclusion_label == "sadness"
+    assert "leans towards happiness" in parsed.sections["overall_interpretation"]
+
+
+def test_explain_is_deterministic() -> None:
+    assert explain(PROTOTYPICAL["fear"]).text == explain(PROTOTYPICAL["fear"]).text
+
+
+def test_rule_reasoner_via_registry_is_batched_and_fills_scores() -> None:
+    reasoner = get_reasoner("rules")
+    assert isinstance(reasoner, RuleReasoner)
+    evidence = [Evidence(id=str(i), aus=aus) for i, aus in enumerate(PROTOTYPICAL.values())]
+    results = reasoner.reason(evidence)
+    assert [r.label for r in results] == list(PROTOTYPICAL)
+    assert all(r.format_ok and r.scores and r.backend == "rules" for r in results)
