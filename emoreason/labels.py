@@ -407,4 +407,39 @@ DATASET_LABEL_MAPS: dict[str, dict[int | str, str]] = {
         6: "disgust",
         7: "fear",
     },
+    # FERPlus fer2013new.csv vote columns (``unknown`` and ``NF`` are not emotions)
+    "ferplus": {
+        "neutral": "neutral",
+        "happiness": "happiness",
+        "surprise": "surprise",
+        "sadness": "sadness",
+        "anger": "anger",
+        "disgust": "disgust",
+        "fear": "fear",
+        "contempt": "contempt",
+    },
+    # MAFW single_label.txt / set_N/{train,test}.txt class names; the last three are EXTENDED_LABELS
+    "mafw": {
+        "anger": "anger",
+        "disgust": "disgust",
+        "fear": "fear",
+        "happiness": "happiness",
+        "neutral": "neutral",
+        "sadness": "sadness",
+        "surprise": "surprise",
+        "contempt": "contempt",
+        "anxiety": "anxiety",
+        "helplessness": "helplessness",
+        "disappointment": "disappointment",
+    },
+    # EMER (MER2023 samples) gt-eng.csv `emotions`: MER2023's six classes; "worried" is EXTENDED_LABELS "worry"
+    "emer": {
+        "neutral": "neutral",
+        "happy": "happiness",
+        "sad": "sadness",
+        "angry": "anger",
+        "surprise": "surprise",
+        "worried": "worry",
+    },
+    # DISFA and BP4D code AUs only; they have no emotion labels (see data_builders/disfa.py, bp4d.py).
 }

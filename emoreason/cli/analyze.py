@@ -1,8 +1,126 @@
-"""`emoreason analyze` (being written; owned by one workstream)."""
+"""`emoreason analyze PATH...`: faces, Action Units, reasoning and a label for each face in each photo."""
 
-from emoreason.errors import EmoreasonError
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+Opt = typer.Option
+LABEL_SETS = ("basic", "compound", "open")
+AU_SOURCES = ("blendshapes", "openface")
 
 
-def analyze() -> None:
-    """Not available yet."""
-    raise EmoreasonError("this command is not built yet")
+def analyze(
+    paths: Annotated[list[Path], typer.Argument(help="Image files (jpg, png, tiff, webp, ...).", show_default=False)],
+    as_json: Annotated[bool, Opt("--json", help="One JSON object per input path per line.")] = False,
+    backend: Annotated[str, Opt(help="Reasoner backend: rules, hf, openai, vllm.")] = "rules",
+    model: Annotated[str | None, Opt(help="Model path / hub id (hf, vllm) or served name (openai).")] = None,
+    adapter: Annotated[str | None, Opt(help="peft LoRA adapter directory (hf).")] = None,
+    base_url: Annotated[str | None, Opt(help="OpenAI-compatible server URL (openai).")] = None,
+    au_source: Annotated[str, Opt(help="Where AUs come from: blendshapes (built in) or openface.")] = "blendshapes",
+    openface_csv: Annotated[
+        Path | None, Opt(help="OpenFace 2.0 CSV, or a folder of <image stem>.csv files (--au-source openface).")
+    ] = None,
+    crops: Annotated[Path | None, Opt("--crops", help="Save aligned face crops (PNG) into this folder.")] = None,
+    face_model: Annotated[Path | None, Opt(help="MediaPipe face_landmarker.task file.")] = None,
+    label_set: Annotated[str, Opt(help="basic, compound or open.")] = "compound",
+    max_faces: Annotated[int, Opt(help="Most faces reported per image.", min=1)] = 10,
+    temperature: Annotated[float | None, Opt(help="Sampling temperature (model backends).", min=0.0)] = None,
+    max_new_tokens: Annotated[int | None, Opt(help="Generation limit (model backends).", min=1)] = None,
+) -> None:
+    """Analyze face photos: each face's Action Units, head pose, reasoning and emotion label."""
+    from emoreason.agent import ImageOptions, analyze_paths
+    from emoreason.errors import EmoreasonError
+    from emoreason.perception.model_file import resolve_face_landmarker
+    from emoreason.reasoning.base import BACKENDS, build_reasoner
+
+    if backend not in BACKENDS:
+        _usage(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    if label_set not in LABEL_SETS:
+        _usage(f"--label-set must be one of: {', '.join(LABEL_SETS)}")
+    if au_source not in AU_SOURCES:
+        _usage(f"--au-source must be one of: {', '.join(AU_SOURCES)}")
+    if au_source == "openface" and openface_csv is None:
+        _usage("--au-source openface needs --openface-csv FILE (or a folder of <image stem>.csv files)")
+    if openface_csv is not None and not openface_csv.exists():
+        _usage(f"--openface-csv {openface_csv}: no such file or folder")
+    settings: dict[str, Any] = {"label_set": label_set, "temperature": temperature, "max_new_tokens": max_new_tokens}
+    settings = {k: v for k, v in settings.items() if v is not None}
+    try:
+        face_model_path = resolve_face_landmarker(face_model)
+        reasoner = build_reasoner(backend, model=model, adapter=adapter, base_url=base_url, **settings)
+    except EmoreasonError as err:
+        _usage(str(err))
+    options = ImageOptions(
+        au_source=au_source,  # type: ignore[arg-type]
+        openface_csv=openface_csv,
+        crops_dir=crops,
+        face_model=face_model_path,
+        num_faces=max_faces,
+        label_set=label_set,
+    )
+    failed = 0
+    for result in analyze_paths(paths, reasoner, options):
+        failed += result.status == "error"
+        if as_json:
+            typer.echo(json.dumps(json_record(result), ensure_ascii=False))
+        else:
+            render(result)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _usage(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def json_record(result: Any) -> dict[str, Any]:
+    """The ``--json`` object: path, status, error, faces[box, aus, label, scores, head_pose, raw]."""
+    record = result.model_dump(mode="json", exclude={"faces": {"__all__": {"format_ok"}}})
+    for face in record["faces"]:
+        face["box"] = [round(v) for v in face["box"]]
+    return record
+
+
+def render(result: Any) -> None:
+    """A readable summary of one image: per face the label, top AUs, head pose and the reasoning."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from emoreason import facs
+    from emoreason.reasoning.parser import parse_output
+
+    console = Console(highlight=False, soft_wrap=True)
+    name = escape(result.path)
+    if result.status == "error":
+        errors = Console(stderr=True, highlight=False, soft_wrap=True)
+        errors.print(f"[bold]{name}[/]: [red]error:[/] {escape(result.error or '')}")
+        return
+    if result.status == "no_face":
+        console.print(f"[bold]{name}[/]: no face found")
+        return
+    count = len(result.faces)
+    console.print(f"[bold]{name}[/]: {count} face{'s' if count != 1 else ''}")
+    for i, face in enumerate(result.faces, start=1):
+        x, y, w, h = (round(v) for v in face.box)
+        ranked = sorted(face.scores.items(), key=lambda kv: -kv[1])[:3]
+        runner = ", ".join(f"{label} {score:.2f}" for label, score in ranked)
+        console.print(f"  [bold]face {i}[/] at x={x} y={y} {w}x{h}px -> [bold green]{face.label or 'no label'}[/]")
+        if runner:
+            console.print(f"    scores: {runner}")
+        top = facs.active_aus(face.aus)[:6]
+        au_line = "; ".join(facs.au_phrase(key, value) for key, value in top) or "none above the presence threshold"
+        console.print(f"    AUs: {escape(au_line)}")
+        if face.head_pose is not None:
+            pose = face.head_pose
+            console.print(f"    head pose: yaw {pose.yaw:+.0f}°, pitch {pose.pitch:+.0f}°, roll {pose.roll:+.0f}°")
+        sections = parse_output(face.raw).sections
+        for key, title in (("overall_interpretation", "reasoning"), ("conclusion", "conclusion")):
+            if sections.get(key):
+                console.print(f"    {title}: {escape(sections[key])}")
+        if not sections and face.raw:
+            console.print(f"    raw: {escape(face.raw.strip())}")

@@ -1,0 +1,258 @@
+"""The agent for still images: path -> image -> faces -> AUs -> Evidence -> reasoner -> ImageResult.
+
+``analyze_paths`` streams one :class:`~emoreason.schema.ImageResult` per input path, in input order, and never
+raises for a per-path problem (bad file, no face, a reasoner error): those become ``status`` ``error`` or
+``no_face`` with a one-line ``error``. Faces from several images are sent to the reasoner in one batch.
+The video agent lives in ``emoreason.video``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from emoreason import facs
+from emoreason.errors import EmoreasonError
+from emoreason.schema import Evidence, Face, FaceResult, ImageResult
+
+logger = logging.getLogger(__name__)
+
+AU_SOURCES = ("blendshapes", "openface")
+AuSource = Literal["blendshapes", "openface"]
+
+
+@dataclass
+class ImageOptions:
+    """How to perceive one image (what ``emoreason analyze`` exposes as flags)."""
+
+    au_source: AuSource = "blendshapes"
+    openface_csv: str | os.PathLike[str] | None = None  # one CSV, or a folder of <image stem>.csv files
+    crops_dir: str | os.PathLike[str] | None = None
+    face_model: str | os.PathLike[str] | None = None
+    num_faces: int = 10
+    label_set: str = "compound"
+    min_confidence: float = 0.75  # OpenFace row confidence
+
+
+@dataclass
+class _Pending:
+    result: ImageResult
+    faces: list[Face] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+def needs_images(reasoner: Any) -> bool:
+    """Whether a backend looks at face crops. The rule engine reads only AUs, so crops are skipped for it."""
+    return bool(getattr(reasoner, "needs_images", getattr(reasoner, "name", "") != "rules"))
+
+
+def _openface_csv_for(path: Path, openface_csv: str | os.PathLike[str] | None) -> Path:
+    if openface_csv is None:
+        raise EmoreasonError("--au-source openface needs --openface-csv FILE (or a folder of <image>.csv files)")
+    source = Path(openface_csv)
+    if source.is_dir():
+        candidate = source / f"{path.stem}.csv"
+        if not candidate.is_file():
+            raise EmoreasonError(f"no OpenFace CSV for {path.name} in {source} (expected {candidate.name})")
+        return candidate
+    return source
+
+
+def _openface_aus(path: Path, faces: list[Face], options: ImageOptions) -> None:
+    """Give each detected face the AUs of the OpenFace row that matches it (by position, else by order)."""
+    from emoreason.perception.aus import blendshapes_to_aus
+    from emoreason.perception.openface import read_openface_rows
+
+    rows = read_openface_rows(_openface_csv_for(path, options.openface_csv), options.min_confidence)
+    if rows:
+        first = min(r.frame for r in rows)
+        rows = [r for r in rows if r.frame == first]  # a still image is one frame; use the first one written
+    by_order = sorted(rows, key=lambda r: r.face_id) if not any(r.center for r in rows) else []
+    unused = [r for r in rows if r.center is not None]
+    for index, face in enumerate(faces):
+        match = None
+        if by_order:
+            match = by_order[index] if index < len(by_order) else None
+        elif unused:
+            x, y, w, h = face.box
+            nearest = min(unused, key=lambda r: (r.center[0] - x - w / 2) ** 2 + (r.center[1] - y - h / 2) ** 2)
+            cx, cy = nearest.center  # type: ignore[misc]
+            if x <= cx <= x + w and y <= cy <= y + h:
+                match = nearest
+                unused.remove(nearest)
+        if match is not None:
+            face.aus = dict(match.aus)
+        else:
+            logger.warning("%s: face %d has no OpenFace row; using blendshape AUs for it", path, index)
+            face.aus = blendshapes_to_aus(face.blendshapes, face.landmarks)
+
+
+def _save_crop(crop: Any, crops_dir: Path, name: str) -> None:
+    crops_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".crop-", suffix=".png", dir=crops_dir)
+    os.close(fd)
+    try:
+        crop.save(tmp, format="PNG")
+        os.replace(tmp, crops_dir / name)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def perceive_image(
+    path: str | os.PathLike[str], options: ImageOptions | None = None, with_crops: bool = False, image: Any = None
+) -> list[Face]:
+    """Faces of one image file with AUs (and aligned crops when asked), no reasoning. Raises EmoreasonError.
+
+    ``image`` is the already-loaded picture (``images.load_image(path)``), when the caller prefetched it.
+    """
+    from emoreason.perception.aus import blendshapes_to_aus
+    from emoreason.perception.crops import aligned_crop
+    from emoreason.perception.faces import detect_faces
+    from emoreason.perception.images import load_image
+
+    options = options or ImageOptions()
+    if options.au_source not in AU_SOURCES:
+        raise EmoreasonError(f"unknown AU source {options.au_source!r}; choose one of: {', '.join(AU_SOURCES)}")
+    path = Path(path)
+    image = image if image is not None else load_image(path)
+    faces = detect_faces(image, num_faces=options.num_faces, model_path=options.face_model)
+    if options.au_source == "openface" and faces:
+        _openface_aus(path, faces, options)
+    else:
+        for face in faces:
+            face.aus = blendshapes_to_aus(face.blendshapes, face.landmarks)
+    if with_crops or options.crops_dir:
+        for index, face in enumerate(faces):
+            face.crop = aligned_crop(image, face.landmarks)
+            if options.crops_dir:
+                _save_crop(face.crop, Path(options.crops_dir), f"{path.stem}_face{index}.png")
+    return faces
+
+
+def _evidence(path: Path, index: int, face: Face, label_set: str) -> Evidence:
+    return Evidence(
+        id=f"{path}#face{index}",
+        images=[face.crop] if face.crop is not None else [],
+        aus=face.aus,
+        au_text=facs.au_text(face.aus),
+        label_set=label_set,
+        meta={"path": str(path), "face_index": index, "box": list(face.box)},
+    )
+
+
+def _prefetch(paths: Iterable[str | os.PathLike[str]], ahead: int = 2) -> Iterator[tuple[Any, Any]]:
+    """(path, loaded image or the exception loading raised), decoding up to ``ahead`` files in a thread.
+
+    Pillow's decoders release the GIL, so the next file decodes while MediaPipe works on this one.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from emoreason.perception.images import load_image
+
+    def load(path: Any) -> Any:
+        try:
+            return load_image(path)
+        except Exception as err:  # noqa: BLE001 - handed to the consumer, which reports it per path
+            return err
+
+    queue: deque[tuple[Any, Future[Any]]] = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="emoreason-decode") as pool:
+        for path in paths:
+            queue.append((path, pool.submit(load, path)))
+            if len(queue) > ahead:
+                done_path, future = queue.popleft()
+                yield done_path, future.result()
+        while queue:
+            done_path, future = queue.popleft()
+            yield done_path, future.result()
+
+
+def _start(path: str | os.PathLike[str], reasoner: Any, options: ImageOptions, image: Any = None) -> _Pending:
+    """Perceive one path; every failure becomes a result with status error (the batch goes on)."""
+    result = ImageResult(path=str(path), status="ok")
+    try:
+        if isinstance(image, BaseException):
+            raise image
+        faces = perceive_image(path, options, with_crops=needs_images(reasoner), image=image)
+    except EmoreasonError as err:
+        result.status, result.error = "error", str(err)
+        return _Pending(result)
+    except Exception as err:  # noqa: BLE001 - one broken file must not stop a batch
+        logger.debug("unexpected error on %s", path, exc_info=True)
+        result.status, result.error = "error", f"{type(err).__name__}: {err}"
+        return _Pending(result)
+    if not faces:
+        result.status = "no_face"
+        return _Pending(result)
+    evidence = [_evidence(Path(path), i, face, options.label_set) for i, face in enumerate(faces)]
+    return _Pending(result, faces, evidence)
+
+
+def _finish(batch: list[_Pending], reasoner: Any) -> list[ImageResult]:
+    """Reason over every face of the batch in one call and fill the results."""
+    evidence = [ev for item in batch for ev in item.evidence]
+    if evidence:
+        try:
+            reasonings = reasoner.reason(evidence)
+            if len(reasonings) != len(evidence):
+                raise EmoreasonError(
+                    f"the {reasoner.name} backend returned {len(reasonings)} answers for {len(evidence)} faces"
+                )
+        except Exception as err:  # noqa: BLE001 - a backend failure is reported per image, not raised
+            message = str(err) if isinstance(err, EmoreasonError) else f"reasoner failed: {type(err).__name__}: {err}"
+            for item in batch:
+                if item.evidence:
+                    item.result.status, item.result.error = "error", message
+            return [item.result for item in batch]
+        answers = iter(reasonings)
+        for item in batch:
+            for face in item.faces:
+                reasoning = next(answers)
+                item.result.faces.append(
+                    FaceResult(
+                        box=face.box,
+                        aus=face.aus,
+                        label=reasoning.label,
+                        scores=reasoning.scores,
+                        head_pose=face.head_pose,
+                        raw=reasoning.raw,
+                        format_ok=reasoning.format_ok,
+                    )
+                )
+    return [item.result for item in batch]
+
+
+def analyze_paths(
+    paths: Iterable[str | os.PathLike[str]],
+    reasoner: Any,
+    options: ImageOptions | None = None,
+    batch_size: int = 16,
+    **settings: Any,
+) -> Iterator[ImageResult]:
+    """One ImageResult per path, in order, streamed; faces go to the reasoner ``batch_size`` at a time.
+
+    ``settings`` are ImageOptions fields (``au_source="openface", openface_csv=..., crops_dir=...``).
+    """
+    options = options or ImageOptions(**settings)
+    batch: list[_Pending] = []
+    for path, image in _prefetch(paths):
+        batch.append(_start(path, reasoner, options, image))
+        if sum(len(item.evidence) for item in batch) >= batch_size:
+            yield from _finish(batch, reasoner)
+            batch = []
+    if batch:
+        yield from _finish(batch, reasoner)
+
+
+def analyze_image(
+    path: str | os.PathLike[str], reasoner: Any, options: ImageOptions | None = None, **settings: Any
+) -> ImageResult:
+    """Analyze one image file; never raises for a bad file (see ``ImageResult.status``)."""
+    return next(analyze_paths([path], reasoner, options, **settings))

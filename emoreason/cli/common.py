@@ -1,0 +1,96 @@
+"""Shared typer options for choosing a reasoner backend, reused by analyze, chat, caption, build-data and eval.
+
+Use them as parameter annotations, then hand the values to :func:`reasoner_from_options`::
+
+    def chat(backend: common.Backend = "rules", model: common.Model = None, ...) -> None:
+        reasoner = common.reasoner_from_options(backend, model, adapter, base_url, temperature=temperature, ...)
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from emoreason.errors import EmoreasonError
+
+BACKEND_NAMES: tuple[str, ...] = ("rules", "hf", "openai", "vllm")
+LABEL_SET_NAMES: tuple[str, ...] = ("basic", "compound", "open")
+
+Backend = Annotated[str, typer.Option("--backend", help="Reasoner backend: rules, hf, openai or vllm.")]
+Model = Annotated[
+    str | None, typer.Option("--model", help="Model: local path or hub id (hf, vllm), or the served name (openai).")
+]
+Adapter = Annotated[str | None, typer.Option("--adapter", help="peft LoRA adapter folder (hf backend).")]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option("--base-url", help="OpenAI-compatible server URL (openai backend), e.g. http://localhost:8000/v1."),
+]
+Temperature = Annotated[
+    float | None, typer.Option("--temperature", min=0.0, help="Sampling temperature (0 = greedy; model backends).")
+]
+TopP = Annotated[
+    float | None, typer.Option("--top-p", min=0.0, max=1.0, help="Nucleus sampling top-p (model backends).")
+]
+MaxNewTokens = Annotated[
+    int | None, typer.Option("--max-new-tokens", min=1, help="Most tokens generated per answer (model backends).")
+]
+LabelSetOpt = Annotated[
+    str, typer.Option("--label-set", help="Labels to choose from: basic, compound or open (open vocabulary).")
+]
+
+
+def check_choice(option: str, value: str, choices: tuple[str, ...]) -> str:
+    """Raise a typer usage error (exit code 2) unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise typer.BadParameter(f"{value!r} is not one of: {', '.join(choices)}", param_hint=option)
+    return value
+
+
+def reasoner_settings(
+    temperature: float | None = None,
+    top_p: float | None = None,
+    max_new_tokens: int | None = None,
+    label_set: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The keyword settings a backend is built with; options left as None are dropped (the backend's default)."""
+    settings = {
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_new_tokens": max_new_tokens,
+        "label_set": label_set,
+        **extra,
+    }
+    return {k: v for k, v in settings.items() if v is not None}
+
+
+def reasoner_from_options(
+    backend: str = "rules",
+    model: str | None = None,
+    adapter: str | None = None,
+    base_url: str | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    max_new_tokens: int | None = None,
+    label_set: str | None = "compound",
+    **extra: Any,
+) -> Any:
+    """Validate the shared options and build the reasoner (:func:`emoreason.reasoning.base.build_reasoner`).
+
+    Bad choices raise ``typer.BadParameter`` (exit 2); a backend that can't load raises EmoreasonError.
+    The rules backend takes no sampling settings, so they are only passed to model backends.
+    """
+    from emoreason.reasoning.base import build_reasoner
+
+    check_choice("--backend", backend, BACKEND_NAMES)
+    if label_set is not None:
+        check_choice("--label-set", label_set, LABEL_SET_NAMES)
+    if backend == "rules":
+        if model or adapter or base_url:
+            raise EmoreasonError("--backend rules takes no --model/--adapter/--base-url; use --backend hf or openai")
+        return build_reasoner("rules", **reasoner_settings(label_set=label_set))
+    if adapter and backend != "hf":
+        raise EmoreasonError(f"--adapter works with --backend hf only (not {backend}); merge it first for {backend}")
+    settings = reasoner_settings(temperature, top_p, max_new_tokens, label_set, **extra)
+    return build_reasoner(backend, model=model, adapter=adapter, base_url=base_url, **settings)

@@ -1,0 +1,78 @@
+"""Aligned face crops: rotate so the eye line is horizontal, add a margin, resample to a fixed square size.
+
+One affine resample from the original image, so a face in a 108 MP photo costs the same as one in a thumbnail.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from emoreason.errors import EmoreasonError
+
+CROP_SIZE = 336
+CROP_MARGIN = 0.25  # extra space on each side, as a fraction of the face's size
+# MediaPipe face-mesh eye corners: subject's right eye (image left) 33/133, left eye (image right) 362/263.
+RIGHT_EYE = (33, 133)
+LEFT_EYE = (362, 263)
+
+
+def eye_angle(landmarks: Sequence[Sequence[float]]) -> float:
+    """Angle of the eye line in the image, in radians (0 when the eyes are level)."""
+    pts = np.asarray([p[:2] for p in landmarks], dtype=np.float64)
+    right = pts[list(RIGHT_EYE)].mean(axis=0)
+    left = pts[list(LEFT_EYE)].mean(axis=0)
+    dx, dy = left - right
+    return math.atan2(dy, dx)
+
+
+def aligned_crop(
+    image: Any,
+    landmarks: Sequence[Sequence[float]],
+    size: int = CROP_SIZE,
+    margin: float = CROP_MARGIN,
+) -> Any:
+    """A ``size`` x ``size`` PIL crop of the face, eye line horizontal, with ``margin`` around the landmarks.
+
+    ``image`` is a PIL image or an RGB array; ``landmarks`` are (x, y[, z]) in that image's pixels (478 or 468).
+    Parts of the square outside the image are black.
+    """
+    from PIL import Image
+
+    if landmarks is None or len(landmarks) < 468:
+        raise EmoreasonError("an aligned crop needs the 478 face-mesh landmarks of the face")
+    pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+    pts = np.asarray([p[:2] for p in landmarks], dtype=np.float64)
+    theta = eye_angle(landmarks)
+    cos, sin = math.cos(theta), math.sin(theta)
+    center = (pts.min(axis=0) + pts.max(axis=0)) / 2.0
+    # The landmarks in the face's own (eye-aligned) frame give the crop's extent.
+    rel = pts - center
+    aligned = np.stack([rel[:, 0] * cos + rel[:, 1] * sin, -rel[:, 0] * sin + rel[:, 1] * cos], axis=1)
+    lo, hi = aligned.min(axis=0), aligned.max(axis=0)
+    center = center + np.array([[cos, -sin], [sin, cos]]) @ ((lo + hi) / 2.0)
+    side = float(max(hi - lo)) * (1.0 + 2.0 * margin)
+    side = max(side, 1.0)
+    # Pre-shrink big faces so the affine resample never skips more than ~2 source pixels per output pixel.
+    step = side / size
+    if step > 2.0:
+        factor = int(step // 2)
+        half = side * 0.75
+        x0, y0 = max(0, int(center[0] - half)), max(0, int(center[1] - half))
+        x1, y1 = min(pil.width, int(center[0] + half) + 1), min(pil.height, int(center[1] + half) + 1)
+        if x1 > x0 and y1 > y0:
+            region = pil.crop((x0, y0, x1, y1)).reduce(factor)
+            center = (center - np.array([x0, y0])) / factor
+            side /= factor
+            step = side / size
+            pil = region
+    half_out = size / 2.0
+    # Output (u, v) -> input (x, y): x = cx + step * (cos * (u - h) - sin * (v - h)), y likewise.
+    a, b = step * cos, -step * sin
+    d, e = step * sin, step * cos
+    c = center[0] - a * half_out - b * half_out
+    f = center[1] - d * half_out - e * half_out
+    return pil.transform((size, size), Image.Transform.AFFINE, (a, b, c, d, e, f), Image.Resampling.BICUBIC)

@@ -1,0 +1,103 @@
+"""MediaPipe FaceLandmarker on real photos: faces, landmarks, blendshapes, head pose, boxes, crops."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emoreason.perception.crops import aligned_crop, eye_angle
+from emoreason.perception.faces import create_landmarker, detect, detect_faces, faces_from_result, get_landmarker
+from emoreason.perception.images import load_image
+
+
+def test_astronaut_has_one_face_with_everything(face_photo: Path) -> None:
+    faces = detect_faces(load_image(face_photo))
+    assert len(faces) == 1
+    face = faces[0]
+    x, y, w, h = face.box
+    assert 150 < x < 210 and 50 < y < 100 and 70 < w < 120 and 80 < h < 140  # her face, not the suit
+    assert len(face.landmarks) == 478
+    assert len(face.blendshapes) == 52 and 0.0 <= min(face.blendshapes.values())
+    assert face.blendshapes["mouthSmileLeft"] > 0.5  # she is smiling
+    assert face.head_pose is not None and abs(face.head_pose.yaw) < 10 and abs(face.head_pose.roll) < 10
+
+
+def test_no_face(no_face_photo: Path) -> None:
+    assert detect_faces(load_image(no_face_photo)) == []
+
+
+def test_several_faces_are_all_reported(two_faces: Path) -> None:
+    faces = detect_faces(load_image(two_faces))
+    assert len(faces) == 2
+    assert faces[0].box[0] < 512 <= faces[1].box[0]  # left to right
+
+
+def test_head_pose_signs_follow_the_docstring(face_photo: Path) -> None:
+    from PIL import Image, ImageOps
+
+    img = load_image(face_photo)
+    base = detect_faces(img)[0].head_pose
+    mirrored = detect_faces(ImageOps.mirror(img))[0].head_pose
+    assert mirrored.yaw == pytest.approx(-base.yaw, abs=3) and mirrored.roll == pytest.approx(-base.roll, abs=2)
+    tilted = detect_faces(img.rotate(20, resample=Image.Resampling.BICUBIC, expand=True))[0].head_pose
+    assert tilted.roll - base.roll == pytest.approx(20, abs=5)  # counter-clockwise in the image is positive
+
+
+def test_huge_image_is_detected_downscaled_but_boxed_in_original_pixels(face_photo: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    head = load_image(face_photo).crop((80, 0, 380, 300))  # her head and shoulders, 300 x 300
+    reference = detect_faces(head)[0].box
+    canvas = Image.new("RGB", (12000, 9000), (90, 90, 90))
+    factor, offset = 25, (1500, 600)
+    canvas.paste(head.resize((300 * factor, 300 * factor), Image.Resampling.BILINEAR), offset)
+    path = tmp_path / "huge.jpg"
+    canvas.save(path, quality=85)
+    del canvas
+    img = load_image(path)
+    assert img.size == (12000, 9000)
+    faces = detect_faces(img)
+    assert len(faces) == 1
+    expected = [offset[0] + reference[0] * factor, offset[1] + reference[1] * factor, reference[2] * factor]
+    x, y, w, _ = faces[0].box
+    assert x == pytest.approx(expected[0], abs=100) and y == pytest.approx(expected[1], abs=100)
+    assert w == pytest.approx(expected[2], rel=0.1)
+    assert max(p[0] for p in faces[0].landmarks) > 3000  # landmarks are in original pixels too
+
+
+def test_small_faces_in_group_photos_are_found_by_tiles(two_faces: Path) -> None:
+    img = load_image(two_faces)
+    assert len(detect_faces(img, tiles=False)) == 0  # each face is ~9% of the width: too small for one pass
+    assert len(detect_faces(img)) == 2
+
+
+def test_video_mode_landmarker_and_faces_from_result(face_photo: Path) -> None:
+    arr = np.asarray(load_image(face_photo))
+    landmarker = create_landmarker("video", num_faces=2)
+    try:
+        faces = [faces_from_result(detect(landmarker, arr, t * 40), 512, 512) for t in range(3)]
+    finally:
+        landmarker.close()
+    assert [len(f) for f in faces] == [1, 1, 1]
+    assert faces[2][0].box == pytest.approx(faces[0][0].box, abs=8)
+
+
+def test_detector_is_cached_per_process() -> None:
+    assert get_landmarker() is get_landmarker()
+
+
+def test_aligned_crop_levels_the_eyes(face_photo: Path) -> None:
+    from PIL import Image
+
+    img = load_image(face_photo).rotate(25, resample=Image.Resampling.BICUBIC, expand=True)
+    face = detect_faces(img)[0]
+    assert abs(math.degrees(eye_angle(face.landmarks))) > 15
+    crop = aligned_crop(img, face.landmarks, size=224)
+    assert crop.size == (224, 224) and crop.mode == "RGB"
+    again = detect_faces(crop)
+    assert len(again) == 1 and abs(math.degrees(eye_angle(again[0].landmarks))) < 4
+    x, y, w, h = again[0].box
+    assert w > 224 * 0.5 and 0 <= x and x + w <= 224  # the face fills the crop, with a margin
