@@ -1,8 +1,114 @@
-"""`emoreason caption` (being written; owned by one workstream)."""
+"""`emoreason caption INPUTS... --out captions.jsonl`: resumable batch captioning of videos."""
 
-from emoreason.errors import EmoreasonError
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from emoreason.cli import common
+
+Opt = typer.Option
+ENGINES = ("local", "ray")
 
 
-def caption() -> None:
-    """Not available yet."""
-    raise EmoreasonError("this command is not built yet")
+def caption(
+    inputs: Annotated[
+        list[str], typer.Argument(help="Video files, directories, globs, or a manifest (.txt/.csv/.jsonl).")
+    ],
+    out: Annotated[Path, Opt("--out", "-o", help="Output JSONL (appended; ids already in it are skipped).")] = Path(
+        "captions.jsonl"
+    ),
+    backend: common.Backend = "rules",
+    model: common.Model = None,
+    adapter: common.Adapter = None,
+    base_url: common.BaseUrl = None,
+    temperature: common.Temperature = None,
+    top_p: common.TopP = None,
+    max_new_tokens: common.MaxNewTokens = None,
+    label_set: common.LabelSetOpt = "compound",
+    srt: Annotated[
+        Path | None, Opt("--srt", help="Write emotion subtitles (.srt) per video into this folder.")
+    ] = None,
+    vtt: Annotated[
+        Path | None, Opt("--vtt", help="Write emotion subtitles (.vtt) per video into this folder.")
+    ] = None,
+    workers: Annotated[int, Opt(help="Perception processes (local) or Ray actors (ray).", min=1)] = 1,
+    engine: Annotated[str, Opt(help="local, or ray (Ray Data; pip install 'ray[data]').")] = "local",
+    fps: Annotated[float, Opt(help="Frames sampled per second.", min=0.1)] = 4.0,
+    window: Annotated[
+        float | None, Opt(help="Fixed segments of this many seconds (default: speech-aligned utterances).", min=0.5)
+    ] = None,
+    whisper: Annotated[
+        str | None,
+        Opt(help="Whisper model name (from your whisper cache) or checkpoint path. Default: base if cached."),
+    ] = None,
+    language: Annotated[str | None, Opt(help="Spoken language code (e.g. en); default: detected.")] = None,
+    transcript: Annotated[Path | None, Opt(help="A .srt/.vtt transcript to use (one video).")] = None,
+    no_speech: Annotated[
+        bool, Opt("--no-speech", help="Skip whisper and prosody (a --transcript or sidecar file is still used).")
+    ] = False,
+    face_model: Annotated[Path | None, Opt(help="face_landmarker.task file.")] = None,
+    max_faces: Annotated[int, Opt(help="Most faces tracked per frame.", min=1)] = 4,
+    progress: Annotated[bool, Opt("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Caption videos: face tracks, AUs over time, speech and prosody -> an emotion timeline and caption per video."""
+    from emoreason.errors import EmoreasonError
+    from emoreason.pipelines.caption import caption_inputs
+    from emoreason.video import VideoOptions
+
+    common.check_choice("--engine", engine, ENGINES)
+    common.check_choice("--backend", backend, common.BACKEND_NAMES)
+    common.check_choice("--label-set", label_set, common.LABEL_SET_NAMES)
+    if transcript is not None and len(inputs) != 1:
+        raise EmoreasonError("--transcript gives one video's transcript; pass exactly one input with it")
+    options = VideoOptions(
+        fps=fps,
+        window=window,
+        whisper=whisper,
+        language=language,
+        no_speech=no_speech,
+        num_faces=max_faces,
+        transcript=str(transcript) if transcript else None,
+        face_model=str(face_model) if face_model else None,
+        label_set=label_set,
+    )
+    sampling = (
+        {} if backend == "rules" else {"temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens}
+    )
+    settings: dict[str, Any] = {
+        "backend": backend,
+        "model": model,
+        "adapter": adapter,
+        "base_url": base_url,
+        **common.reasoner_settings(label_set=label_set, **sampling),
+    }
+    settings = {k: v for k, v in settings.items() if v is not None}
+    # local: build (and validate) the reasoner once here; ray: each actor builds its own from the settings
+    reasoner = None
+    if engine == "local":
+        reasoner = common.reasoner_from_options(backend, model, adapter, base_url, label_set=label_set, **sampling)
+    try:
+        summary = caption_inputs(
+            inputs,
+            out,
+            settings,
+            options,
+            srt_dir=srt,
+            vtt_dir=vtt,
+            workers=workers,
+            engine=engine,
+            progress=progress,
+            reasoner=reasoner,
+        )
+    except KeyboardInterrupt:  # typer turns it into a silent exit 130; say what was kept
+        typer.secho(f"interrupted: finished videos are saved in {out}; run the same command again to resume", err=True)
+        raise typer.Exit(130) from None
+    typer.echo(summary.text())
+    for _path, error in summary.errors[:20]:
+        typer.secho(f"  error: {error}", fg=typer.colors.RED, err=True)
+    if len(summary.errors) > 20:
+        typer.secho(f'  ... and {len(summary.errors) - 20} more errors (status "error" in {out})', err=True)
+    if summary.failed:
+        raise typer.Exit(1)

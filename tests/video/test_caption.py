@@ -1,0 +1,195 @@
+"""Batch captioning: inputs, per-item errors, resume after a torn line or a kill, workers, ray, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from emoreason.cli import app
+from emoreason.errors import EmoreasonError
+from emoreason.pipelines.caption import caption_inputs, expand_inputs, load_done
+from emoreason.video import VideoOptions
+
+FAST = VideoOptions(no_speech=True, fps=2.0)
+
+
+@pytest.fixture(scope="module")
+def batch_dir(
+    tmp_path_factory: pytest.TempPathFactory, face_video: Path, no_face_video: Path, bad_files: dict[str, Path]
+) -> Path:
+    d = tmp_path_factory.mktemp("batch")
+    shutil.copy(face_video, d / "a_face.mp4")
+    shutil.copy(no_face_video, d / "b_coffee.mp4")
+    shutil.copy(no_face_video.with_suffix(".srt"), d / "b_coffee.srt")
+    shutil.copy(bad_files["truncated_mp4"], d / "c_cut.mp4")
+    shutil.copy(bad_files["not_media"], d / "d_notes.mp4")
+    (d / "readme.md").write_text("not a video, not picked up from a directory")
+    return d
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_expand_inputs(batch_dir: Path, tmp_path: Path) -> None:
+    names = [Path(i.path).name for i in expand_inputs([str(batch_dir)])]
+    assert names == ["a_face.mp4", "b_coffee.mp4", "c_cut.mp4", "d_notes.mp4"]
+    assert [Path(i.path).name for i in expand_inputs([str(batch_dir / "[ab]_*.mp4")])] == [
+        "a_face.mp4",
+        "b_coffee.mp4",
+    ]
+    (tmp_path / "list.txt").write_text(f"# videos\n{batch_dir / 'a_face.mp4'}\n\n{batch_dir / 'a_face.mp4'}\n")
+    (tmp_path / "m.csv").write_text(f"id,path\nclip-b,{batch_dir / 'b_coffee.mp4'}\n")
+    (tmp_path / "m.jsonl").write_text(json.dumps({"video": str(batch_dir / "c_cut.mp4"), "id": "clip-c"}) + "\n")
+    items = expand_inputs([str(tmp_path / "list.txt"), str(tmp_path / "m.csv"), str(tmp_path / "m.jsonl")])
+    assert [i.id for i in items] == [str((batch_dir / "a_face.mp4").resolve()), "clip-b", "clip-c"]
+    with pytest.raises(EmoreasonError, match="matches no files"):
+        expand_inputs([str(tmp_path / "*.nothing")])
+
+
+def test_batch_records_errors_and_carries_on(batch_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cap.jsonl"
+    summary = caption_inputs([str(batch_dir)], out, options=FAST, srt_dir=tmp_path / "srt", progress=False)
+    recs = lines(out)
+    assert [r["status"] for r in recs] == ["ok", "no_face", "error", "error"]
+    assert summary.counts == {"ok": 1, "no_face": 1, "error": 2} and summary.failed == 2
+    ok, no_face, cut, notes = recs
+    assert set(ok) >= {"id", "path", "status", "error", "duration", "tracks", "segments", "caption"}
+    assert set(ok["segments"][0]) >= {"start", "end", "track", "aus", "transcript", "label", "raw"}
+    assert ok["caption"] and ok["tracks"][0]["dominant"]
+    assert "I am so happy." in " ".join(s["transcript"] for s in no_face["segments"])
+    assert "truncated" in cut["error"] and "not a media file" in notes["error"]
+    assert sorted(p.name for p in (tmp_path / "srt").iterdir()) == ["a_face.srt", "b_coffee.srt"]
+    # a second run skips everything
+    again = caption_inputs([str(batch_dir)], out, options=FAST, progress=False)
+    assert again.skipped == 4 and sum(again.counts.values()) == 0 and len(lines(out)) == 4
+
+
+def test_resume_after_a_torn_last_line(batch_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cap.jsonl"
+    caption_inputs([str(batch_dir / "c_cut.mp4")], out, options=FAST, progress=False)
+    with open(out, "a") as f:
+        f.write('{"id": "half-written", "status": "o')  # a kill mid-write
+    assert load_done(out) == {str((batch_dir / "c_cut.mp4").resolve())}
+    assert out.read_text().endswith("}\n")  # the torn tail is gone
+    caption_inputs([str(batch_dir / "c_cut.mp4"), str(batch_dir / "d_notes.mp4")], out, options=FAST, progress=False)
+    assert [Path(r["path"]).name for r in lines(out)] == ["c_cut.mp4", "d_notes.mp4"]
+
+
+def test_kill_leaves_valid_jsonl_that_resumes(face_video: Path, tmp_path: Path) -> None:
+    videos = []
+    for i in range(4):
+        videos.append(tmp_path / f"v{i}.mp4")
+        shutil.copy(face_video, videos[-1])
+    out = tmp_path / "cap.jsonl"
+    cmd = [
+        sys.executable,
+        "-m",
+        "emoreason",
+        "caption",
+        *map(str, videos),
+        "--out",
+        str(out),
+        "--no-speech",
+        "--no-progress",
+        "--fps",
+        "1",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not out.exists() or out.read_text().count("\n") < 1):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = lines(out)  # every line parses
+    assert 1 <= len(first) <= 4
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    final = lines(out)
+    assert sorted(Path(r["path"]).name for r in final) == [f"v{i}.mp4" for i in range(4)]
+    assert final[: len(first)] == first
+
+
+def test_workers_run_perception_in_processes(batch_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cap.jsonl"
+    summary = caption_inputs([str(batch_dir)], out, options=FAST, workers=2, progress=False)
+    assert summary.counts == {"ok": 1, "no_face": 1, "error": 2}
+    by_name = {Path(r["path"]).name: r for r in lines(out)}
+    assert by_name["a_face.mp4"]["segments"][0]["raw"].startswith("<think>")
+
+
+def test_ray_engine_local(batch_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray.data")
+    out = tmp_path / "cap.jsonl"
+    files = [str(batch_dir / "a_face.mp4"), str(batch_dir / "d_notes.mp4")]
+    summary = caption_inputs(files, out, options=FAST, engine="ray", workers=1, progress=False)
+    assert summary.counts == {"ok": 1, "error": 1}
+    assert {r["status"] for r in lines(out)} == {"ok", "error"}
+
+
+def test_cli_end_to_end(batch_dir: Path, tiny_whisper: Path, tmp_path: Path) -> None:
+    out, srt = tmp_path / "cap.jsonl", tmp_path / "subs"
+    runner = CliRunner()
+    res = runner.invoke(
+        app,
+        [
+            "caption",
+            str(batch_dir / "a_face.mp4"),
+            "--out",
+            str(out),
+            "--srt",
+            str(srt),
+            "--vtt",
+            str(srt),
+            "--whisper",
+            str(tiny_whisper),
+            "--language",
+            "en",
+            "--window",
+            "3",
+            "--no-progress",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "1 captioned (ok 1)" in res.output
+    rec = lines(out)[0]
+    assert [(s["start"], s["end"]) for s in rec["segments"]] == [(0.0, 3.0), (3.0, 6.0)]
+    assert any("hello" in s["transcript"] for s in rec["segments"])  # the tiny whisper's words
+    assert (srt / "a_face.srt").read_text().startswith("1\n00:00:00,000 --> 00:00:03,000\n")
+    assert (srt / "a_face.vtt").read_text().startswith("WEBVTT")
+    bad = runner.invoke(app, ["caption", str(batch_dir / "d_notes.mp4"), "--out", str(out), "--no-progress"])
+    assert bad.exit_code == 1 and "not a media file" in bad.output
+    usage = runner.invoke(app, ["caption", "x.mp4", "--engine", "spark"])
+    assert usage.exit_code == 2
+
+
+def test_cli_missing_whisper_is_one_line(batch_dir: Path, tmp_path: Path) -> None:
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emoreason",
+            "caption",
+            str(batch_dir / "a_face.mp4"),
+            "--out",
+            str(tmp_path / "c.jsonl"),
+            "--whisper",
+            "large-v3",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)},
+        timeout=60,
+    )
+    assert res.returncode == 1
+    assert res.stderr.strip().startswith("error: whisper model 'large-v3' is not in the local cache")
+    assert "Traceback" not in res.stderr and not (tmp_path / "c.jsonl").exists()

@@ -1,0 +1,113 @@
+"""Streaming decode, sampling by pts, rotation, 16 kHz audio, and every bad-input case."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emoreason.errors import EmoreasonError
+from emoreason.perception import media
+from emoreason.testing import media as tm
+
+
+def test_probe_face_video(face_video: Path) -> None:
+    info = media.probe(face_video)
+    assert info.has_video and info.has_audio
+    assert (info.width, info.height) == (640, 360)
+    assert info.duration == pytest.approx(6.0, abs=0.1)
+    assert info.fps == pytest.approx(25.0)
+
+
+def test_frames_sampled_at_target_rate(face_video: Path) -> None:
+    frames = list(media.iter_frames(face_video, fps=4.0))
+    assert len(frames) == 24
+    times = [f.time for f in frames]
+    assert times == sorted(times)
+    assert np.diff(times).max() < 0.3  # never more than one sampling interval (+ a source frame)
+    assert frames[0].image.shape == (360, 640, 3) and frames[0].image.dtype == np.uint8
+    assert [f.index for f in frames] == list(range(24))
+
+
+def test_every_frame_and_downscale(face_video: Path) -> None:
+    frames = list(media.iter_frames(face_video, fps=None, max_side=320, end=1.0))
+    assert len(frames) == 26  # 0.00 .. 1.00 s at 25 fps
+    assert frames[0].image.shape == (180, 320, 3)
+
+
+def test_variable_frame_rate_uses_timestamps(tmp_path: Path) -> None:
+    # 30 frames bunched in the first second, then 5 frames spread over the next 4 s.
+    times = [i / 30 for i in range(30)] + [1.0 + i for i in range(1, 6)]
+    path = tm.write_video(tmp_path / "vfr.mkv", lambda t: tm.face_frame(t), 6.0, fps=30, frame_times=times)
+    frames = list(media.iter_frames(path, fps=2.0))
+    got = [round(f.time, 2) for f in frames]
+    assert got[0] == 0.0
+    assert got[1] == pytest.approx(0.5, abs=0.04)
+    assert got[-5:] == [2.0, 3.0, 4.0, 5.0, 6.0]  # sparse part: every frame, at its own time
+
+
+def test_rotation_metadata_applied(tmp_path: Path) -> None:
+    def marked(t: float) -> np.ndarray:
+        img = np.zeros((120, 200, 3), np.uint8)
+        img[:30, :30] = (255, 0, 0)  # red top-left corner
+        return img
+
+    path = tm.write_video(tmp_path / "rot.mp4", marked, 0.4, fps=10, rotation=90)
+    info = media.probe(path)
+    assert info.rotation == 90 and (info.width, info.height) == (120, 200)
+    img = next(media.iter_frames(path)).image
+    assert img.shape == (200, 120, 3)
+    # 90 degrees counter-clockwise: the top-left corner ends up bottom-left
+    assert img[-10:, :10, 0].mean() > 150 and img[:10, :10, 0].mean() < 60
+
+
+def test_audio_16k_mono_float32(face_video: Path) -> None:
+    audio = media.load_audio(face_video)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert audio.size / media.SAMPLE_RATE == pytest.approx(6.0, abs=0.1)
+    assert 0.05 < np.abs(audio).max() <= 1.0
+    chunks = list(media.iter_audio(face_video, chunk_seconds=2.0))
+    assert [round(start, 3) for start, _ in chunks][:3] == [0.0, 2.0, 4.0]
+    assert all(c.size == 32000 for _, c in chunks[:-1])
+    assert np.allclose(np.concatenate([c for _, c in chunks]), audio)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("audio_only", "no video stream"),
+        ("zero_length", "empty (zero length)"),
+        ("truncated_mp4", "truncated, corrupt, or an unsupported format"),
+        ("not_media", "not a media file"),
+        ("unsupported", "truncated, corrupt, or an unsupported format"),
+        ("missing", "no such file"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(bad_files: dict[str, Path], case: str, message: str) -> None:
+    with pytest.raises(EmoreasonError, match=re.escape(message)) as info:
+        list(media.iter_frames(bad_files[case]))
+    assert str(bad_files[case]) in str(info.value)
+
+
+def test_image_and_subtitle_files_are_not_videos(tmp_path: Path, face_photo: Path) -> None:
+    with pytest.raises(EmoreasonError, match="an image, not a video"):
+        media.probe(face_photo)
+    srt = tmp_path / "talk.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:02,000\nhello\n")
+    with pytest.raises(EmoreasonError, match="subtitle file"):
+        media.probe(srt)
+
+
+def test_no_audio_track(no_audio_video: Path) -> None:
+    assert not media.probe(no_audio_video).has_audio
+    with pytest.raises(EmoreasonError, match="no audio track"):
+        media.load_audio(no_audio_video)
+
+
+def test_truncated_stream_decodes_what_is_there(bad_files: dict[str, Path]) -> None:
+    report = media.DecodeReport()
+    frames = list(media.iter_frames(bad_files["truncated_mkv"], report=report))
+    assert 0 < len(frames) < 16
+    assert report.truncated_at is not None and "truncated" in report.notes[0]
