@@ -1,0 +1,119 @@
+"""The dataset card (``--out/README.md``): source and its license notice, counts per label and split, AU coverage,
+CoT mode and acceptance statistics. Written atomically."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from emoreason.data_builders.base import Source
+from emoreason.facs import au_name, coerce_aus, parse_au_key, present
+
+
+def _label_table(splits: dict[str, list[dict[str, Any]]]) -> list[str]:
+    counts = {s: Counter(str(r["label"] if r["label"] else "/".join(r["labels"]) or "none") for r in rows)
+              for s, rows in splits.items()}  # fmt: skip
+    labels = sorted(set().union(*(set(c) for c in counts.values())))
+    names = list(splits)
+    lines = ["| label | " + " | ".join(names) + " | total |", "|---|" + "---:|" * (len(names) + 1)]
+    for label in labels:
+        row = [counts[s][label] for s in names]
+        lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + f" | {sum(row)} |")
+    totals = [len(splits[s]) for s in names]
+    lines.append("| **total** | " + " | ".join(str(v) for v in totals) + f" | {sum(totals)} |")
+    return lines
+
+
+def _au_lines(rows: list[dict[str, Any]]) -> list[str]:
+    with_aus = [coerce_aus(r["aus"]) for r in rows if r.get("aus")]
+    sources = Counter(str(r["meta"].get("au_source")) for r in rows)
+    lines = [
+        f"{len(with_aus)} of {len(rows)} rows ({100 * len(with_aus) / max(1, len(rows)):.1f}%) have AUs. "
+        "AU sources: " + ", ".join(f"{k} ({v})" for k, v in sources.most_common()) + "."
+    ]
+    freq = Counter(n for aus in with_aus for n in present(aus))
+    if freq:
+        lines += ["", "| AU | name | rows where present |", "|---|---|---:|"]
+        for number, n in sorted(freq.items(), key=lambda kv: (-kv[1], kv[0])):
+            lines.append(f"| AU{number} | {au_name(parse_au_key(number)[0])} | {n} |")
+    return lines
+
+
+def _acceptance_lines(a: dict[str, Any]) -> list[str]:
+    lines = [
+        f"- CoT mode: **{a['mode']}**" + (f" (teacher: {a['teacher']})" if a.get("teacher") else ""),
+        f"- Acceptance: {a['accepted']} of {a['rows']} rows ({100 * a['acceptance_rate']:.1f}%); "
+        f"{a['rejected']} rejected after {a['retries'] + 1} attempt(s); {a['generations']} generations in all.",
+        f"- Kept only if `parse_output` gives the gold label, `format_ok`, and AU-F1 >= {a['au_f1_threshold']}.",
+    ]
+    if a["accepted_at_attempt"]:
+        lines.append("- Accepted at attempt: " + ", ".join(f"{k}: {v}" for k, v in a["accepted_at_attempt"].items()))
+    if a["rejection_reasons"]:
+        reasons = ", ".join(f"{k}: {v}" for k, v in a["rejection_reasons"].items())
+        lines.append(f"- Failed attempts by reason: {reasons}")
+    if a["per_label"]:
+        lines += ["", "| gold label | rows | accepted | rate |", "|---|---:|---:|---:|"]
+        for label, s in a["per_label"].items():
+            rate = 100 * s["accepted"] / max(1, s["rows"])
+            lines.append(f"| {label} | {s['rows']} | {s['accepted']} | {rate:.0f}% |")
+    return lines
+
+
+def render_card(source: Source, splits: dict[str, list[dict[str, Any]]], summary: Any, config: Any) -> str:
+    """The card's markdown."""
+    rows = [r for part in splits.values() for r in part]
+    skipped = summary.skipped
+    lines = [
+        "---",
+        "configs:",
+        "- config_name: default",
+        "tags: [emotion, facial-action-units, chain-of-thought, emoreason]",
+        "---",
+        "",
+        f"# {source.name}: emotion explanations built with emoreason",
+        "",
+        f"Built by `emoreason build-data {source.name}` from **{source.description}**.",
+        "Each row has the face image(s), FACS Action Units, transcript, gold label(s) and a chain-of-thought target",
+        "`<think>Key observations ... Overall interpretation ... Conclusion ...</think><answer>LABEL</answer>`.",
+        "Image paths point into the source corpus on the machine that built this dataset (or into this folder's",
+        "`images/` for decoded frames); the images themselves are not part of the dataset.",
+        "",
+        "## Source and license",
+        "",
+        f"> {source.license}",
+        "",
+        f"Cite: {source.citation}" if source.citation else "",
+        "",
+        "## Counts per label and split",
+        "",
+        *_label_table(splits),
+        "",
+        f"Skipped: {sum(skipped.values())} items"
+        + (": " + "; ".join(f"{v} {k}" for k, v in sorted(skipped.items(), key=lambda kv: -kv[1])) if skipped else ""),
+        "",
+        "## AU coverage",
+        "",
+        *_au_lines(rows),
+        "",
+        "## Chain-of-thought synthesis",
+        "",
+        *_acceptance_lines(summary.acceptance),
+        "",
+        "## Columns",
+        "",
+        "`id`, `images` (paths), `video`, `frames`, `aus` ({AU: 0..5 intensity}, a struct: read with",
+        "`emoreason.facs.coerce_aus`), `transcript`, `prosody`, `label` (canonical or null), `labels`, `cot`, `meta`.",
+        "Training views: `emoreason.data_builders.views.sft_view` / `grpo_view`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_card(out: Path, source: Source, splits: dict[str, list[dict[str, Any]]], summary: Any, config: Any) -> Path:
+    """Write ``out/README.md`` atomically."""
+    path = Path(out) / "README.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(render_card(source, splits, summary, config), encoding="utf-8")
+    tmp.replace(path)
+    return path

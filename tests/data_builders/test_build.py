@@ -1,0 +1,183 @@
+"""End to end: `emoreason build-data` on layout replicas -> a saved DatasetDict, its card, views, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import replicas
+from PIL import Image
+
+from emoreason.data_builders.build import BuildConfig, build
+from emoreason.errors import EmoreasonError
+from emoreason.reasoning.parser import parse_output
+
+CLI = [sys.executable, "-m", "emoreason"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, "build-data", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_rafdb_end_to_end_through_the_cli(tmp_path: Path) -> None:
+    from datasets import load_from_disk
+
+    from emoreason.data_builders.views import grpo_view, sft_view
+
+    root, out = replicas.rafdb(tmp_path / "RAF-DB"), tmp_path / "out"
+    done = run_cli("rafdb", "--root", str(root), "--out", str(out), "--cot", "rules", "--au-source", "none")
+    assert done.returncode == 0, done.stderr
+    assert "train: 3 rows" in done.stdout and "test: 2 rows" in done.stdout
+    assert "CoT (rules): 5/5 accepted (100.0%)" in done.stdout
+    data = load_from_disk(str(out))
+    assert set(data) == {"train", "test"}
+    for split in data.values():
+        for row in split:
+            parsed = parse_output(row["cot"], "basic")
+            assert parsed.format_ok and parsed.label == row["label"] and parsed.answer == row["label"]
+            assert row["meta"]["source"] == "rafdb" and row["meta"]["gender"] in ("male", "female", "unsure")
+    card = (out / "README.md").read_text()
+    assert "non-commercial research purposes only" in card and "| happiness | 1 | 0 | 1 |" in card
+    assert "CoT mode: **rules**" in card
+
+    sft = sft_view(data["train"], label_set="basic")
+    assert sft.column_names == ["images", "messages"] or set(sft.column_names) == {"images", "messages"}
+    first = sft[0]
+    assert first["messages"][-1]["role"] == "assistant"
+    assert first["messages"][-1]["content"][0]["text"] == data["train"][0]["cot"]
+    assert sum(p["type"] == "image" for p in first["messages"][1]["content"]) == len(first["images"]) == 1
+    grpo = grpo_view(data["test"], label_set="basic")
+    assert set(grpo.column_names) == {"prompt", "images", "label", "labels", "aus", "transcript"}
+    assert (
+        grpo[0]["label"] == data["test"][0]["label"]
+        and grpo[0]["prompt"][0]["role"] == "system"
+        and grpo[0]["prompt"][-1]["role"] == "user"
+    )
+
+
+def test_ckplus_rows_carry_dataset_aus_and_cots_cite_them(tmp_path: Path) -> None:
+    from datasets import load_from_disk
+
+    from emoreason.facs import coerce_aus
+
+    summary = build(BuildConfig("ckplus", replicas.ckplus(tmp_path / "ck"), tmp_path / "out"))
+    assert summary.rows == {"train": 2} and summary.skipped == {"no emotion file": 1}
+    row = next(r for r in load_from_disk(str(tmp_path / "out"))["train"] if r["label"] == "disgust")
+    assert coerce_aus(row["aus"]) == {"AU9": 4.0, "AU17": 3.0, "AU25": 2.0}
+    assert parse_output(row["cot"]).aus == ["AU9", "AU17", "AU25"] and row["meta"]["au_source"] == "dataset"
+
+
+def test_video_sources_decode_frames_into_the_output(tmp_path: Path) -> None:
+    from datasets import load_from_disk
+
+    summary = build(BuildConfig("mafw", replicas.mafw(tmp_path / "mafw"), tmp_path / "out", frames_per_clip=3,
+                                au_source="none"))  # fmt: skip
+    assert summary.rows == {"train": 2, "test": 1}
+    data = load_from_disk(str(tmp_path / "out"))
+    anxiety = next(r for r in data["train"] if r["labels"] == ["anxiety"])
+    assert anxiety["label"] is None and parse_output(anxiety["cot"], "open").labels == ["anxiety"]
+    assert len(anxiety["images"]) == 3 and all(Path(p).is_file() for p in anxiety["images"])
+    assert anxiety["video"].endswith("00002.mp4") and anxiety["frames"] == [1, 4, 6]
+
+
+def test_missing_and_corrupt_images_are_counted_and_the_build_goes_on(tmp_path: Path) -> None:
+    root = replicas.rafdb(tmp_path / "raf")
+    aligned = root / "basic" / "Image" / "aligned"
+    (aligned / "train_00002_aligned.jpg").unlink()
+    (root / "basic" / "Image" / "original" / "train_00002.jpg").unlink()
+    (aligned / "test_00001_aligned.jpg").write_bytes(b"not a jpeg at all")
+    out = tmp_path / "out"
+    done = run_cli("rafdb", "--root", str(root), "--out", str(out), "--au-source", "none")
+    assert done.returncode == 1  # some items failed
+    assert "skipped 2 rows:" in done.stdout
+    assert "1 missing file (e.g. rafdb-train_00002)" in done.stdout
+    assert "1 corrupt image (e.g. rafdb-test_00001)" in done.stdout
+    assert "train: 2 rows" in done.stdout and "test: 1 rows" in done.stdout
+    card = (out / "README.md").read_text()
+    assert "1 missing file" in card and "1 corrupt image" in card
+
+
+def test_layout_and_label_errors_print_one_line(tmp_path: Path) -> None:
+    done = run_cli("rafdb", "--root", str(tmp_path), "--out", str(tmp_path / "o"))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().startswith("error:") and "list_patition_label.txt" in done.stderr
+    root = replicas.rafdb(tmp_path / "raf", labels={"train_00001.jpg": 4, "test_00001.jpg": 0})
+    done = run_cli("rafdb", "--root", str(root), "--out", str(tmp_path / "o2"))
+    assert done.returncode == 1 and "line 2: unknown rafdb label '0'" in done.stderr
+    done = run_cli("nosuch", "--root", str(root), "--out", str(tmp_path / "o3"))
+    assert done.returncode == 1 and "choose one of: rafdb" in done.stderr
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_after_interruption_skips_finished_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datasets import load_from_disk
+
+    from emoreason.data_builders import build as build_module
+
+    root, out = replicas.rafdb(tmp_path / "raf"), tmp_path / "out"
+    real, calls = build_module.rules_cot, []
+
+    def flaky(rows, *args):  # noqa: ANN001, ANN202
+        calls.append([r["id"] for r in rows])
+        if len(calls) == 3:
+            raise Interrupt  # the process dies while the third batch is being written
+        return real(rows, *args)
+
+    monkeypatch.setattr(build_module, "rules_cot", flaky)
+    with pytest.raises(Interrupt):
+        build(BuildConfig("rafdb", root, out, au_source="none", batch_size=2))
+    work = out / ".work"
+    with (work / "rows-test.jsonl").open("a") as handle:
+        handle.write('{"id": "rafdb-test_0000')  # a line cut mid-write
+    summary = build(BuildConfig("rafdb", root, out, au_source="none", batch_size=2))
+    assert calls[3:] == [["rafdb-test_00002"]]  # only the unfinished row is redone
+    assert summary.resumed == 4 and summary.rows == {"train": 3, "test": 2}
+    data = load_from_disk(str(out))
+    ids = list(data["train"]["id"]) + list(data["test"]["id"])
+    assert len(ids) == len(set(ids)) == 5
+    with pytest.raises(EmoreasonError, match="holds a build with different source"):
+        build(BuildConfig("fer2013", replicas.fer2013(tmp_path / "fer"), out))
+
+
+def test_limit_takes_the_first_items(tmp_path: Path) -> None:
+    summary = build(BuildConfig("fer2013", replicas.fer2013(tmp_path / "fer"), tmp_path / "o", limit=2,
+                                au_source="none"))  # fmt: skip
+    assert summary.rows == {"train": 2}
+    assert Image.open(tmp_path / "o" / "images" / "fer2013" / "train" / "fer0000001.png").size == (48, 48)
+
+
+def test_label_table_matches_the_maps_and_the_readme() -> None:
+    from emoreason.data_builders.registry import label_table
+    from emoreason.labels import DATASET_LABEL_MAPS
+
+    table = label_table()
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[2].rstrip(" |") for line in table.splitlines()[2:]}
+    for source, mapping in DATASET_LABEL_MAPS.items():
+        pairs = [p.split(" → ") for p in rows[source].split(" · ")]
+        assert {k: v.removesuffix(" (open)") for k, v in pairs} == {str(k): v for k, v in mapping.items()}
+    # Official numbering, typed in from each corpus's documentation (independent of labels.py):
+    official = {
+        "rafdb": "1 surprise 2 fear 3 disgust 4 happiness 5 sadness 6 anger 7 neutral",
+        "fer2013": "0 anger 1 disgust 2 fear 3 happiness 4 sadness 5 surprise 6 neutral",
+        "affectnet": "0 neutral 1 happiness 2 sadness 3 surprise 4 fear 5 disgust 6 anger 7 contempt",
+        "ckplus": "0 neutral 1 anger 2 contempt 3 disgust 4 fear 5 happiness 6 sadness 7 surprise",
+        "dfew": "1 happiness 2 sadness 3 neutral 4 anger 5 surprise 6 disgust 7 fear",
+    }
+    for source, text in official.items():
+        words = text.split()
+        assert DATASET_LABEL_MAPS[source] == {int(words[i]): words[i + 1] for i in range(0, len(words), 2)}
+    readme = Path(__file__).parents[2] / "README.md"
+    assert table in readme.read_text(), "README.md must contain data_builders.registry.label_table() verbatim"
+
+
+def test_work_files_are_json_lines(tmp_path: Path) -> None:
+    build(BuildConfig("ferplus", replicas.ferplus(tmp_path / "fp"), tmp_path / "o", au_source="none"))
+    skipped = [json.loads(line) for line in (tmp_path / "o" / ".work" / "skipped.jsonl").read_text().splitlines()]
+    assert {s["reason"] for s in skipped} == {"FER+ no majority label", "dropped by FER+ (empty Image name)",
+                                              "FER+ majority is NF"}  # fmt: skip
