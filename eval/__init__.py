@@ -1,1 +1,4 @@
-"""Evaluation: deterministic metrics, consistency and temporal evaluators, eval runner (installed as emoreason.eval)."""
+"""Evaluation: deterministic metrics, consistency and temporal evaluators, the eval runner.
+
+Installed as ``emoreason.eval``: ``metrics``, ``consistency``, ``temporal``, ``runner``, ``report``.
+"""

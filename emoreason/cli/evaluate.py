@@ -1,8 +1,76 @@
-"""`emoreason evaluate` (being written; owned by one workstream)."""
+"""`emoreason eval`: score model outputs against references, or run a backend over a dataset split and score it."""
 
-from emoreason.errors import EmoreasonError
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
 
 
-def evaluate() -> None:
-    """Not available yet."""
-    raise EmoreasonError("this command is not built yet")
+def evaluate(
+    out: Path = typer.Option(..., "--out", help="Output folder: metrics.json, per_sample.jsonl, report.md, PNG."),
+    predictions: Path | None = typer.Option(
+        None, "--predictions", help='JSONL of {"id", "output"} rows (raw model text) to score.'
+    ),
+    references: Path | None = typer.Option(
+        None, "--references", help="With --predictions: a build-data dataset folder or a JSONL of dataset rows."
+    ),
+    dataset: Path | None = typer.Option(
+        None, "--dataset", help="A build-data dataset folder: run --backend over --split, then score."
+    ),
+    split: str | None = typer.Option(None, "--split", help="Dataset split (default: test with --dataset)."),
+    backend: str = typer.Option("rules", "--backend", help="With --dataset: rules, hf, openai or vllm."),
+    model: str | None = typer.Option(None, "--model", help="hf/vllm: local path or hub id; openai: served name."),
+    adapter: str | None = typer.Option(None, "--adapter", help="hf backend: a peft adapter folder."),
+    base_url: str | None = typer.Option(None, "--base-url", help="openai backend: server URL, e.g. http://host/v1."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Samples per reasoner batch."),
+    label_set: str = typer.Option("auto", "--label-set", help="auto, basic, compound or open (how answers parse)."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the 95% CIs (0: none)."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    events: str = typer.Option("lexicon", "--events", help="TEM event extraction: lexicon, or llm (uses --backend)."),
+    limit: int | None = typer.Option(None, "--limit", help="Score only the first N references."),
+) -> None:
+    """Score outputs with deterministic metrics (accuracy, UAR, F1, AU-F1, format, consistency, ROUGE-L, TEM).
+
+    Either --predictions P.jsonl --references REF, or --dataset DIR [--split test] --backend ... to run a model first
+    (resumable: OUT/predictions.jsonl). Exit code 1 when some items failed in the backend.
+    """
+    if (predictions is None) == (dataset is None):
+        raise typer.BadParameter("give either --predictions (with --references) or --dataset", param_hint="--dataset")
+    if predictions is not None and references is None:
+        raise typer.BadParameter("--predictions needs a dataset folder or JSONL file", param_hint="--references")
+    from emoreason.reasoning.base import BACKENDS
+
+    if backend not in BACKENDS:
+        valid = ", ".join(BACKENDS)
+        raise typer.BadParameter(f"unknown backend {backend!r}; choose one of: {valid}", param_hint="--backend")
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from emoreason.eval.runner import EvalConfig
+    from emoreason.eval.runner import evaluate as run_eval
+
+    config = EvalConfig(
+        out=out, predictions=predictions, references=references, dataset=dataset, split=split, backend=backend,
+        model=model, adapter=adapter, base_url=base_url, batch_size=batch_size, label_set=label_set,
+        n_bootstrap=bootstrap, seed=seed, events=events, limit=limit,
+    )  # fmt: skip
+    columns = (TextColumn("predicting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task("predict", total=None)
+        metrics = run_eval(config, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    cov = metrics["coverage"]
+    headline = ", ".join(
+        f"{k} {metrics[k]:.3f}" for k in ("accuracy", "uar", "macro_f1", "au_f1", "format_rate", "consistency",
+                                          "rouge_l", "tem_f1") if metrics.get(k) is not None
+    )  # fmt: skip
+    typer.echo(f"{metrics['n_samples']} samples: {headline}")
+    typer.echo(
+        f"coverage: {cov['matched']}/{cov['references']} references have a prediction; "
+        f"{cov['unmatched_predictions']} predictions have no reference"
+    )
+    typer.echo(f"wrote {out}/metrics.json, per_sample.jsonl, report.md" + (
+        ", confusion_matrix.png" if metrics.get("confusion_matrix") else ""))  # fmt: skip
+    if metrics.get("failed_items"):
+        typer.secho(f"{metrics['failed_items']} items failed in the backend (see per_sample.jsonl)", err=True)
+        raise typer.Exit(1)

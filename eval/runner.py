@@ -1,0 +1,307 @@
+"""The eval runner: load predictions and references, (optionally) run a reasoner over a split, score, report.
+
+Reads top to bottom: load the references, get the predictions (a JSONL file, or a resumable run of a backend over
+the split into ``OUT/predictions.jsonl``), match them by ``id``, score every sample (:func:`score_sample`),
+aggregate (:func:`aggregate`), then ``report.write_outputs``.
+
+Matching: a reference with no prediction is scored as an empty output (wrong label, no format, no AUs) and counted
+in ``coverage.missing_predictions``; a prediction with no reference is not scored and is counted in
+``coverage.unmatched_predictions``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emoreason import facs
+from emoreason.errors import EmoreasonError
+from emoreason.labels import CANONICAL_LABELS, EXTENDED_LABELS, LabelSet, normalize_label
+
+logger = logging.getLogger(__name__)
+
+KNOWN_LABELS = frozenset(CANONICAL_LABELS + EXTENDED_LABELS)
+
+
+@dataclass
+class EvalConfig:
+    """Options of one ``emoreason eval`` run (see the CLI for their meaning)."""
+
+    out: Path
+    predictions: Path | None = None
+    references: Path | None = None
+    dataset: Path | None = None
+    split: str | None = None
+    backend: str = "rules"
+    model: str | None = None
+    adapter: str | None = None
+    base_url: str | None = None
+    batch_size: int = 8
+    label_set: str = "auto"
+    n_bootstrap: int = 1000
+    seed: int = 0
+    events: str = "lexicon"
+    limit: int | None = None
+
+
+# ---------------------------------------------------------------------------------------------- loading
+def read_jsonl(path: Path, what: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) per non-blank line; a malformed line raises naming the file and line."""
+    if not path.is_file():
+        raise EmoreasonError(f"{what} file {path} does not exist")
+    seen = False
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError as err:
+                message = f"{path}, line {number}: not valid JSON ({getattr(err, 'msg', err)}); fix or remove the line"
+                raise EmoreasonError(message) from None
+            if not isinstance(obj, dict):
+                raise EmoreasonError(f"{path}, line {number}: expected a JSON object, got {type(obj).__name__}")
+            seen = True
+            yield number, obj
+    if not seen:
+        raise EmoreasonError(f"{what} file {path} is empty")
+
+
+def load_predictions(path: Path) -> tuple[dict[str, dict[str, Any]], int]:
+    """``{id: row}`` from a predictions JSONL (rows ``{"id", "output"}``); a repeated id keeps its last row.
+    Returns the rows and the number of repeated ids."""
+    rows: dict[str, dict[str, Any]] = {}
+    duplicates = 0
+    for number, obj in read_jsonl(path, "predictions"):
+        if "id" not in obj or "output" not in obj:
+            raise EmoreasonError(f'{path}, line {number}: a prediction needs "id" and "output" (raw model text)')
+        key = str(obj["id"])
+        duplicates += key in rows
+        rows[key] = obj
+    return rows, duplicates
+
+
+def _known_label(value: Any, where: str) -> str:
+    label = value if value in KNOWN_LABELS else normalize_label(str(value), "open")
+    if label is None:
+        raise EmoreasonError(
+            f"{where}: unknown label {value!r}; references must use a canonical label "
+            f"({', '.join(CANONICAL_LABELS[:8])} or a RAF-DB compound) or an open-vocabulary one "
+            f"({', '.join(EXTENDED_LABELS[:3])}, ...)"
+        )
+    return label
+
+
+def clean_reference(row: dict[str, Any], where: str) -> dict[str, Any]:
+    """One reference row in the dataset format, validated: id, label/labels known, aus coerced, meta a dict."""
+    if row.get("id") in (None, ""):
+        raise EmoreasonError(f'{where}: a reference row needs an "id"')
+    label = _known_label(row["label"], where) if row.get("label") not in (None, "") else None
+    raw_labels = row.get("labels") or []
+    raw_labels = [raw_labels] if isinstance(raw_labels, str) else raw_labels
+    labels = [_known_label(x, where) for x in raw_labels if x not in (None, "")]
+    try:
+        aus = facs.coerce_aus(row.get("aus"))
+    except (ValueError, TypeError, KeyError, IndexError) as err:
+        raise EmoreasonError(f'{where}: unreadable "aus" ({err}); use {{"AU12": 3.0, ...}}') from err
+    meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
+    return {**row, "id": str(row["id"]), "label": label, "labels": labels, "aus": aus, "meta": meta}
+
+
+def _dataset_split(path: Path, split: str | None) -> Any:
+    from datasets import Dataset, DatasetDict, load_from_disk
+
+    try:
+        data = load_from_disk(str(path))
+    except (FileNotFoundError, ValueError) as err:
+        raise EmoreasonError(f"{path} is not a dataset folder written by `emoreason build-data` ({err})") from err
+    if isinstance(data, Dataset):
+        return data
+    assert isinstance(data, DatasetDict)
+    if split is None:
+        if len(data) != 1:
+            raise EmoreasonError(f"{path} has splits {', '.join(data)}; choose one with --split")
+        split = next(iter(data))
+    if split not in data:
+        raise EmoreasonError(f"{path} has no split {split!r}; it has: {', '.join(data)}")
+    return data[split]
+
+
+def load_references(path: Path, split: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Reference rows from a build-data dataset folder (one ``split``) or a JSONL file of dataset-format rows."""
+    if path.is_dir():
+        data = _dataset_split(path, split)
+        if limit is not None:
+            data = data.select(range(min(limit, len(data))))
+        rows = [clean_reference(row, f"{path} [{split or 'split'}] row {i}") for i, row in enumerate(data)]
+        if not rows:
+            raise EmoreasonError(f"{path} split {split!r} has no rows")
+    else:
+        rows = [clean_reference(obj, f"{path}, line {n}") for n, obj in read_jsonl(path, "references")]
+        rows = rows[:limit] if limit is not None else rows
+    ids = [r["id"] for r in rows]
+    if len(set(ids)) != len(ids):
+        repeated = sorted({i for i in ids if ids.count(i) > 1})[:5]
+        raise EmoreasonError(f"{path}: reference ids must be unique; repeated: {', '.join(repeated)}")
+    return rows
+
+
+def auto_label_set(references: list[dict[str, Any]]) -> LabelSet:
+    """ "open" when a reference uses an open-vocabulary label, else "compound" (compound covers basic)."""
+    golds = {x for r in references for x in [r["label"], *r["labels"]] if x}
+    return "open" if golds - set(CANONICAL_LABELS) else "compound"
+
+
+# ---------------------------------------------------------------------------------------------- predicting
+def _append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("a", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _resume_state(path: Path) -> set[str]:
+    """Ids already in a predictions file; a line cut by an interruption is dropped so the file stays valid."""
+    if not path.exists():
+        return set()
+    done: set[str] = set()
+    good = 0
+    with path.open("rb") as fh:
+        for line in fh:
+            try:
+                done.add(str(json.loads(line)["id"]))
+                good += len(line)
+            except (ValueError, KeyError, TypeError):
+                break
+    if good < path.stat().st_size:
+        with path.open("r+b") as fh:
+            fh.truncate(good)
+    return done
+
+
+def _check_run_info(out: Path, info: dict[str, Any]) -> None:
+    path = out / "predictions.meta.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old != info:
+            changed = ", ".join(k for k in info if old.get(k) != info.get(k))
+            raise EmoreasonError(
+                f"{out}/predictions.jsonl was made with different settings ({changed}); use another --out or delete it"
+            )
+        return
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info, indent=2))
+    os.replace(tmp, path)
+
+
+def predict_split(
+    rows: list[dict[str, Any]],
+    reasoner: Any,
+    out_path: Path,
+    label_set: str,
+    batch_size: int = 8,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Run ``reasoner`` over the rows in batches, appending ``{"id", "output", "label"}`` lines to ``out_path``.
+
+    Resumes: ids already in the file are skipped. A failing batch is retried item by item; an item that still
+    fails is written with ``"error"`` and an empty output. Returns the number of failed items in this run.
+    """
+    from emoreason.data_builders.views import row_evidence
+
+    done = _resume_state(out_path)
+    todo = [r for r in rows if r["id"] not in done]
+    load_images = getattr(reasoner, "name", "") != "rules"  # the rule engine reads AUs only
+    failed = 0
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        lines: list[dict[str, Any]] = []
+        try:
+            evidence = [row_evidence(r, label_set, load_images=load_images) for r in batch]
+            results = reasoner.reason(evidence)
+            if len(results) != len(batch):
+                raise RuntimeError(f"the backend returned {len(results)} results for {len(batch)} inputs")
+            lines = [
+                {"id": r["id"], "output": res.raw, "label": res.label} for r, res in zip(batch, results, strict=True)
+            ]
+        except Exception as err:  # noqa: BLE001 - retry one by one so one bad row does not sink the batch
+            logger.warning("batch at %d failed (%s); retrying its items one by one", start, err)
+            for row in batch:
+                try:
+                    res = reasoner.reason([row_evidence(row, label_set, load_images=load_images)])[0]
+                    lines.append({"id": row["id"], "output": res.raw, "label": res.label})
+                except Exception as item_err:  # noqa: BLE001 - recorded per item, the run carries on
+                    failed += 1
+                    lines.append({"id": row["id"], "output": "", "label": None, "error": str(item_err)[:500]})
+        _append_jsonl(out_path, lines)
+        if progress:
+            progress(len(done) + start + len(batch), len(rows))
+    return failed
+
+
+def _build_reasoner(config: EvalConfig) -> Any:
+    from emoreason.reasoning.base import build_reasoner
+
+    try:
+        return build_reasoner(config.backend, model=config.model, adapter=config.adapter, base_url=config.base_url)
+    except ImportError as err:
+        raise EmoreasonError(f"the {config.backend} backend cannot be loaded ({err}); try --backend rules") from err
+
+
+# ---------------------------------------------------------------------------------------------- top level
+def evaluate(config: EvalConfig, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Run one evaluation and write its outputs into ``config.out``; returns ``metrics.json``'s content."""
+    from emoreason.eval.report import write_outputs
+    from emoreason.eval.scoring import aggregate, score_samples
+
+    if (config.predictions is None) == (config.dataset is None):
+        raise EmoreasonError("give either --predictions P.jsonl --references REF, or --dataset DIR (to run a model)")
+    if config.events not in ("lexicon", "llm"):
+        raise EmoreasonError(f"--events must be lexicon or llm, not {config.events!r}")
+    if config.label_set not in ("auto", "basic", "compound", "open"):
+        raise EmoreasonError(f"--label-set must be auto, basic, compound or open, not {config.label_set!r}")
+    config.out.mkdir(parents=True, exist_ok=True)
+    reasoner = None
+    failed = 0
+    if config.predictions is not None:
+        if config.references is None:
+            raise EmoreasonError("--predictions needs --references (a build-data dataset folder or a JSONL file)")
+        references = load_references(config.references, config.split, config.limit)
+        predictions, duplicates = load_predictions(config.predictions)
+        label_set = auto_label_set(references) if config.label_set == "auto" else config.label_set
+    else:
+        assert config.dataset is not None
+        references = load_references(config.dataset, config.split or "test", config.limit)
+        label_set = auto_label_set(references) if config.label_set == "auto" else config.label_set
+        info = {"dataset": str(config.dataset.resolve()), "split": config.split or "test", "backend": config.backend,
+                "model": config.model, "adapter": config.adapter, "label_set": label_set}  # fmt: skip
+        _check_run_info(config.out, info)
+        reasoner = _build_reasoner(config)
+        failed = predict_split(
+            references, reasoner, config.out / "predictions.jsonl", label_set, config.batch_size, progress
+        )
+        predictions, duplicates = load_predictions(config.out / "predictions.jsonl")
+    extractor = None
+    if config.events == "llm":
+        from emoreason.eval.temporal import llm_extract_events
+
+        generator = reasoner if reasoner is not None else _build_reasoner(config)
+        if not hasattr(generator, "generate_texts"):
+            raise EmoreasonError(f"--events llm needs a model backend (hf or openai), not {config.backend}")
+        extractor = lambda texts: llm_extract_events(texts, generator, config.batch_size)  # noqa: E731
+    samples = score_samples(references, predictions, label_set, extractor)
+    metrics = aggregate(samples, references, predictions, duplicates, config.n_bootstrap, config.seed)
+    metrics["label_set"] = label_set
+    metrics["failed_items"] = sum(1 for p in predictions.values() if p.get("error"))
+    metrics["failed_this_run"] = failed
+    metrics["config"] = {
+        k: (str(v) if isinstance(v, Path) else v) for k, v in vars(config).items() if k not in ("base_url",)
+    }
+    write_outputs(config.out, metrics, samples)
+    return metrics
