@@ -1,18 +1,86 @@
-"""`emoreason train sft|grpo`, `emoreason synth`, `emoreason export` (being written; owned by the training workstream)."""
+"""`emoreason train sft|grpo`, `emoreason synth`, `emoreason export`.
+
+Training flags pass straight through to TRL's parser: ``--config recipes/<model>/<stage>.yaml`` plus any
+``--flag value`` with TRL's names (``--output_dir``, ``--max_steps``, ``--learning_rate``, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import typer
-
-from emoreason.errors import EmoreasonError
 
 PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 app = typer.Typer(help="Train LoRA adapters: sft, then grpo.", no_args_is_help=True)
 
 
-def synth() -> None:
-    """Not available yet."""
-    raise EmoreasonError("this command is not built yet")
+def _run_stage(stage: str, args: list[str]) -> None:
+    """Parse the passthrough flags for one stage and run it; a bad flag is a usage error (exit 2)."""
+    from emoreason.train.config import ConfigError, flags_help
+
+    if "--flags" in args:
+        typer.echo(flags_help(stage))
+        return
+    if stage == "sft":
+        from emoreason.train.sft import main
+    else:
+        from emoreason.train.grpo import main
+    try:
+        out = main(args)
+    except ConfigError as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    if os.environ.get("RANK", "0") == "0":  # under DDP every rank returns; one line is enough
+        typer.echo(f"adapter saved to {out}")
 
 
-def export() -> None:
-    """Not available yet."""
-    raise EmoreasonError("this command is not built yet")
+@app.command("sft", context_settings=PASSTHROUGH)
+def sft(ctx: typer.Context) -> None:
+    """LoRA SFT on a `build-data` dataset: --config RECIPE.yaml --dataset_path DIR [--output_dir DIR] [--flag v ...].
+
+    Flags use TRL's names; `--flags` lists them all.
+    """
+    _run_stage("sft", ctx.args)
+
+
+@app.command("grpo", context_settings=PASSTHROUGH)
+def grpo(ctx: typer.Context) -> None:
+    """GRPO from an SFT adapter: --config RECIPE.yaml --dataset_path DIR --adapter_path SFT_DIR [--flag v ...].
+
+    Flags use TRL's names; `--flags` lists them all.
+    """
+    _run_stage("grpo", ctx.args)
+
+
+def synth(ctx: typer.Context) -> None:
+    """Synthesis loop: generate K candidates per sample, keep those passing reward thresholds, write a new SFT
+    dataset per round. Flags: --model_name_or_path --adapter_path --dataset_path --output_dir --num_candidates
+    --num_rounds --reward_funcs ... --reward_thresholds ... [--retrain_config SFT_RECIPE.yaml] (or --config FILE)."""
+    from emoreason.train.config import ConfigError
+    from emoreason.train.synth import main
+
+    try:
+        stats = main(ctx.args)
+    except ConfigError as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    for round_stats in stats:
+        typer.echo(
+            f"round {round_stats['round']}: kept {round_stats['kept']}/{round_stats['samples']} samples "
+            f"({round_stats['acceptance_rate']:.0%}) -> {round_stats['dataset']}"
+        )
+
+
+def export(
+    adapter: Path = typer.Argument(..., help="A LoRA adapter folder (from `emoreason train sft|grpo`)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the exported model and its model card."),
+    merge: bool = typer.Option(True, "--merge/--no-merge", help="Merge the LoRA into the base weights."),
+    base: str | None = typer.Option(None, "--base", help="Base model; default: the one the adapter names."),
+    eval_dir: Path | None = typer.Option(None, "--eval", help="An `emoreason eval` output folder (metrics.json)."),
+) -> None:
+    """Export an adapter (merged into its base with --merge) with its processor and a model card README.md."""
+    from emoreason.train.export import export_model
+
+    path = export_model(adapter, out, merge=merge, base=base, eval_dir=eval_dir)
+    typer.echo(f"exported to {path} (model card: {path / 'README.md'})")

@@ -1,0 +1,113 @@
+"""Stage 2: GRPO from the SFT adapter, with rewards computed from the labels (TRL's GRPOTrainer).
+
+Reads top to bottom: load config -> load model (+ the SFT adapter, trainable) -> build data (GRPO view; prompts longer
+than max_prompt_length are dropped, since truncating would cut image tokens) -> rewards -> trainer -> train -> save.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from emoreason.errors import EmoreasonError
+from emoreason.train.config import EmoGRPOConfig, parse_config, require_inputs
+from emoreason.train.data import drop_long, grpo_view, has_split, load_rows
+from emoreason.train.model import add_lora, load_base_model, load_processor
+from emoreason.train.rewards import build_rewards
+from emoreason.train.sft import _resume_checkpoint, _write_json, write_run_info
+
+logger = logging.getLogger(__name__)
+
+
+def _check_vllm(config: EmoGRPOConfig) -> None:
+    """vLLM generation is optional and GPU-only; fail early, with what to do, when it can't work."""
+    if not config.use_vllm:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise EmoreasonError("--use_vllm needs a CUDA GPU; drop the flag to generate with transformers")
+    try:
+        import vllm  # noqa: F401
+    except ImportError as err:
+        raise EmoreasonError("--use_vllm needs vLLM: pip install 'emoreason[gpu]'") from err
+
+
+def _setup_data(config: EmoGRPOConfig, processor: Any) -> tuple[Any, Any | None]:
+    assert config.dataset_path is not None
+    rows = load_rows(config.dataset_path, config.dataset_train_split)
+    if config.max_train_samples:
+        rows = rows.select(range(min(config.max_train_samples, len(rows))))
+    train = drop_long(
+        grpo_view(rows, config.label_set, config.max_images), processor, "prompt", config.max_prompt_length
+    )
+    test = None
+    if config.eval_strategy != "no":
+        if has_split(config.dataset_path, config.dataset_test_split):
+            test_rows = load_rows(config.dataset_path, config.dataset_test_split)  # type: ignore[arg-type]
+            test = drop_long(
+                grpo_view(test_rows, config.label_set, config.max_images),
+                processor,
+                "prompt",
+                config.max_prompt_length,
+            )
+        else:
+            from transformers.trainer_utils import IntervalStrategy
+
+            logger.warning("no %r split in %s: evaluation is off", config.dataset_test_split, config.dataset_path)
+            config.eval_strategy = IntervalStrategy.NO
+    return train, test
+
+
+def _rewards(config: EmoGRPOConfig) -> list[Any]:
+    return build_rewards(
+        config.reward_funcs,
+        label_set=config.label_set,
+        max_words=config.length_max_words,
+        ngram=config.repetition_ngram,
+    )
+
+
+def run_grpo(config: EmoGRPOConfig, callbacks: list[Any] | None = None) -> Path:
+    """Align the adapter with GRPO; returns the output folder (adapter, processor, train_results.json)."""
+    from trl import GRPOTrainer
+
+    require_inputs(config)
+    _check_vllm(config)
+    if not config.adapter_path:
+        logger.warning("no --adapter_path: GRPO starts from a fresh LoRA, not from an SFT adapter")
+    processor = load_processor(config.model_name_or_path, config.model_revision)  # type: ignore[arg-type]
+    model = add_lora(load_base_model(config), config)
+    train, test = _setup_data(config, processor)
+    rewards = _rewards(config)
+    logger.info("GRPO on %d prompts with rewards %s", len(train), ", ".join(config.reward_funcs))
+
+    try:
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=rewards,
+            args=config,
+            train_dataset=train,
+            eval_dataset=test,
+            processing_class=processor,
+            callbacks=callbacks,
+        )
+    except ValueError as err:
+        raise EmoreasonError(f"cannot set up GRPO: {err}") from err
+    result = trainer.train(resume_from_checkpoint=_resume_checkpoint(config))  # type: ignore[arg-type]
+
+    out = Path(config.output_dir)
+    trainer.save_model(str(out))
+    if trainer.accelerator.is_main_process:
+        processor.save_pretrained(out)
+        write_run_info(out, "grpo", config, len(train), trainer.state.global_step)
+        _write_json(out / "train_results.json", {"metrics": result.metrics, "log_history": trainer.state.log_history})
+    trainer.accelerator.wait_for_everyone()
+    return out
+
+
+def main(args: Sequence[str]) -> Path:
+    """``emoreason train grpo --config recipe.yaml --adapter_path runs/sft [--flag value ...]``."""
+    return run_grpo(parse_config("grpo", args))  # type: ignore[arg-type]

@@ -1,0 +1,125 @@
+"""Rewards on literal completions, adversarial ones included; every reward survives pickling."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from emoreason.errors import EmoreasonError
+from emoreason.train.rewards import (
+    FACTORIES,
+    REWARDS,
+    build_rewards,
+    completion_text,
+    get_length_reward,
+    get_repetition_reward,
+    get_reward,
+)
+
+GOOD = (
+    "<think>\nKey observations: AU6 cheek raiser (marked) and AU12 lip corner puller (severe).\n"
+    "Overall interpretation: a Duchenne smile.\nConclusion: The expression is best described as happiness.\n"
+    "</think>\n<answer>happiness</answer>"
+)
+HAPPY_AUS = {"AU6": 3.0, "AU12": 4.0}
+
+
+def score(name: str, completion, label="happiness", labels=None, aus=None) -> float | None:
+    return REWARDS[name]([completion], label=[label], labels=[labels], aus=[aus or HAPPY_AUS])[0]
+
+
+def test_a_good_completion_scores_full_marks() -> None:
+    assert score("format", GOOD) == 1.0
+    assert score("accuracy", GOOD) == 1.0
+    assert score("au_f1", GOOD) == 1.0
+    assert score("consistency", GOOD) == 1.0
+    assert score("length", GOOD) == 0.0
+    assert score("repetition", GOOD) == 0.0
+
+
+def test_conversational_completions_are_read_like_strings() -> None:
+    as_parts = [{"role": "assistant", "content": [{"type": "text", "text": GOOD}]}]
+    as_string = [{"role": "assistant", "content": GOOD}]
+    assert completion_text(as_parts) == completion_text(as_string) == GOOD
+    for name in REWARDS:
+        assert score(name, as_parts) == score(name, as_string) == score(name, GOOD)
+
+
+def test_unhappy_is_not_happy() -> None:
+    text = GOOD.replace("<answer>happiness</answer>", "<answer>unhappy</answer>")
+    assert score("accuracy", text) == 0.0  # "unhappy" normalises to sadness, never to happiness
+    assert score("consistency", text) == 0.0  # the Conclusion (happiness) and the AUs disagree with sadness
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GOOD.replace("<think>", ""),  # missing opening tag
+        GOOD.replace("</think>", ""),  # missing closing tag
+        GOOD.replace("<answer>happiness</answer>", "happiness"),  # no answer tags
+        GOOD + "<answer>happiness</answer>",  # duplicated answer
+        "<think>" + GOOD,  # duplicated think
+        GOOD.replace("Overall interpretation:", ""),  # a CoT section missing
+    ],
+)
+def test_broken_tags_fail_format(text: str) -> None:
+    assert score("format", text) == 0.0
+
+
+def test_answer_outside_the_label_set_earns_nothing() -> None:
+    text = GOOD.replace("<answer>happiness</answer>", "<answer>hungry</answer>")
+    assert score("accuracy", text) == 0.0
+    assert score("format", text) == 1.0  # well-formed, just wrong
+
+
+def test_compound_gold_uses_set_f1() -> None:
+    partial = score("accuracy", GOOD, label="happily surprised", labels=["happily surprised"])
+    assert partial == pytest.approx(2 / 3)
+    full = GOOD.replace("<answer>happiness</answer>", "<answer>happily surprised</answer>")
+    assert score("accuracy", full, label="happily surprised") == 1.0
+
+
+def test_au_spam_is_penalised() -> None:
+    every = ", ".join(f"AU{n}" for n in (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 16, 17, 20, 23, 24, 25, 26, 27, 43))
+    spam = GOOD.replace("AU6 cheek raiser (marked) and AU12 lip corner puller (severe)", every)
+    value = score("au_f1", spam)
+    assert value == pytest.approx(2 * (2 * 2 / (20 + 2)) - 1)  # F1 = 2/11 -> about -0.64
+    assert value < 0 < score("au_f1", GOOD)
+
+
+def test_au_f1_edges() -> None:
+    no_aus = GOOD.replace("AU6 cheek raiser (marked) and AU12 lip corner puller (severe)", "a broad smile")
+    assert score("au_f1", no_aus) == -1.0  # gold has AUs, none cited
+    assert score("au_f1", GOOD, aus={"AU4": 0.2}) == 0.0  # gold has no AU above threshold: nothing to check
+    assert score("au_f1", GOOD, aus={"AU6": 3.0}) == pytest.approx(2 * (2 / 3) - 1)
+
+
+def test_unlabelled_rows_give_no_accuracy_signal() -> None:
+    assert REWARDS["accuracy"]([GOOD], label=[None], labels=[None], aus=[HAPPY_AUS]) == [None]
+
+
+def test_length_and_repetition_penalties() -> None:
+    assert get_length_reward(max_words=10)(["word " * 15]) == [-0.5]
+    assert get_length_reward(max_words=10)(["word " * 40]) == [-1.0]
+    assert get_length_reward()([""]) == [-1.0]
+    looped = "the face shows a smile " * 20
+    assert get_repetition_reward(ngram=3)([looped])[0] < -0.9
+    assert get_repetition_reward(ngram=3)(["one two three four five"])[0] == 0.0
+
+
+@pytest.mark.parametrize("name", list(REWARDS))
+def test_every_reward_survives_a_pickle_round_trip(name: str) -> None:
+    reward = get_reward(name, max_words=50, ngram=3, label_set="basic")
+    clone = pickle.loads(pickle.dumps(reward))
+    assert type(clone) is type(reward) and vars(clone) == vars(reward)
+    assert clone.__name__ == name
+    texts = [GOOD, GOOD.replace("happiness</answer>", "anger</answer>"), "garbage"]
+    cols = {"label": ["happiness"] * 3, "labels": [None] * 3, "aus": [HAPPY_AUS] * 3}
+    assert clone(texts, **cols) == reward(texts, **cols)
+
+
+def test_unknown_reward_names_list_the_valid_ones() -> None:
+    with pytest.raises(EmoreasonError, match="format, accuracy, au_f1, consistency, length, repetition"):
+        build_rewards(["format", "vibes"])
+    assert set(FACTORIES) == set(REWARDS)
