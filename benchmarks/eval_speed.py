@@ -50,7 +50,14 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     args = parser.parse_args()
 
-    from emoreason.eval.runner import EvalConfig, auto_label_set, evaluate, load_predictions, load_references
+    from emoreason.eval.runner import (
+        EvalConfig,
+        auto_label_set,
+        evaluate,
+        load_predictions,
+        load_references,
+        parse_label_set,
+    )
     from emoreason.eval.scoring import aggregate, score_samples
     from emoreason.eval.temporal import tem
 
@@ -60,7 +67,7 @@ def main() -> None:
         refs = load_references(refs_path)
         preds, dup = load_predictions(preds_path)
         t0 = time.perf_counter()
-        samples = score_samples(refs, preds, auto_label_set(refs))
+        samples = score_samples(refs, preds, parse_label_set(auto_label_set(refs)))
         t1 = time.perf_counter()
         aggregate(samples, refs, preds, dup, args.bootstrap)
         t2 = time.perf_counter()

@@ -3,8 +3,8 @@
 - ``dataset``: the corpus's own coding (CK+ FACS files, DISFA intensities, BP4D occurrence, a manifest's ``aus``);
 - ``openface``: an OpenFace 2.0 FeatureExtraction CSV per image in ``--openface DIR``, named after the image
   (``<DIR>/<image stem>.csv``, OpenFace's own naming), read by ``perception.openface``;
-- ``blendshapes``: the built-in estimator (MediaPipe blendshapes -> AUs) run on the row's first image through
-  ``agent.analyze_image``; the largest face is used;
+- ``blendshapes``: the built-in estimator (MediaPipe blendshapes -> AUs) run on each of the row's images through
+  ``agent.perceive_image``; the largest face is used;
 - ``none``: no AUs (the CoT then rests on the label alone);
 - ``auto`` (default): per row, the corpus's own AUs when it has them, else ``openface`` when ``--openface`` is
   given, else ``blendshapes``.
@@ -51,22 +51,24 @@ def openface_aus(image: str, folder: Path) -> dict[str, float] | None:
     if not csv_path.is_file():
         return None
     try:
-        from emoreason.perception.openface import read_openface_csv
+        from emoreason.perception.openface import read_openface_rows
     except ImportError as err:
         raise EmoreasonError(f"OpenFace CSV import is not available in this install ({err})") from err
-    frames = read_openface_csv(csv_path)
-    return _apex([coerce_aus(f) for f in frames]) if frames else {}
+    rows = read_openface_rows(csv_path)
+    if not rows:
+        return {}
+    return coerce_aus(max(rows, key=lambda r: r.confidence).aus)
 
 
 def blendshape_aus(image: str) -> dict[str, float] | None:
     """AUs of the largest face in ``image`` from the built-in blendshape estimator, or None with no face."""
     try:
-        from emoreason.agent import analyze_image
+        from emoreason.agent import perceive_image
     except ImportError as err:
         raise EmoreasonError(
             f"the built-in blendshape AU estimator is not available ({err}); use --au-source openface or none"
         ) from err
-    faces = analyze_image(image)
+    faces = perceive_image(image)
     if not faces:
         return None
     face = max(faces, key=lambda f: f.box[2] * f.box[3])

@@ -45,7 +45,10 @@ def _acceptance_lines(a: dict[str, Any]) -> list[str]:
         f"- CoT mode: **{a['mode']}**" + (f" (teacher: {a['teacher']})" if a.get("teacher") else ""),
         f"- Acceptance: {a['accepted']} of {a['rows']} rows ({100 * a['acceptance_rate']:.1f}%); "
         f"{a['rejected']} rejected after {a['retries'] + 1} attempt(s); {a['generations']} generations in all.",
-        f"- Kept only if `parse_output` gives the gold label, `format_ok`, and AU-F1 >= {a['au_f1_threshold']}.",
+        f"- Kept only if `parse_output` gives the gold label, `format_ok`, and AU-F1 >= {a['au_f1_threshold']}."
+        if a["mode"] == "teacher"
+        else "- Kept only if `parse_output` gives the gold label and `format_ok`; the rule engine cites exactly the "
+        "AUs at or above the presence threshold, so AU-F1 is 1 by construction.",
     ]
     if a["accepted_at_attempt"]:
         lines.append("- Accepted at attempt: " + ", ".join(f"{k}: {v}" for k, v in a["accepted_at_attempt"].items()))

@@ -75,7 +75,9 @@ def render_markdown(metrics: dict[str, Any], has_png: bool) -> str:
         f"- cited AUs support the answer (rule-engine score ratio): {_fmt(details['evidence_support'])}",
         f"- contradictions (cited AUs imply the opposite valence): {_fmt(details['contradiction_rate'])}",
         f"- quoted speech found in the transcript: {_fmt(details['transcript_grounding'])} of {details['quotes']} "
-        f"quotes (hallucination rate {_fmt(details['hallucination_rate'])})",
+        f"quotes (hallucination rate {_fmt(details['hallucination_rate'])})"
+        if details["quotes"]
+        else "- quoted speech found in the transcript: n/a (no output quotes any speech)",
     ]
     if metrics.get("per_class"):
         lines += ["", "## Per class", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]

@@ -21,7 +21,7 @@ from typing import Any
 
 from emoreason import facs
 from emoreason.errors import EmoreasonError
-from emoreason.labels import CANONICAL_LABELS, EXTENDED_LABELS, LabelSet, normalize_label
+from emoreason.labels import BASIC_LABELS, CANONICAL_LABELS, EXTENDED_LABELS, LabelSet, normalize_label
 
 logger = logging.getLogger(__name__)
 
@@ -152,9 +152,18 @@ def load_references(path: Path, split: str | None = None, limit: int | None = No
 
 
 def auto_label_set(references: list[dict[str, Any]]) -> LabelSet:
-    """ "open" when a reference uses an open-vocabulary label, else "compound" (compound covers basic)."""
+    """The label set the references call for: "open" when one uses an open-vocabulary label, "compound" when one is
+    a compound, else "basic" (a RAF-DB basic or FER split is prompted with the 8 basic labels, not 19)."""
     golds = {x for r in references for x in [r["label"], *r["labels"]] if x}
-    return "open" if golds - set(CANONICAL_LABELS) else "compound"
+    if golds - set(CANONICAL_LABELS):
+        return "open"
+    return "compound" if golds - set(BASIC_LABELS) else "basic"
+
+
+def parse_label_set(label_set: str) -> str:
+    """How answers are read: a basic prompt's answers are read as compound too, so an off-list compound answer shows
+    as what it said (a wrong class in the confusion matrix, partial label_f1) rather than as unparseable."""
+    return "compound" if label_set == "basic" else label_set
 
 
 # ---------------------------------------------------------------------------------------------- predicting
@@ -295,7 +304,7 @@ def evaluate(config: EvalConfig, progress: Callable[[int, int], None] | None = N
         if not hasattr(generator, "generate_texts"):
             raise EmoreasonError(f"--events llm needs a model backend (hf or openai), not {config.backend}")
         extractor = lambda texts: llm_extract_events(texts, generator, config.batch_size)  # noqa: E731
-    samples = score_samples(references, predictions, label_set, extractor)
+    samples = score_samples(references, predictions, parse_label_set(label_set), extractor)
     metrics = aggregate(samples, references, predictions, duplicates, config.n_bootstrap, config.seed)
     metrics["label_set"] = label_set
     metrics["failed_items"] = sum(1 for p in predictions.values() if p.get("error"))

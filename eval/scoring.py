@@ -145,10 +145,15 @@ def class_block(samples: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _natural(value: str) -> tuple[Any, ...]:
+    """Sort key that puts "4-19" before "20-39" and "70+" last (numbers compared as numbers)."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", value) if part)
+
+
 def _per_group(samples: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for key in DEMOGRAPHIC_KEYS:
-        values = sorted({s["groups"][key] for s in samples if key in s["groups"]})
+        values = sorted({s["groups"][key] for s in samples if key in s["groups"]}, key=_natural)
         if values:
             out[key] = {v: class_block([s for s in samples if s["groups"].get(key) == v]) for v in values}
     return out

@@ -32,7 +32,10 @@ def build_data(
     fold: int = typer.Option(1, "--fold", help="DFEW/MAFW: which official fold (1..5) gives train/test."),
     batch_size: int = typer.Option(8, "--batch-size", help="Rows per batch (teacher generation batch)."),
 ) -> None:
-    """Build an explanation dataset (rows with AUs, label and a CoT target) from a corpus; resumes if interrupted."""
+    """Build an explanation dataset (rows with AUs, label and a CoT target) from a corpus; resumes if interrupted.
+
+    Missing or corrupt media are counted, reported and skipped; the build saves the rest, then exits with code 1.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

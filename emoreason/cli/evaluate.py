@@ -24,7 +24,9 @@ def evaluate(
     adapter: str | None = typer.Option(None, "--adapter", help="hf backend: a peft adapter folder."),
     base_url: str | None = typer.Option(None, "--base-url", help="openai backend: server URL, e.g. http://host/v1."),
     batch_size: int = typer.Option(8, "--batch-size", help="Samples per reasoner batch."),
-    label_set: str = typer.Option("auto", "--label-set", help="auto, basic, compound or open (how answers parse)."),
+    label_set: str = typer.Option(
+        "auto", "--label-set", help="auto (from the references), basic, compound or open: labels offered."
+    ),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the 95% CIs (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     events: str = typer.Option("lexicon", "--events", help="TEM event extraction: lexicon, or llm (uses --backend)."),

@@ -41,7 +41,7 @@ def test_rafdb_end_to_end_through_the_cli(tmp_path: Path) -> None:
             assert row["meta"]["source"] == "rafdb" and row["meta"]["gender"] in ("male", "female", "unsure")
     card = (out / "README.md").read_text()
     assert "non-commercial research purposes only" in card and "| happiness | 1 | 0 | 1 |" in card
-    assert "CoT mode: **rules**" in card
+    assert "CoT mode: **rules**" in card and "AU-F1 is 1 by construction" in card  # rules skip the AU test
 
     sft = sft_view(data["train"], label_set="basic")
     assert sft.column_names == ["images", "messages"] or set(sft.column_names) == {"images", "messages"}
@@ -181,3 +181,25 @@ def test_work_files_are_json_lines(tmp_path: Path) -> None:
     skipped = [json.loads(line) for line in (tmp_path / "o" / ".work" / "skipped.jsonl").read_text().splitlines()]
     assert {s["reason"] for s in skipped} == {"FER+ no majority label", "dropped by FER+ (empty Image name)",
                                               "FER+ majority is NF"}  # fmt: skip
+
+
+def test_a_killed_build_process_resumes_through_the_cli(tmp_path: Path) -> None:
+    """The process dies hard (os._exit, no cleanup) after its second batch; `build-data` then finishes the rest."""
+    root, out = replicas.rafdb(tmp_path / "raf"), tmp_path / "out"
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from emoreason.data_builders.build import BuildConfig, build\n"
+        "calls = []\n"
+        "def progress(done, total):\n"
+        "    calls.append(done)\n"
+        "    if len(calls) == 3:\n"  # 0 rows, batch 1, batch 2
+        "        os._exit(9)\n"
+        "build(BuildConfig('rafdb', Path(sys.argv[1]), Path(sys.argv[2]), au_source='none', batch_size=2), progress)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script, str(root), str(out)], capture_output=True, timeout=300)
+    assert killed.returncode == 9 and not (out / "dataset_dict.json").exists()
+    done = run_cli("rafdb", "--root", str(root), "--out", str(out), "--au-source", "none", "--batch-size", "2")
+    assert done.returncode == 0, done.stderr
+    assert "(4 rows were finished by an earlier run and reused)" in done.stdout
+    assert "train: 3 rows" in done.stdout and "test: 2 rows" in done.stdout

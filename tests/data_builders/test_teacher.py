@@ -54,6 +54,7 @@ def test_openai_teacher_accepts_good_retries_bad_with_feedback_then_rejects(tmp_
     assert data["train"]["id"] == ["faces_a"] and data["train"][0]["cot"] == HAPPY
     card = (out / "README.md").read_text()
     assert "CoT mode: **teacher** (teacher: teacher)" in card and "| sadness | 1 | 0 | 0% |" in card
+    assert "`format_ok`, and AU-F1 >= 0.5" in card
 
 
 def test_tiny_random_vlm_teacher_is_rejected_and_counted(tmp_path: Path, tiny_vlm_path: Path) -> None:

@@ -70,7 +70,7 @@ def test_dataset_runs_resume_and_refuse_changed_settings(toy_dataset: Path, tmp_
     assert len(lines_after) == 8 and [json.loads(x)["id"] for x in lines_after] == [f"toy{i}" for i in range(8)]
     assert again["accuracy"] == first["accuracy"] and again["ci"]["accuracy"] is None
     with pytest.raises(EmoreasonError, match="different settings.*label_set"):
-        evaluate(EvalConfig(out=tmp_path, dataset=toy_dataset, split="test", label_set="basic"))
+        evaluate(EvalConfig(out=tmp_path, dataset=toy_dataset, split="test", label_set="compound"))
 
 
 class FlakyRules(RuleReasoner):
@@ -212,3 +212,46 @@ def test_open_vocabulary_references_switch_the_parser_to_open_labels(tmp_path: P
     assert metrics["label_set"] == "open"
     assert metrics["accuracy"] == pytest.approx(2 / 3)  # anxiety and happiness right; calm is not worry
     assert metrics["format_rate"] == 0.0 and metrics["au_f1"] is None and metrics["rouge_l"] is None
+
+
+class RecordingRules(RuleReasoner):
+    """The rules backend, recording the label set each Evidence asked for."""
+
+    seen: list[str] = []
+
+    def reason(self, evidence):  # type: ignore[no-untyped-def]
+        RecordingRules.seen += [ev.label_set for ev in evidence]
+        return super().reason(evidence)
+
+
+def test_a_basic_label_dataset_is_prompted_with_basic_labels(
+    toy_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A RAF-DB basic / FER split must not let the backend answer one of the 11 compounds it was never asked for."""
+    from emoreason.eval import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "_build_reasoner", lambda config: RecordingRules())
+    RecordingRules.seen = []
+    metrics = evaluate(EvalConfig(out=tmp_path / "o", dataset=toy_dataset, split="test", n_bootstrap=0))
+    assert metrics["label_set"] == "basic" and RecordingRules.seen == ["basic"] * 8
+    # An off-list compound answer is still read as what it says: a wrong class, partial label_f1, not "unparsed".
+    refs = write_jsonl(tmp_path / "refs.jsonl", [{"id": "a", "label": "happiness"}, {"id": "b", "label": "sadness"}])
+    preds = write_jsonl(tmp_path / "preds.jsonl", [{"id": "a", "output": "<answer>happily surprised</answer>"},
+                                                   {"id": "b", "output": "<answer>sad</answer>"}])  # fmt: skip
+    metrics = evaluate(EvalConfig(out=tmp_path / "p", predictions=preds, references=refs, n_bootstrap=0))
+    assert metrics["label_set"] == "basic" and metrics["counts"]["unparsed"] == 0
+    assert metrics["confusion_matrix"]["columns"] == ["happiness", "sadness", "happily surprised"]
+    assert metrics["accuracy"] == 0.5 and metrics["label_f1"] == pytest.approx((2 / 3 + 1) / 2)
+
+
+def test_report_sorts_age_groups_by_age_and_says_when_nothing_is_quoted(tmp_path: Path) -> None:
+    refs = write_jsonl(tmp_path / "refs.jsonl", [
+        {"id": str(i), "label": "happiness", "meta": {"age": age}} for i, age in enumerate(["70+", "4-19", "20-39"])
+    ])  # fmt: skip
+    preds = write_jsonl(
+        tmp_path / "preds.jsonl", [{"id": str(i), "output": "<answer>happy</answer>"} for i in range(3)]
+    )
+    metrics = evaluate(EvalConfig(out=tmp_path / "o", predictions=preds, references=refs, n_bootstrap=0))
+    assert list(metrics["per_group"]["age"]) == ["4-19", "20-39", "70+"]
+    report = (tmp_path / "o" / "report.md").read_text()
+    assert "n/a (no output quotes any speech)" in report and "n/a of 0 quotes" not in report
