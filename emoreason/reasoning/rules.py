@@ -11,7 +11,12 @@ Scoring (deterministic; all numbers are in this module):
 4. Contempt is one-sided: its AU14 (and AU12) activation is the left/right *difference* when sides are known,
    and half the bilateral activation when they are not, so a symmetric smile never reads as contempt.
 5. Compound labels (RAF-DB) score ``0.9 * score`` so a basic label wins unless the compound fits clearly better;
-   with ``label_set="basic"`` they are not considered.
+   with ``label_set="basic"`` they are not considered. A compound is a blend of two emotions (Du et al. 2014),
+   so it is only scored when *each* component shows one of its own signs (a prototype AU of weight >= 0.5; the
+   unspecific 0.25 ones such as AU25 do not count), two different AUs, at least one of which the other component
+   does not share; otherwise it scores 0. So AU4+AU7 (signs of both fear and anger) is anger, not "fearfully
+   angry", while AU4+AU20 (Du et al.'s fearfully angry) still is. Without this gate a smile with parted lips
+   (AU12+AU25) read "happily disgusted": the unspecific AU25 covers a third of that compound's prototype.
 6. ``neutral = max(0, 1 - sum(a_n))``: with no AU at or above the threshold the face is neutral (score 1).
 7. Speech adds a small, bounded nudge: an emotion word said in the transcript ("I'm so happy") adds 0.1 to
    that label's score (negated words - "not happy" - add nothing; see ``labels.normalize_label``).
@@ -67,6 +72,22 @@ def _contempt_activation(aus: dict[str, float], number: int, act: dict[int, floa
     return 0.5 * act.get(number, 0.0)
 
 
+def _signs(label: str) -> set[int]:
+    """A basic emotion's specific AUs: its prototype AUs of weight >= 0.5."""
+    return {n for n, w in facs.PROTOTYPES.get(label, {}).items() if w >= 0.5}
+
+
+def components_shown(label: str, active: set[int]) -> bool:
+    """Whether each component of a compound shows its own sign: two different AUs, not both shared by the two.
+
+    >>> components_shown("happily disgusted", {12, 25}), components_shown("happily disgusted", {10, 12, 25})
+    (False, True)
+    """
+    a, b = components(label)
+    signs_a, signs_b = _signs(a), _signs(b)
+    return any(x != y and (x not in signs_b or y not in signs_a) for x in signs_a & active for y in signs_b & active)
+
+
 def score_emotions(
     aus: dict[str, float],
     label_set: LabelSet = "compound",
@@ -94,7 +115,7 @@ def score_emotions(
         unexplained = sum(a for n, a in act.items() if n not in proto) / total if total else 0.0
         score = coverage * (1.0 - 0.5 * unexplained)
         if label in COMPOUND_LABELS:
-            score *= COMPOUND_DISCOUNT
+            score *= COMPOUND_DISCOUNT if components_shown(label, set(act)) else 0.0
         scores[label] = score
     for said in _spoken_emotions(transcript):
         for label in scores:
@@ -161,6 +182,11 @@ def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _indefinite(noun: str) -> str:
+    """``noun`` with its indefinite article: "an inner brow raiser", "a lip corner puller"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def _interpretation(
     label: str, best: str, scores: dict[str, float], cited: list[str], aus: dict[str, float], transcript: str
 ) -> str:
@@ -175,18 +201,19 @@ def _interpretation(
             note = f"the face mixes the signs of {a} and {b}, the compound pattern called {label}"
         if hits:
             named = [f"{key} ({facs.au_name(facs.parse_au_key(key)[0])})" for key in hits]
-            sentences.append(f"{_join(named)} match the expected pattern: {note}")
+            verb = "matches" if len(named) == 1 else "match"
+            sentences.append(f"{_join(named)} {verb} the expected pattern: {note}")
         else:
             sentences.append(f"The observed action units give little direct support for {label}; {note}")
         if missing and hits:
-            words = [f"a {facs.au_name(n)}" for n in missing[:3]]
+            words = [_indefinite(facs.au_name(n)) for n in missing[:3]]
             sentences.append(
-                f"{_join(words)} would strengthen this reading but {'is' if len(words) == 1 else 'are'} not visible"
+                f"{_join(words).capitalize()} would strengthen this reading but {'is' if len(words) == 1 else 'are'} not visible"
             )
     ranked = sorted(((s, lab) for lab, s in scores.items() if lab != label), reverse=True)
-    if ranked and ranked[0][0] > 0.15:
+    own = scores.get(label, 0.0)
+    if ranked and 0.15 < ranked[0][0] <= own:  # a runner-up that scores higher is said below, as the face's lean
         runner = ranked[0][1]
-        own = scores.get(label, 0.0)
         sentences.append(f"{runner.capitalize()} fits less well (score {ranked[0][0]:.2f} against {own:.2f})")
     if label != best:
         sentences.append(f"The face alone leans towards {best}, but the given label is {label}")

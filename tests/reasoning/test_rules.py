@@ -86,3 +86,15 @@ def test_rule_reasoner_via_registry_is_batched_and_fills_scores() -> None:
     results = reasoner.reason(evidence)
     assert [r.label for r in results] == list(PROTOTYPICAL)
     assert all(r.format_ok and r.scores and r.backend == "rules" for r in results)
+
+
+def test_interpretation_reads_as_english() -> None:
+    """Articles agree ("an inner brow raiser"), sentences start upper-case, and a label that scores lower than the
+    face's lean is never called the better fit."""
+    from emoreason.reasoning.rules import explain
+
+    text = explain({"AU2": 3.0}).text
+    assert "An inner brow raiser and a jaw drop would strengthen" in text and "AU2 (outer brow raiser) matches" in text
+    assert " a inner" not in text and ". a " not in text
+    given = explain({"AU4": 3.0}, label="surprise").text
+    assert "fits less well" not in given and "The face alone leans towards anger" in given
