@@ -229,9 +229,12 @@ def _faces_pass(path: Path, options: VideoOptions, segments: list[tuple[float, f
             close(frame.time)
             while seg_i < len(segments) and segments[seg_i][1] <= frame.time:
                 seg_i += 1
-            active = [
-                i for i in range(seg_i, min(len(segments), seg_i + 4)) if segments[i][0] <= frame.time < segments[i][1]
-            ]
+            active = []  # segments (sorted by start; overlapping cues allowed) that contain this frame
+            for i in range(seg_i, len(segments)):
+                if segments[i][0] > frame.time:
+                    break
+                if frame.time < segments[i][1]:
+                    active.append(i)
             for face in found:
                 aus = face.aus or to_aus(face.blendshapes, face.landmarks)
                 tid = int(face.track_id)  # type: ignore[arg-type]
@@ -279,6 +282,7 @@ def perceive_video(
         cues = prosody.cues(start, end, words_in(out.utterances, start, end), text) if prosody else None
         return text, cues.text if cues else ""
 
+    covered: set[int] = set()  # segments with at least one face frame
     for tid in sorted(series):
         s = series[tid]
         baseline = s.baseline()
@@ -289,6 +293,7 @@ def perceive_video(
             idx = s.frames_between(start, end)
             if not idx:
                 continue
+            covered.add(si)
             peak_time = peaks[(tid, si)][1] if (tid, si) in peaks else s.times[idx[0]]
             peak = min(idx, key=lambda i: abs(s.times[i] - peak_time))
             aus = s.relative(peak, baseline)
@@ -312,8 +317,10 @@ def perceive_video(
             if (tid, si) in peaks:
                 out.crops[ev.id] = peaks[(tid, si)][2]
             out.evidence.append(ev)
-    if not series:
-        for si, (start, end) in enumerate(segments):
+    # Segments where no face is visible (none in the whole video, or the speaker is off screen for a while) keep
+    # their words: speech-only Evidence, so the transcript is never dropped.
+    for si, (start, end) in enumerate(segments):
+        if si not in covered:
             transcript, prosody_text = speech_for(start, end)
             if transcript or prosody_text:
                 out.evidence.append(

@@ -139,6 +139,8 @@ def probe(path: str | Path) -> MediaInfo:
             info.rotation = _stream_rotation(video) or _first_frame_rotation(container, video)
             if info.rotation % 180:
                 info.width, info.height = info.height, info.width
+            if info.duration is None:
+                info.duration = _demuxed_duration(container, video)
         return info
 
 
@@ -160,6 +162,34 @@ def _duration(container: Any, stream: Any) -> float | None:
     if container.duration is not None:
         return container.duration / 1_000_000  # AV_TIME_BASE
     return None
+
+
+def _frame_rate(stream: Any) -> float:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return float(rate) if rate else 25.0
+
+
+def _demuxed_duration(container: Any, stream: Any) -> float | None:
+    """Duration of a stream whose container declares none (raw H.264, live-recorded WebM): read the packets (no
+    decoding) and take the last timestamp, or the packet count over the frame rate when packets carry none."""
+    import av
+
+    last, count = None, 0
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            count += 1
+            if packet.pts is not None and packet.time_base is not None:
+                end = float(packet.pts * packet.time_base) + (
+                    float(packet.duration * packet.time_base) if packet.duration else 1.0 / _frame_rate(stream)
+                )
+                last = end if last is None else max(last, end)
+    except av.error.FFmpegError:
+        pass
+    if last is not None:
+        return last
+    return count / _frame_rate(stream) if count else None
 
 
 def _stream_rotation(stream: Any) -> int:
@@ -206,6 +236,7 @@ def iter_frames(
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         tag_rotation = _stream_rotation(stream)
+        frame_step = 1.0 / _frame_rate(stream)  # for frames without timestamps (raw streams)
         interval = 1.0 / fps if fps else 0.0
         next_time = start
         sampled = 0
@@ -213,7 +244,10 @@ def iter_frames(
         try:
             for frame in container.decode(stream):
                 report.frames_decoded += 1
-                t = frame.time if frame.time is not None else last_time + (interval or 1 / 30)
+                if frame.time is not None:
+                    t = frame.time
+                else:
+                    t = last_time + frame_step if report.frames_decoded > 1 else 0.0
                 if t <= last_time:  # broken/duplicate timestamps: keep order monotone
                     t = last_time + 1e-3
                 last_time = t

@@ -199,33 +199,69 @@ def _perceive_job(item: Item, options: VideoOptions) -> Any:
         return error_result(item.path, err, item.id)
 
 
-def _run_local(items: list[Item], reasoner: Any, options: VideoOptions, workers: int) -> Iterator[dict[str, Any]]:
+def _run_local(
+    items: list[Item], reasoner: Any, options: VideoOptions, workers: int, job: Callable[..., Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Sequential in this process, or perception in ``workers`` spawned processes and reasoning here.
+
+    A worker that dies (a native crash in a decoder or the face model) breaks the whole pool and fails every item
+    in flight. Those items are rerun one at a time in a fresh pool, so only the file that kills a worker gets an
+    error record and the run goes on.
+    """
     if workers <= 1:
         for item in items:
             yield caption_one({"id": item.id, "path": item.path}, reasoner, options)
         return
     import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
 
-    pending: dict[Future, Item] = {}
+    job = job or _perceive_job
     queue = list(reversed(items))
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        try:
-            while queue or pending:
-                while queue and len(pending) < 2 * workers:
-                    item = queue.pop()
-                    pending[pool.submit(_perceive_job, item, options)] = item
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    item = pending.pop(fut)
-                    try:
-                        got = fut.result()
-                        result = got if isinstance(got, MediaResult) else reason_video(got, reasoner)
-                    except Exception as err:  # noqa: BLE001 - a crashed worker is one item's error
-                        result = error_result(item.path, err, item.id)
-                    yield result.model_dump(mode="json")
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    suspects: list[Item] = []  # in flight when a worker died; run alone
+    while queue or suspects:
+        broken: list[Item] = []
+        dead = False  # the pool is unusable: go on in a fresh one
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pending: dict[Future, Item] = {}
+            try:
+                while (queue or suspects or pending) and not dead:
+                    if suspects:
+                        if not pending:
+                            item = suspects.pop()
+                            pending[pool.submit(job, item, options)] = item
+                    else:
+                        while queue and len(pending) < 2 * workers:
+                            item = queue.pop()
+                            pending[pool.submit(job, item, options)] = item
+                    alone = len(pending) == 1
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        item = pending.pop(fut)
+                        try:
+                            got = fut.result()
+                            result = got if isinstance(got, MediaResult) else reason_video(got, reasoner)
+                        except BrokenProcessPool:
+                            dead = True
+                            if not alone:
+                                broken.append(item)
+                                continue
+                            err = EmoreasonError(
+                                f"{item.path}: the perception worker process crashed on this file (a fault in a "
+                                "decoder or the face model); check the file, or re-encode it as MP4 (H.264/AAC)"
+                            )
+                            result = error_result(item.path, err, item.id)
+                        except Exception as err:  # noqa: BLE001 - one item's error
+                            result = error_result(item.path, err, item.id)
+                        yield result.model_dump(mode="json")
+                    if dead:
+                        broken += pending.values()
+                        pending.clear()
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        if broken:
+            logger.warning("a perception worker crashed; rerunning %d file(s) one at a time", len(broken))
+            suspects += reversed(broken)
 
 
 class _RayCaptioner:
@@ -314,8 +350,11 @@ def caption_inputs(
     writer = JsonlAppender(out)
     start = time.perf_counter()
     names: set[str] = set()
+    finished: set[str] = set()
+    upcoming = iter(todo)  # the bar names the first unfinished item: the one being worked on (workers: the oldest)
+    current: Item | None = next(upcoming, None)
     try:
-        with _progress(progress, len(todo)) as advance:
+        with _progress(progress, len(todo), Path(todo[0].path).name) as advance:
             for record in results:
                 writer.write(record)
                 summary.counts[record["status"]] += 1
@@ -326,7 +365,10 @@ def caption_inputs(
                     _subtitles(record, srt_dir, vtt_dir, names)
                 if on_result:
                     on_result(record)
-                advance(record["path"])
+                finished.add(record["id"])
+                while current is not None and current.id in finished:
+                    current = next(upcoming, None)
+                advance(Path(current.path).name if current else "")
     finally:
         writer.close()
         summary.wall_seconds = time.perf_counter() - start
@@ -349,13 +391,14 @@ def _subtitles(record: dict[str, Any], srt_dir: Any, vtt_dir: Any, names: set[st
 class _progress:
     """A rich progress bar on stderr (items, current file, ETA), or nothing."""
 
-    def __init__(self, enabled: bool, total: int):
-        self.enabled, self.total = enabled, total
+    def __init__(self, enabled: bool, total: int, first: str = ""):
+        self.enabled, self.total, self.first = enabled, total, first
         self.bar: Any = None
 
     def __enter__(self) -> Callable[[str], None]:
+        """``advance(name)``: one more item done; ``name`` is the file now being worked on ("" at the end)."""
         if not self.enabled:
-            return lambda _path: None
+            return lambda _name: None
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -378,10 +421,10 @@ class _progress:
             transient=False,
         )
         self.bar.start()
-        task = self.bar.add_task("", total=self.total)
+        task = self.bar.add_task(self.first, total=self.total)
 
-        def advance(path: str) -> None:
-            self.bar.update(task, advance=1, description=Path(path).name)
+        def advance(current: str) -> None:
+            self.bar.update(task, advance=1, description=current)
 
         return advance
 

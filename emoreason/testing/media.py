@@ -270,3 +270,15 @@ def make_not_media(path: str | Path) -> Path:
 def make_zero_length(path: str | Path) -> Path:
     Path(path).write_bytes(b"")
     return Path(path)
+
+
+def crash_on_marker(item: object, options: object) -> object:
+    """A caption worker job that kills its process (as a native crash would) for a file named ``*crash*``, and
+    otherwise does the normal perception; for testing how the batch survives a dead worker."""
+    import os
+
+    from emoreason.pipelines.caption import _perceive_job
+
+    if "crash" in Path(item.path).name:  # type: ignore[attr-defined]
+        os._exit(3)
+    return _perceive_job(item, options)  # type: ignore[arg-type]

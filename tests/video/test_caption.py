@@ -193,3 +193,43 @@ def test_cli_missing_whisper_is_one_line(batch_dir: Path, tmp_path: Path) -> Non
     assert res.returncode == 1
     assert res.stderr.strip().startswith("error: whisper model 'large-v3' is not in the local cache")
     assert "Traceback" not in res.stderr and not (tmp_path / "c.jsonl").exists()
+
+
+def test_progress_names_the_file_being_worked_on(batch_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    from rich.progress import Progress
+
+    shown: list[str] = []
+    add_task, update = Progress.add_task, Progress.update
+
+    def record_add(self, description, *args, **kwargs):
+        shown.append(description)
+        return add_task(self, description, *args, **kwargs)
+
+    def record_update(self, task_id, *args, description=None, **kwargs):
+        shown.append(description)
+        return update(self, task_id, *args, description=description, **kwargs)
+
+    monkeypatch.setattr(Progress, "add_task", record_add)
+    monkeypatch.setattr(Progress, "update", record_update)
+    files = [str(batch_dir / "c_cut.mp4"), str(batch_dir / "d_notes.mp4")]
+    caption_inputs(files, tmp_path / "cap.jsonl", options=FAST, progress=True)
+    assert shown == ["c_cut.mp4", "d_notes.mp4", ""]  # not the file that just finished
+
+
+def test_a_crashing_worker_costs_one_item(batch_dir: Path, tmp_path: Path) -> None:
+    """A worker killed by a native crash breaks the pool; the innocent items in flight are rerun, only the culprit
+    gets an error record, and the run finishes (before, the broken pool ended the run on every resume)."""
+    from emoreason.pipelines.caption import Item, _run_local
+    from emoreason.testing.media import crash_on_marker
+
+    crash = tmp_path / "crash.mp4"
+    shutil.copy(batch_dir / "d_notes.mp4", crash)
+    items = [
+        Item("notes", str(batch_dir / "d_notes.mp4")),
+        Item("crash", str(crash)),
+        Item("cut", str(batch_dir / "c_cut.mp4")),
+    ]
+    records = {r["id"]: r for r in _run_local(items, None, FAST, workers=2, job=crash_on_marker)}
+    assert set(records) == {"notes", "crash", "cut"}
+    assert "worker process crashed" in records["crash"]["error"]
+    assert "not a media file" in records["notes"]["error"] and "truncated" in records["cut"]["error"]

@@ -111,3 +111,31 @@ def test_truncated_stream_decodes_what_is_there(bad_files: dict[str, Path]) -> N
     frames = list(media.iter_frames(bad_files["truncated_mkv"], report=report))
     assert 0 < len(frames) < 16
     assert report.truncated_at is not None and "truncated" in report.notes[0]
+
+
+def test_raw_stream_without_timestamps_or_duration(tmp_path: Path) -> None:
+    """A raw H.264 stream has no container duration and its frames carry no timestamps: times come from the frame
+    rate, the duration from the packets (before: no frame was ever sampled and the duration was unknown)."""
+    path = tm.write_video(tmp_path / "raw.h264", lambda t: np.full((96, 160, 3), int(100 * t), np.uint8), 2.0, fps=25)
+    info = media.probe(path)
+    assert info.container == "h264" and info.duration == pytest.approx(2.0, abs=0.2)
+    times = [f.time for f in media.iter_frames(path, fps=4.0)]
+    assert len(times) == 8 and times[0] == 0.0 and times[-1] == pytest.approx(1.76, abs=0.05)
+
+
+def test_speech_falls_back_to_tones_without_espeak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no espeak-ng on PATH
+    assert not tm.have_espeak()
+    assert np.array_equal(tm.speech_track(2.0, "hello there"), tm.tone_speech(2.0))
+
+
+@pytest.mark.skipif(not tm.have_espeak(), reason="espeak-ng not installed (apt-get install espeak-ng)")
+def test_espeak_speech_is_voiced() -> None:
+    from emoreason.perception.prosody import ProsodyTrack
+
+    audio = tm.speech_track(2.5, "hello there, how are you")
+    track = ProsodyTrack()
+    track.add(0.0, audio)
+    cues = track.cues(0.0, 2.5)
+    assert cues.pitch_mean_hz and 60 < cues.pitch_mean_hz < 250
+    assert audio[: int(0.25 * tm.SR)].max() == 0.0 and np.abs(audio).max() > 0.1  # placed at 0.3 s

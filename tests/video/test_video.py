@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from emoreason.errors import EmoreasonError
+from emoreason.perception.subtitles import Cue
+from emoreason.perception.subtitles import write_subtitles as write_subtitles_file
 from emoreason.reasoning.base import build_reasoner
 from emoreason.schema import Utterance
 from emoreason.video import VideoOptions, caption_video, perceive_video, plan_segments, video_evidence, write_subtitles
@@ -123,3 +125,25 @@ def test_speech_clip_through_whisper(speech_video: Path, tiny_whisper: Path, rul
     spoken = [s for s in r.segments if s.transcript]
     assert spoken and all(s.transcript.startswith("hello") for s in spoken)
     assert any("pitch" in s.prosody for s in r.segments)
+
+
+def test_segments_without_a_face_keep_their_words(no_audio_video: Path, rules, tmp_path: Path) -> None:
+    """The face is hidden at 1.5-2.0 s; what is said then still reaches the result (as speech-only evidence)."""
+    srt = tmp_path / "t.srt"
+    srt.write_text("1\n00:00:00,200 --> 00:00:01,200\nThere she is.\n\n2\n00:00:01,550 --> 00:00:01,950\nGone!\n")
+    r = caption_video(no_audio_video, rules, VideoOptions(transcript=str(srt)))
+    gone = [s for s in r.segments if s.transcript == "Gone!"]
+    assert len(gone) == 1 and gone[0].track is None and gone[0].label
+    assert any(s.transcript == "There she is." and s.track == 1 for s in r.segments)
+    assert r.status == "ok"
+
+
+def test_overlapping_cues_all_get_a_peak_crop(face_video: Path, tmp_path: Path) -> None:
+    """A long cue overlapping many short ones (two speakers) must not hide the later ones from the frame loop."""
+    cues = [(0.0, 5.5, "A long narration.")] + [(0.5 + i, 1.0 + i, f"short {i}") for i in range(5)]
+    srt = write_subtitles_file(tmp_path / "overlap.srt", [Cue(a, b, t) for a, b, t in cues])
+    perc = perceive_video(face_video, VideoOptions(transcript=str(srt)))
+    assert len(perc.evidence) == 6
+    assert set(perc.crops) == {ev.id for ev in perc.evidence}
+    late = next(ev for ev in perc.evidence if ev.start == 4.5)
+    assert 4.5 <= late.meta["peak_time"] < 5.0
