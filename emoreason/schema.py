@@ -73,6 +73,7 @@ class Evidence(BaseModel):
     images: list[Any] = Field(default_factory=list, repr=False)  # PIL images (face crops), most important first
     aus: dict[str, float] = Field(default_factory=dict)
     au_text: str = ""  # from facs.au_text, plus change-over-time text for video
+    au_changes: str = ""  # video: how the AUs moved over the window (facs.au_change_text), for the rule engine
     transcript: str = ""
     prosody: str = ""  # ProsodyCues.text
     track: int | None = None

@@ -306,6 +306,7 @@ def perceive_video(
                 id=f"{out.id}#t{tid}s{si}",
                 aus=aus,
                 au_text=au_text,
+                au_changes=change,
                 transcript=transcript,
                 prosody=prosody_text,
                 track=tid,

@@ -147,7 +147,16 @@ def _quote(transcript: str, limit: int = 240) -> str:
     return cut
 
 
-def _observations(aus: dict[str, float], threshold: float, transcript: str, prosody: str) -> tuple[str, list[str]]:
+def _au_number(token: str) -> int | None:
+    try:
+        return facs.parse_au_key(token)[0]
+    except ValueError:
+        return None
+
+
+def _observations(
+    aus: dict[str, float], threshold: float, transcript: str, prosody: str, changes: str = ""
+) -> tuple[str, list[str]]:
     items = facs.active_aus(aus, threshold)
     cited = [key for key, _ in items]
     if items:
@@ -159,6 +168,11 @@ def _observations(aus: dict[str, float], threshold: float, transcript: str, pros
         text = "; ".join(parts) + "."
     else:
         text = "No action unit reaches the presence threshold; the face is relaxed."
+    # Only changes of AUs active at the peak are cited, so the CoT never cites an AU that is not present.
+    shown = {facs.parse_au_key(key)[0] for key in cited}
+    moved = [c for c in changes.split("; ") if c.strip() and _au_number(c.split()[0]) in shown]
+    if moved:
+        text += f" Over time: {'; '.join(moved)}."
     if transcript.strip():
         quote = _quote(transcript)
         text += f' Speech: "{quote}"' + ("" if quote[-1] in ".!?" else ".")
@@ -207,9 +221,8 @@ def _interpretation(
             sentences.append(f"The observed action units give little direct support for {label}; {note}")
         if missing and hits:
             words = [_indefinite(facs.au_name(n)) for n in missing[:3]]
-            sentences.append(
-                f"{_join(words).capitalize()} would strengthen this reading but {'is' if len(words) == 1 else 'are'} not visible"
-            )
+            verb = "is" if len(words) == 1 else "are"
+            sentences.append(f"{_join(words).capitalize()} would strengthen this reading but {verb} not visible")
     ranked = sorted(((s, lab) for lab, s in scores.items() if lab != label), reverse=True)
     own = scores.get(label, 0.0)
     if ranked and 0.15 < ranked[0][0] <= own:  # a runner-up that scores higher is said below, as the face's lean
@@ -232,13 +245,17 @@ def explain(
     prosody: str = "",
     label_set: LabelSet = "compound",
     threshold: float = facs.PRESENCE_THRESHOLD,
+    changes: str = "",
 ) -> RuleExplanation:
-    """Write the Exp-CoT for a face: for its arg-max label, or for a given (gold) canonical ``label``."""
+    """Write the Exp-CoT for a face: for its arg-max label, or for a given (gold) canonical ``label``.
+
+    ``changes`` is a video window's change-over-time text (``facs.au_change_text``); changes of active AUs are cited.
+    """
     aus = facs.coerce_aus(aus)
     scores = score_emotions(aus, label_set, threshold, transcript)
     best = max(scores, key=lambda k: (scores[k], k == "neutral"))
     chosen = label or best
-    observations, cited = _observations(aus, threshold, transcript, prosody)
+    observations, cited = _observations(aus, threshold, transcript, prosody, changes)
     interpretation = _interpretation(chosen, best, scores, cited, aus, transcript)
     conclusion = f"The expression is best described as {chosen}."
     text = (
@@ -262,7 +279,12 @@ class RuleReasoner:
         for ev in evidence:
             label_set = self.label_set or ev.label_set
             result = explain(
-                ev.aus, transcript=ev.transcript, prosody=ev.prosody, label_set=label_set, threshold=self.threshold
+                ev.aus,
+                transcript=ev.transcript,
+                prosody=ev.prosody,
+                label_set=label_set,
+                threshold=self.threshold,
+                changes=ev.au_changes,
             )
             out.append(to_reasoning(result.text, self.name, label_set, scores=result.scores))
         return out

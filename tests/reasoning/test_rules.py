@@ -98,3 +98,16 @@ def test_interpretation_reads_as_english() -> None:
     assert " a inner" not in text and ". a " not in text
     given = explain({"AU4": 3.0}, label="surprise").text
     assert "fits less well" not in given and "The face alone leans towards anger" in given
+
+
+def test_video_changes_of_active_aus_are_cited() -> None:
+    """A video window's AU changes appear in Key observations, but only for AUs active at the peak."""
+    from emoreason.reasoning.parser import parse_output
+    from emoreason.reasoning.rules import RuleReasoner
+    from emoreason.schema import Evidence
+
+    changes = "AU12 lip corner puller rises from 0.4 to 3.1; AU5 upper lid raiser falls from 3.0 to 0.0"
+    ev = Evidence(id="v#t1s0", aus={"AU12": 3.1, "AU6": 2.0}, au_changes=changes)
+    raw = RuleReasoner().reason([ev])[0].raw
+    assert "Over time: AU12 lip corner puller rises from 0.4 to 3.1." in raw
+    assert "AU5" not in raw and "AU5" not in parse_output(raw).aus
