@@ -79,8 +79,8 @@ def _usage(message: str) -> None:
 
 
 def json_record(result: Any) -> dict[str, Any]:
-    """The ``--json`` object: path, status, error, faces[box, aus, label, scores, head_pose, raw]."""
-    record = result.model_dump(mode="json", exclude={"faces": {"__all__": {"format_ok"}}})
+    """The ``--json`` object: path, status, error, faces[box, aus, label, scores, head_pose, raw, format_ok]."""
+    record = result.model_dump(mode="json")
     for face in record["faces"]:
         face["box"] = [round(v) for v in face["box"]]
     return record

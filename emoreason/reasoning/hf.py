@@ -8,6 +8,7 @@ raw text goes through the one parser (``base.to_reasoning``).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,8 +58,12 @@ def pick_dtype(device: str, dtype: str | Any | None = None) -> Any:
     return torch.float32
 
 
+# A hub id is ``name`` or ``org/name``; dots are common in them (Qwen/Qwen2.5-VL-3B-Instruct), so no suffix test.
+_HUB_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)?")
+
+
 def _looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1 or Path(name).suffix != ""
+    return _HUB_ID.fullmatch(name) is None
 
 
 def _check_model_source(model: str) -> None:
@@ -145,21 +150,75 @@ def _load_processor(model: str, config: Any) -> Any:
 
 
 def _load_adapter(model: Any, adapter: str, base: str) -> Any:
+    """Wrap ``model`` in the peft adapter; an adapter trained on another base model is an error, not a no-op."""
     import json
+    import warnings
 
     from peft import PeftModel
 
     path = Path(adapter).expanduser()
     if not (path / "adapter_config.json").exists():
         raise EmoreasonError(f"--adapter {adapter}: no adapter_config.json there; pass a peft adapter folder")
-    trained_on = json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path") or "?"
+    adapter_config = json.loads((path / "adapter_config.json").read_text())
+    trained_on = adapter_config.get("base_model_name_or_path") or "?"
+    advice = f"it was trained on {trained_on!r}; pass that base model as --model"
+    trained_class = (adapter_config.get("auto_mapping") or {}).get("base_model_class")
+    trained_type = _model_type_of(trained_on)
+    if trained_class and trained_class != type(model).__name__:
+        raise EmoreasonError(
+            f"--adapter {adapter} does not fit --model {base}: the adapter is for a {trained_class}, the model is a "
+            f"{type(model).__name__}; {advice}"
+        )
+    if trained_type and trained_type != model.config.model_type:
+        raise EmoreasonError(
+            f"--adapter {adapter} does not fit --model {base}: the adapter is for a {trained_type!r} model, the model "
+            f"is {model.config.model_type!r}; {advice}"
+        )
     try:
-        return PeftModel.from_pretrained(model, str(path), is_trainable=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            wrapped = PeftModel.from_pretrained(model, str(path), is_trainable=False)
     except (RuntimeError, ValueError, KeyError) as err:
         raise EmoreasonError(
-            f"--adapter {adapter} does not fit --model {base}: it was trained on {trained_on!r} "
-            f"({str(err).splitlines()[0][:200]}); pass the base model the adapter was trained on"
+            f"--adapter {adapter} does not fit --model {base} ({str(err).splitlines()[0][:200]}); {advice}"
         ) from err
+    missing = any("missing adapter keys" in str(w.message) for w in caught)
+    saved, placed = _adapter_tensor_count(path), sum("lora_" in key for key in wrapped.state_dict())
+    if missing or (saved is not None and saved != placed):
+        raise EmoreasonError(
+            f"--adapter {adapter} does not fit --model {base}: its weights name layers the model does not have "
+            f"({saved if saved is not None else '?'} adapter tensors, {placed} LoRA slots in the model); {advice}"
+        )
+    for w in caught:
+        logger.debug("peft: %s", w.message)
+    if trained_on not in ("?", base) and Path(trained_on).expanduser().resolve() != Path(base).expanduser().resolve():
+        logger.warning("--adapter %s was trained on %s, not on --model %s; its weights fit, so it is used", adapter,
+                       trained_on, base)  # fmt: skip
+    return wrapped
+
+
+def _model_type_of(name: str) -> str | None:
+    """The ``model_type`` in a local model folder's config.json; None for a hub id or an unreadable folder."""
+    import json
+
+    config = Path(name).expanduser() / "config.json"
+    if config.is_file():
+        try:
+            return json.loads(config.read_text()).get("model_type")
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def _adapter_tensor_count(path: Path) -> int | None:
+    """How many LoRA tensors the adapter file holds (keys only, no weights read); None for non-safetensors files."""
+    file = path / "adapter_model.safetensors"
+    if not file.is_file():
+        return None
+    from safetensors import safe_open
+
+    with safe_open(str(file), framework="pt") as handle:
+        return sum("lora_" in key for key in handle.keys())  # noqa: SIM118 - safe_open has no __iter__
 
 
 def load_vlm(

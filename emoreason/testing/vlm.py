@@ -300,8 +300,16 @@ def build_tiny_vlm(path: str | Path, arch: str = "qwen2_5_vl", seed: int = 0) ->
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.bos_token_id = tokenizer.bos_token_id or tokenizer.pad_token_id
     path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path)
-    processor.save_pretrained(path)
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # "Writing model shards" for a 1 MB model is noise in test and CLI output
+    try:
+        model.save_pretrained(path)
+        processor.save_pretrained(path)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     log.info("built a tiny %s VLM (%d parameters) in %s", arch, sum(p.numel() for p in model.parameters()), path)
     return path
 
