@@ -89,3 +89,16 @@ def build_reasoner(
         raise EmoreasonError("--backend openai needs --base-url, e.g. http://localhost:8000/v1")
     options = {"model": model, "adapter": adapter, "base_url": base_url, **settings}
     return get_reasoner(backend, **{k: v for k, v in options.items() if v is not None})
+
+
+def reason_with_texts(backend: Any, evidence: list[Evidence]) -> list[Reasoning]:
+    """``Reasoner.reason`` for a backend that has ``generate_texts``: prompts from the one source, the one parser."""
+    from emoreason.reasoning.prompts import build_messages
+
+    label_set = getattr(backend, "label_set", None)
+    system = getattr(backend, "system_prompt", None)
+    messages = [build_messages(ev, system=system, label_set=label_set) for ev in evidence]  # type: ignore[arg-type]
+    texts = backend.generate_texts(messages, [list(ev.images) for ev in evidence])
+    return [
+        to_reasoning(text, backend.name, label_set or ev.label_set) for text, ev in zip(texts, evidence, strict=True)
+    ]

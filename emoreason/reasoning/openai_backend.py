@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from emoreason.errors import EmoreasonError
-from emoreason.reasoning.base import to_reasoning
+from emoreason.reasoning.base import reason_with_texts
 from emoreason.reasoning.images import data_url
-from emoreason.reasoning.prompts import build_messages, message_images
+from emoreason.reasoning.prompts import message_images
 from emoreason.schema import Evidence, Reasoning
 
 logger = logging.getLogger(__name__)
@@ -98,12 +98,7 @@ class OpenAIReasoner:
 
     def reason(self, evidence: list[Evidence]) -> list[Reasoning]:
         """One Reasoning per Evidence; up to ``concurrency`` requests in flight."""
-        messages = [build_messages(ev, system=self.system_prompt, label_set=self.label_set) for ev in evidence]  # type: ignore[arg-type]
-        texts = self.generate_texts(messages, [list(ev.images) for ev in evidence])
-        return [
-            to_reasoning(text, self.name, self.label_set or ev.label_set)
-            for text, ev in zip(texts, evidence, strict=True)
-        ]
+        return reason_with_texts(self, evidence)
 
     def _request(self, messages: list[dict[str, Any]], images: list[Any], **overrides: Any) -> dict[str, Any]:
         overrides.pop("do_sample", None)  # sampling is on whenever temperature > 0
