@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import itertools
 import json
 import logging
 import os
@@ -178,6 +179,42 @@ class JsonlAppender:
         self.f.close()
 
 
+class InFlight:
+    """``<out>.inflight``: the video the single-process engine is working on, and how many runs died on it.
+
+    A native crash (a decoder or face-model fault) or a kill ends the whole process, and a plain resume would start
+    on the same file again. When a run dies twice on one file, the next run records it as an error and goes on.
+    """
+
+    MAX_DEATHS = 2
+
+    def __init__(self, out: Path):
+        self.path = out.with_name(out.name + ".inflight")
+
+    def read(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def mark(self, item: Item, deaths: int) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps({"id": item.id, "path": item.path, "deaths": deaths}), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _crash_record(item: Item, deaths: int) -> dict[str, Any]:
+    err = EmoreasonError(
+        f"{item.path}: the captioning process died {deaths} times while working on this file (a crash in a decoder "
+        "or the face model, or a kill); check the file or re-encode it as MP4 (H.264/AAC), then delete its line "
+        "from the output to retry it"
+    )
+    return error_result(item.path, err, item.id).model_dump(mode="json")
+
+
 # ------------------------------------------------------------------------------------------------ per video
 def caption_one(item: dict[str, str], reasoner: Any, options: VideoOptions) -> dict[str, Any]:
     """The per-video function every engine runs: a JSON-ready record, never an exception."""
@@ -200,7 +237,12 @@ def _perceive_job(item: Item, options: VideoOptions) -> Any:
 
 
 def _run_local(
-    items: list[Item], reasoner: Any, options: VideoOptions, workers: int, job: Callable[..., Any] | None = None
+    items: list[Item],
+    reasoner: Any,
+    options: VideoOptions,
+    workers: int,
+    job: Callable[..., Any] | None = None,
+    on_start: Callable[[Item], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Sequential in this process, or perception in ``workers`` spawned processes and reasoning here.
 
@@ -210,6 +252,8 @@ def _run_local(
     """
     if workers <= 1:
         for item in items:
+            if on_start:
+                on_start(item)
             yield caption_one({"id": item.id, "path": item.path}, reasoner, options)
         return
     import multiprocessing
@@ -341,12 +385,32 @@ def caption_inputs(
     done = load_done(out)
     todo = [it for it in items if it.id not in done]
     summary = CaptionSummary(out=str(out), total=len(items), skipped=len(items) - len(todo))
+    inflight = InFlight(out)
+    died_on = inflight.read() or {}
+    if died_on.get("id") not in {it.id for it in todo}:
+        died_on = {}
+    deaths = int(died_on.get("deaths") or 0) + 1 if died_on else 0
+    if died_on:
+        logger.warning("the last run died while captioning %s (%d time(s))", died_on.get("path"), deaths)
     if not todo:
+        inflight.clear()
         return summary
     if engine == "ray":
         results = _run_ray(todo, settings, options, workers)
     else:
-        results = _run_local(todo, reasoner or build_reasoner(**settings), options, workers)
+        poison = [it for it in todo if died_on and it.id == died_on["id"] and deaths >= InFlight.MAX_DEATHS]
+        todo = [it for it in todo if it not in poison]
+        results = itertools.chain(
+            (_crash_record(it, deaths) for it in poison),
+            _run_local(
+                todo,
+                reasoner or build_reasoner(**settings),
+                options,
+                workers,
+                on_start=lambda it: inflight.mark(it, deaths if it.id == died_on.get("id") else 0),
+            ),
+        )
+        todo = poison + todo
     writer = JsonlAppender(out)
     start = time.perf_counter()
     names: set[str] = set()
@@ -369,6 +433,11 @@ def caption_inputs(
                 while current is not None and current.id in finished:
                     current = next(upcoming, None)
                 advance(Path(current.path).name if current else "")
+    except KeyboardInterrupt:
+        inflight.clear()  # an interrupt is not the file's fault
+        raise
+    else:
+        inflight.clear()
     finally:
         writer.close()
         summary.wall_seconds = time.perf_counter() - start

@@ -233,3 +233,40 @@ def test_a_crashing_worker_costs_one_item(batch_dir: Path, tmp_path: Path) -> No
     assert set(records) == {"notes", "crash", "cut"}
     assert "worker process crashed" in records["crash"]["error"]
     assert "not a media file" in records["notes"]["error"] and "truncated" in records["cut"]["error"]
+
+
+_CRASH_RUN = """
+import os, sys
+from pathlib import Path
+import emoreason.pipelines.caption as cap
+from emoreason.video import VideoOptions
+real = cap.caption_one
+def caption_one(item, reasoner, options):
+    if "crash" in Path(item["path"]).name:
+        os._exit(3)  # what a segfault in a decoder does to the whole process
+    return real(item, reasoner, options)
+cap.caption_one = caption_one
+cap.caption_inputs(sys.argv[2:], sys.argv[1], options=VideoOptions(no_speech=True, fps=2.0), progress=False)
+"""
+
+
+def test_a_file_that_kills_the_single_process_run_is_recorded_after_two_deaths(
+    batch_dir: Path, tmp_path: Path
+) -> None:
+    """Without --workers a native crash ends the run; resuming must not die on the same file forever: after two
+    deaths on one file the next run records it as an error and finishes the rest."""
+    crash = tmp_path / "b_crash.mp4"
+    shutil.copy(batch_dir / "d_notes.mp4", crash)
+    out = tmp_path / "captions.jsonl"
+    inputs = [str(batch_dir / "d_notes.mp4"), str(crash), str(batch_dir / "c_cut.mp4")]
+    run = [sys.executable, "-c", _CRASH_RUN, str(out), *inputs]
+    for _ in range(2):
+        assert subprocess.run(run, capture_output=True, timeout=120).returncode == 3
+        assert [r["path"] for r in lines(out)] == [inputs[0]]
+    assert json.loads((tmp_path / "captions.jsonl.inflight").read_text())["deaths"] == 1
+    done = subprocess.run(run, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    records = {Path(r["path"]).name: r for r in lines(out)}
+    assert set(records) == {"d_notes.mp4", "b_crash.mp4", "c_cut.mp4"}
+    assert records["b_crash.mp4"]["status"] == "error" and "died 2 times" in records["b_crash.mp4"]["error"]
+    assert not (tmp_path / "captions.jsonl.inflight").exists()
