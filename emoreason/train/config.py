@@ -24,9 +24,9 @@ logger = logging.getLogger(__name__)
 _LM_PROJECTIONS = "q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj"
 _VISION_SCOPE = r"(?:visual|vision_model|vision_tower|vision_encoder)"
 LANGUAGE_TARGETS = rf"^(?!.*\b{_VISION_SCOPE}\b).*\.(?:{_LM_PROJECTIONS})$"
-# Vision-tower attention and MLP layers: Qwen-VL (attn.qkv, attn.proj, gate/up/down_proj), SigLIP (q/k/v/out_proj,
-# fc1, fc2). The patch merger / connector is left alone.
-_VISION_LAYERS = rf"qkv|proj|q_proj|k_proj|v_proj|out_proj|fc1|fc2|{_LM_PROJECTIONS}"
+# Vision-tower attention and MLP layers: Qwen2.5-VL (attn.qkv, attn.proj, gate/up/down_proj), Qwen3-VL (attn.qkv,
+# attn.proj, mlp.linear_fc1/2), SigLIP (q/k/v/out_proj, fc1, fc2). The patch merger / connector is left alone.
+_VISION_LAYERS = rf"qkv|proj|q_proj|k_proj|v_proj|out_proj|fc1|fc2|linear_fc1|linear_fc2|{_LM_PROJECTIONS}"
 VISION_TARGETS = rf"^.*\b{_VISION_SCOPE}\b.*\.(?:blocks|layers)\.\d+\..*\.(?:{_VISION_LAYERS})$"
 
 
@@ -93,6 +93,13 @@ class EmoTrainMixin:
         },
     )
     lora_vision: bool = field(default=False, metadata={"help": "Also adapt the vision tower's attention and MLP."})
+    lora_modules_to_save: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Modules trained in full and saved with the adapter (peft modules_to_save), e.g. lm_head: "
+            "needed when the base's output head cannot express the new task (tiny or new-token models)."
+        },
+    )
     load_in_4bit: bool = field(
         default=False, metadata={"help": "QLoRA: load the base in 4-bit (needs CUDA + bitsandbytes)."}
     )
@@ -108,8 +115,9 @@ class EmoTrainMixin:
         ):
             if getattr(self, new, None) is None and getattr(self, old, None) is not None:
                 setattr(self, new, getattr(self, old))
-        if isinstance(self.lora_target_modules, str):
-            self.lora_target_modules = [self.lora_target_modules]
+        for name in ("lora_target_modules", "lora_modules_to_save"):
+            if isinstance(getattr(self, name), str):
+                setattr(self, name, [getattr(self, name)])
 
     def target_modules(self) -> str | list[str]:
         """What peft's LoraConfig gets as ``target_modules``."""
@@ -129,6 +137,7 @@ class EmoTrainMixin:
             lora_alpha=self.lora_alpha,
             lora_dropout=self.lora_dropout,
             target_modules=self.target_modules(),
+            modules_to_save=list(self.lora_modules_to_save) if self.lora_modules_to_save else None,
             task_type="CAUSAL_LM",
         )
 

@@ -13,8 +13,6 @@ from emoreason.errors import EmoreasonError
 
 logger = logging.getLogger(__name__)
 
-GOLD_COLUMNS = ("label", "labels", "aus")
-
 
 def load_rows(path: str, split: str) -> Any:
     """One split of a saved DatasetDict (or a saved Dataset, which counts as its only split)."""

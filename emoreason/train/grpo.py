@@ -28,7 +28,9 @@ def _check_vllm(config: EmoGRPOConfig) -> None:
     import torch
 
     if not torch.cuda.is_available():
-        raise EmoreasonError("--use_vllm needs a CUDA GPU; drop the flag to generate with transformers")
+        raise EmoreasonError(
+            "--use_vllm needs a CUDA GPU; pass --use_vllm false (recipes turn it on) to generate with transformers"
+        )
     try:
         import vllm  # noqa: F401
     except ImportError as err:

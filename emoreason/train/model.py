@@ -102,8 +102,11 @@ def add_lora(model: Any, config: EmoTrainMixin) -> Any:
 
 
 def trainable_state(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Copies of (base weights, LoRA weights) by name: what the smoke tests compare before and after training."""
+    """Copies of (base weights, adapter weights) by name: what the smoke tests compare before and after training.
+
+    Adapter weights are the LoRA matrices plus peft's trained copies of ``modules_to_save``.
+    """
     base, lora = {}, {}
     for name, param in model.named_parameters():
-        (lora if "lora_" in name else base)[name] = param.detach().clone()
+        (lora if "lora_" in name or ".modules_to_save." in name else base)[name] = param.detach().clone()
     return base, lora

@@ -122,15 +122,15 @@ class AUF1Reward(_Reward):
 
 
 class ConsistencyReward(_Reward):
-    """Mean of two agreements with ``<answer>``: the Conclusion's label, and the label the cited AUs imply."""
+    """Mean of two agreements with ``<answer>``: the Conclusion's label, and the label the cited AUs imply
+    (``emoreason.eval.consistency.consistency_score``, the per-sample value the eval averages)."""
 
     __name__ = "consistency"
 
     def score(self, text: str, parsed: ParsedOutput, gold: list[str], gold_aus: Any) -> float | None:
-        from emoreason.eval.consistency import evidence_consistency, reasoning_label_consistency
+        from emoreason.eval.consistency import consistency_score
 
-        parts = [reasoning_label_consistency(parsed), evidence_consistency(parsed)]
-        return sum(float(p or 0.0) for p in parts) / len(parts)
+        return float(consistency_score(parsed))
 
 
 class LengthReward(_Reward):

@@ -121,6 +121,7 @@ def write_run_info(out: Path, stage: str, config: Any, num_train: int, global_st
         "lora_alpha",
         "lora_dropout",
         "lora_vision",
+        "lora_modules_to_save",
         "load_in_4bit",
         "learning_rate",
         "max_steps",
@@ -147,6 +148,16 @@ def write_run_info(out: Path, stage: str, config: Any, num_train: int, global_st
     if dist.is_available() and dist.is_initialized():
         info["distributed_backend"] = dist.get_backend()
     info["lora_target_modules"] = config.target_modules()
+    saved = out / "adapter_config.json"
+    if saved.is_file():  # the adapter as trained: from --adapter_path, the lora_* flags of this run did not apply
+        adapter = json.loads(saved.read_text())
+        info.update(
+            lora_r=adapter.get("r"),
+            lora_alpha=adapter.get("lora_alpha"),
+            lora_dropout=adapter.get("lora_dropout"),
+            lora_target_modules=adapter.get("target_modules"),
+            lora_modules_to_save=adapter.get("modules_to_save"),
+        )
     if info.get("adapter_path"):
         info["adapter_path"] = str(Path(info["adapter_path"]).resolve())
     _write_json(out / "emoreason_train.json", info)

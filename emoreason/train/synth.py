@@ -71,26 +71,6 @@ class SynthConfig:
             raise ConfigError("--num_candidates and --num_rounds must be at least 1")
 
 
-def _evidence(row: dict[str, Any], label_set: str) -> Any:
-    """A dataset row as the Evidence the one prompt source renders."""
-    from PIL import Image
-
-    from emoreason import facs
-    from emoreason.schema import Evidence
-
-    aus = facs.coerce_aus(row.get("aus"))
-    images = [img if not isinstance(img, str) else Image.open(img).convert("RGB") for img in row.get("images") or []]
-    return Evidence(
-        id=str(row["id"]),
-        images=images,
-        aus=aus,
-        au_text=facs.au_text(aus),
-        transcript=row.get("transcript") or "",
-        prosody=row.get("prosody") or "",
-        label_set=label_set,
-    )
-
-
 def _passes(scores: dict[str, float | None], config: SynthConfig) -> bool:
     return all(
         scores[name] is not None and scores[name] >= threshold  # type: ignore[operator]
@@ -136,6 +116,7 @@ def hf_generator(config: SynthConfig, adapter: str | None) -> Generate:
 
 def _generate_round(config: SynthConfig, rows: Any, generate: Callable[[], Generate], work: Path) -> None:
     """Sample and score candidates for every row not yet in ``work`` (one JSON line per row, appended)."""
+    from emoreason.data_builders.views import row_evidence
     from emoreason.reasoning.prompts import build_messages
     from emoreason.train.rewards import build_rewards, score_all
 
@@ -149,7 +130,8 @@ def _generate_round(config: SynthConfig, rows: Any, generate: Callable[[], Gener
     with work.open("a") as sink:
         for start in range(0, len(todo), config.batch_size):
             batch = [rows[i] for i in todo[start : start + config.batch_size]]
-            evidence = [_evidence(row, config.label_set) for row in batch]
+            # the same Evidence (hence the same prompt) the SFT and GRPO views render for this row
+            evidence = [row_evidence(row, config.label_set, load_images=True) for row in batch]
             messages = [build_messages(ev) for ev in evidence for _ in range(k)]
             images = [ev.images for ev in evidence for _ in range(k)]
             texts = sample(messages, images)
@@ -258,6 +240,8 @@ def run_synth(
         _generate_round(config, rows, lambda a=adapter: generator(config, a), work)
         stats, kept = _round_stats(config, work, r)
         stats["adapter"] = adapter
+        if not kept:  # the statistics say why (mean rewards, acceptance per label): keep them
+            _write_json(round_dir / "stats.json", {**stats, "dataset": None})
         stats["dataset"] = str(_write_dataset(rows, kept, r, round_dir / "data"))
         if config.retrain_config and r + 1 < config.num_rounds:
             retrained = round_dir / "adapter"

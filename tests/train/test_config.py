@@ -77,6 +77,15 @@ def test_default_lora_targets_are_language_model_projections() -> None:
     assert vision.fullmatch("model.visual.blocks.0.attn.qkv")
     assert vision.fullmatch("model.vision_model.encoder.layers.0.mlp.fc1")
     assert not vision.fullmatch("model.visual.merger.mlp.0")
+    assert vision.fullmatch("model.visual.blocks.1.mlp.linear_fc2")  # Qwen3-VL's vision MLP
+    assert not vision.fullmatch("model.visual.merger.linear_fc1")  # ...but not its patch mergers
+    assert not vision.fullmatch("model.visual.deepstack_merger_list.0.linear_fc1")
+
+
+def test_modules_to_save_reach_the_lora_config() -> None:
+    config = parse_config("sft", ["--lora_modules_to_save", "lm_head"])
+    assert config.lora_config().modules_to_save == ["lm_head"]
+    assert parse_config("sft", []).lora_config().modules_to_save is None
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,11 @@ def grpo_run(sft_run: dict[str, Any], tiny_vlm: Path, toy_data: Path, tmp_path_f
     out = tmp_path_factory.mktemp("runs") / "grpo"
     args = ["--model_name_or_path", str(tiny_vlm), "--dataset_path", str(toy_data), "--output_dir", str(out)]
     args += ["--adapter_path", str(sft_run["out"]), "--max_steps", "2", "--per_device_train_batch_size", "4"]
-    # a short length budget gives the random tiny model's completions different rewards, so the advantage is non-zero
+    # The barely trained tiny model samples near-random text, which scores 0 on format/accuracy/consistency. Two
+    # penalties still tell its completions apart, so GRPO's advantage is non-zero: word-level repetition (ngram 1:
+    # the share of repeated words differs from sample to sample) and a length budget that 24 tokens straddle.
     args += ["--num_generations", "4", "--max_completion_length", "24", "--length_max_words", "8"]
+    args += ["--repetition_ngram", "1"]
     args += ["--learning_rate", "5e-2", "--eval_strategy", "no", "--loss_type", "dapo"] + FAST
     snaps = WeightSnapshots()
     run_grpo(parse_config("grpo", args), callbacks=[snaps.callback])
@@ -36,6 +39,7 @@ def test_grpo_starts_from_the_sft_adapter(grpo_run: dict[str, Any]) -> None:
     assert all(torch.allclose(start_lora[k], sft_lora[k]) for k in sft_lora)
     info = json.loads((grpo_run["out"] / "emoreason_train.json").read_text())
     assert info["stage"] == "grpo" and Path(info["adapter_path"]) == Path(grpo_run["sft"]["out"]).resolve()
+    assert info["lora_r"] == grpo_run["sft"]["config"].lora_r == 8  # the SFT adapter's rank, not GRPO's lora_r flag
 
 
 def test_grpo_logs_each_reward_mean(grpo_run: dict[str, Any]) -> None:
@@ -43,6 +47,8 @@ def test_grpo_logs_each_reward_mean(grpo_run: dict[str, Any]) -> None:
     logged = {k for h in history for k in h}
     for name in ("format", "accuracy", "au_f1", "consistency", "length", "repetition"):
         assert f"rewards/{name}/mean" in logged
+    # a learning signal reached the policy: some group of generations had rewards that differ
+    assert any(float(h["frac_reward_zero_std"]) < 1 for h in history if "frac_reward_zero_std" in h)
 
 
 def test_grpo_changes_lora_weights_not_base(grpo_run: dict[str, Any]) -> None:

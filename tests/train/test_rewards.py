@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pytest
+import yaml
 
 from emoreason.errors import EmoreasonError
+from emoreason.facs import AU_TABLE
 from emoreason.train.rewards import (
     FACTORIES,
     REWARDS,
@@ -23,6 +26,7 @@ GOOD = (
     "</think>\n<answer>happiness</answer>"
 )
 HAPPY_AUS = {"AU6": 3.0, "AU12": 4.0}
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
 def score(name: str, completion, label="happiness", labels=None, aus=None) -> float | None:
@@ -80,12 +84,48 @@ def test_compound_gold_uses_set_f1() -> None:
     assert score("accuracy", full, label="happily surprised") == 1.0
 
 
+EVERY_AU = ", ".join(f"AU{n}" for n in sorted(AU_TABLE))
+CITED = "AU6 cheek raiser (marked) and AU12 lip corner puller (severe)"
+
+
 def test_au_spam_is_penalised() -> None:
-    every = ", ".join(f"AU{n}" for n in (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 16, 17, 20, 23, 24, 25, 26, 27, 43))
-    spam = GOOD.replace("AU6 cheek raiser (marked) and AU12 lip corner puller (severe)", every)
+    spam = GOOD.replace(CITED, EVERY_AU)  # cite every AU in the FACS table
     value = score("au_f1", spam)
-    assert value == pytest.approx(2 * (2 * 2 / (20 + 2)) - 1)  # F1 = 2/11 -> about -0.64
-    assert value < 0 < score("au_f1", GOOD)
+    assert value == pytest.approx(2 * (2 * 2 / (len(AU_TABLE) + 2)) - 1)  # F1 = 4/26 -> about -0.69
+    one_right = GOOD.replace(" and AU12 lip corner puller (severe)", "")
+    repeated = GOOD.replace(CITED, "AU12 " * 30)  # one AU cited over and over counts once
+    assert value < 0 < score("au_f1", one_right) == score("au_f1", repeated) < score("au_f1", GOOD) == 1.0
+
+
+def test_au_spam_loses_under_the_recipe_weights() -> None:
+    """Citing every AU makes any emotional answer look supported (eval's evidence_consistency is high for all of
+    them), so au_f1 must outweigh that: the weighted reward of spam stays far below an honest completion's."""
+    recipe = yaml.safe_load((RECIPES / "qwen2.5-vl-3b-instruct" / "grpo_lora.yaml").read_text())
+    weights = dict(zip(recipe["reward_funcs"], recipe["reward_weights"], strict=True))
+
+    def total(text: str) -> float:
+        return sum(w * (score(name, text) or 0.0) for name, w in weights.items())
+
+    spam = GOOD.replace(CITED, EVERY_AU)
+    assert total(spam) < total(GOOD) - 0.75
+    assert total(spam.replace("happiness", "fear")) < total(GOOD) - 1.5  # spam + a wrong label: worse still
+
+
+def test_rewards_are_the_eval_metrics_per_sample() -> None:
+    """Each reward returns what emoreason.eval computes for the same completion (one function, two uses)."""
+    from emoreason.eval.consistency import consistency_score
+    from emoreason.eval.metrics import au_set_f1, format_ok, label_score
+    from emoreason.reasoning.parser import parse_output
+
+    texts = [GOOD, GOOD.replace(CITED, EVERY_AU), GOOD.replace("happiness</answer>", "sad</answer>"), "garbage"]
+    texts += [GOOD.replace("Conclusion: The expression is best described as happiness.", "Conclusion: anger.")]
+    for text in texts:
+        parsed = parse_output(text)
+        assert score("format", text) == float(format_ok(text))
+        assert score("accuracy", text) == label_score(parsed.label, "happiness")
+        assert score("consistency", text) == consistency_score(parsed)
+        f1 = au_set_f1(parsed.au_numbers, [6, 12])
+        assert score("au_f1", text) == (2 * f1 - 1 if parsed.aus else -1.0)
 
 
 def test_au_f1_edges() -> None:

@@ -83,6 +83,8 @@ def test_synth_with_strict_thresholds_says_what_to_do(toy_data: Path, tmp_path: 
     config = _config(toy_data, tmp_path, reward_funcs=["format"], reward_thresholds=[2.0])
     with pytest.raises(EmoreasonError, match="lower --reward_thresholds"):
         run_synth(config, generator=ScriptedModel())
+    stats = json.loads((tmp_path / "round_0" / "stats.json").read_text())  # kept, to see why nothing passed
+    assert stats["kept"] == 0 and stats["mean_reward"]["format"] == pytest.approx(2 / 3) and stats["dataset"] is None
 
 
 def test_synth_config_errors() -> None:
@@ -118,3 +120,30 @@ def test_synth_retrains_between_rounds(toy_data: Path, tiny_vlm: Path, tmp_path:
     retrained = tmp_path / "s" / "round_0" / "adapter"
     assert (retrained / "adapter_config.json").is_file()
     assert adapters == [None, str(retrained)] and stats[0]["retrained_adapter"] == str(retrained)
+
+
+def test_synth_prompts_are_the_training_prompts(toy_data: Path, tmp_path: Path) -> None:
+    """Candidates are sampled from the exact prompt the SFT/GRPO views train on (one Evidence, one prompt source)."""
+    from emoreason.train.data import grpo_view, load_rows
+
+    seen: list[list[dict]] = []
+
+    class Recording(ScriptedModel):
+        def __call__(self, config: SynthConfig, adapter: str | None):
+            inner = super().__call__(config, adapter)
+
+            def sample(messages: list, images: list) -> list[str]:
+                seen.extend(messages)
+                assert all(len(imgs) == 2 for imgs in images)  # every image of the row, opened
+                return inner(messages, images)
+
+            return sample
+
+    run_synth(_config(toy_data, tmp_path, max_samples=4), generator=Recording())
+
+    def texts(messages: list[dict]) -> list[tuple[str, str]]:
+        return [(m["role"], p["text"]) for m in messages for p in m["content"] if p.get("type") == "text"]
+
+    view = grpo_view(load_rows(str(toy_data), "train"))
+    for i in range(4):
+        assert texts(seen[i * 3]) == texts(view[i]["prompt"])
