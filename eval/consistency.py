@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from emoreason.facs import AU_TABLE, au_key, parse_au_key
-from emoreason.labels import CANONICAL_LABELS, normalize_label, valence
+from emoreason.labels import CANONICAL_LABELS, COMPOUND_LABELS, normalize_label, valence
 from emoreason.reasoning.parser import ParsedOutput, cited_aus, parse_output
 
 CITED_INTENSITY = 3.0  # each cited AU is read at FACS level C ("marked"): the rule engine's full activation
@@ -76,19 +76,42 @@ def implied_label(aus_cited: Iterable[str | int], label_set: str = "compound") -
 
 
 def evidence_support(aus_cited: Iterable[str | int], label: str) -> float | None:
-    """How well the cited AUs support ``label``: ``score(label) / max_l score(l)`` under :func:`implied_scores`.
+    """How well the cited AUs support ``label``: ``score(label) / max_l score(l)`` under :func:`implied_scores`,
+    times the share of the cited AUs that ``label``'s prototype explains (``|cited & proto| / |cited|``).
 
-    1.0 when ``label`` is what the cited AUs imply best, 0.0 when they give it no support at all. With no AUs
-    cited only "neutral" is supported. None for a label outside the canonical set (no prototype to check).
+    1.0 when ``label`` is what the cited AUs imply best and its prototype explains all of them, 0.0 when they give it
+    no support. The explained share keeps AU spam from looking like support: citing every AU makes every label's
+    relative score high, but any one prototype explains only a few of them. With no AUs cited only "neutral" is
+    supported. None for a label outside the canonical set (no prototype to check).
 
     >>> evidence_support(["AU6", "AU12"], "happiness"), evidence_support(["AU6", "AU12"], "sadness")
     (1.0, 0.0)
+    >>> round(evidence_support(["AU6", "AU12", "AU43"], "happiness"), 4)  # AU43 (eyes closed) is not in a smile
+    0.6667
     """
     if label not in CANONICAL_LABELS:
         return None
     scores = implied_scores(aus_cited)
     best = max(scores.values())
-    return scores.get(label, 0.0) / best if best > 0 else 0.0
+    if best <= 0:
+        return 0.0
+    numbers = {parse_au_key(a)[0] for a in aus_cited}
+    if not numbers:
+        return scores.get(label, 0.0) / best
+    explained = len(numbers & _prototype_aus(label)) / len(numbers)
+    return scores.get(label, 0.0) / best * explained
+
+
+def _prototype_aus(label: str) -> set[int]:
+    """The AU numbers of a label's FACS prototype (both components' for a compound label)."""
+    from emoreason.facs import PROTOTYPES
+    from emoreason.labels import components
+
+    parts = (label,) if label in PROTOTYPES and label not in COMPOUND_LABELS else components(label)
+    found = set(PROTOTYPES.get(label, {}))
+    for part in parts:
+        found |= set(PROTOTYPES.get(part, {}))
+    return found
 
 
 def evidence_consistency(parsed_or_text: ParsedOutput | str | None) -> float | None:

@@ -83,3 +83,16 @@ def test_rewards_use_the_eval_module_objects(monkeypatch: pytest.MonkeyPatch) ->
     for name in ("format", "accuracy", "au_f1"):
         REWARDS[name]([GOOD], label=["happiness"], labels=[None], aus=[{"AU6": 3.0}])
     assert calls == ["format_ok", "label_score", "au_set_f1"]
+
+
+def test_au_spam_is_not_support() -> None:
+    """Citing every AU in the table must not look like evidence for any answer (before, support was 0.84-1.0)."""
+    from emoreason.facs import AU_TABLE
+
+    spam = GOOD.replace("AU6 cheek raiser (marked) and AU12 lip corner puller (severe)", " ".join(
+        f"AU{n}" for n in AU_TABLE))  # fmt: skip
+    for label in ("happiness", "fear", "anger", "sadness", "happily surprised"):
+        assert c.evidence_support([f"AU{n}" for n in AU_TABLE], label) < 0.35
+    assert c.evidence_consistency(spam) < 0.2 < c.evidence_consistency(GOOD) == 1.0
+    # an honest CoT that also cites an AU outside the prototype keeps most of its support
+    assert c.evidence_support(["AU6", "AU12", "AU43"], "happiness") == pytest.approx(2 / 3, abs=1e-4)
