@@ -37,6 +37,8 @@ def make_tiny_whisper(
         n_text_layer=1,
     )
     model = Whisper(dims)
+    with torch.no_grad():  # whisper allocates the decoder's positions with torch.empty (a checkpoint fills them):
+        model.decoder.positional_embedding.normal_(0.0, 0.02)  # uninitialised memory made the tiny model flaky
     if say:
         token = get_tokenizer(multilingual=True).encode(say)[0]
         with torch.no_grad():

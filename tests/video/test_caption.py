@@ -163,7 +163,7 @@ def test_cli_end_to_end(batch_dir: Path, tiny_whisper: Path, tmp_path: Path) -> 
     assert "1 captioned (ok 1)" in res.output
     rec = lines(out)[0]
     assert [(s["start"], s["end"]) for s in rec["segments"]] == [(0.0, 3.0), (3.0, 6.0)]
-    assert any("hello" in s["transcript"] for s in rec["segments"])  # the tiny whisper's words
+    assert any("hello" in s["transcript"] for s in rec["segments"]), (rec["notes"], rec["segments"])  # whisper words
     assert (srt / "a_face.srt").read_text().startswith("1\n00:00:00,000 --> 00:00:03,000\n")
     assert (srt / "a_face.vtt").read_text().startswith("WEBVTT")
     bad = runner.invoke(app, ["caption", str(batch_dir / "d_notes.mp4"), "--out", str(out), "--no-progress"])

@@ -66,3 +66,20 @@ def test_utterances_text_cuts_by_word_time() -> None:
     assert utterances_text(utts, 1.0, 3.0) == "two three"
     assert utterances_text(utts, 0.0, 10.0) == "one two three four x"
     assert utterances_text(utts, 4.2, 4.9) == ""
+
+
+def test_tiny_whisper_is_fully_initialised_and_reproducible(tmp_path: Path) -> None:
+    """whisper allocates the decoder's positional embedding with torch.empty; left as is, the tiny checkpoint held
+    uninitialised memory and transcripts came out different from run to run (a flaky caption test)."""
+    import torch
+
+    from emoreason.testing.whisper import make_tiny_whisper
+
+    states = []
+    for name in ("a.pt", "b.pt"):
+        torch.empty(64, 32).fill_(float("nan"))  # dirty the allocator, as earlier tests do
+        states.append(torch.load(make_tiny_whisper(tmp_path / name), weights_only=False)["model_state_dict"])
+    for key, value in states[0].items():
+        if value.is_floating_point() and key != "decoder.mask":
+            assert torch.isfinite(value).all(), key
+        assert torch.equal(value, states[1][key]) or key == "decoder.mask", key
