@@ -148,17 +148,17 @@ def _evidence(path: Path, index: int, face: Face, label_set: str) -> Evidence:
 
 
 def _prefetch(paths: Iterable[str | os.PathLike[str]], ahead: int = 2) -> Iterator[tuple[Any, Any]]:
-    """(path, loaded image or the exception loading raised), decoding up to ``ahead`` files in a thread.
+    """(path, loaded RGB array or the exception loading raised), decoding up to ``ahead`` files in a thread.
 
     Pillow's decoders release the GIL, so the next file decodes while MediaPipe works on this one.
     """
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from emoreason.perception.images import load_image
+    from emoreason.perception.images import as_array, load_image
 
     def load(path: Any) -> Any:
         try:
-            return load_image(path)
+            return as_array(load_image(path))  # the pixel copy MediaPipe needs is made here, off the main thread
         except Exception as err:  # noqa: BLE001 - handed to the consumer, which reports it per path
             return err
 

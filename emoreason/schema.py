@@ -33,7 +33,8 @@ class Face(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     box: tuple[float, float, float, float]  # x, y, w, h in original-image pixels
-    landmarks: list[tuple[float, float, float]] = Field(default_factory=list, repr=False)  # 478 (x, y, z), pixels
+    # 478 (x, y, z) in pixels: an (N, 3) float array from the detector (no per-point Python objects), or a list
+    landmarks: Any = Field(default_factory=list, repr=False)
     blendshapes: dict[str, float] = Field(default_factory=dict, repr=False)  # the 52 ARKit-style scores, 0..1
     head_pose: HeadPose | None = None
     aus: dict[str, float] = Field(default_factory=dict)  # {"AU12": 3.1, "AU14L": 2.0}

@@ -35,6 +35,7 @@ MIN_DETECTION_CONFIDENCE = 0.5
 TILE_SKIP_FRACTION = 0.15  # a face this wide (share of the long side) makes the image a portrait: no tiling
 TILE_MIN_SIDE = 192
 _CACHE: dict[tuple[str, int, float], Any] = {}
+_RESOLVED: dict[tuple[str, str, int, float], tuple[str, int, float]] = {}  # settings as given -> _CACHE key
 _CACHE_LOCK = threading.Lock()
 _DETECT_LOCK = threading.Lock()
 
@@ -97,12 +98,23 @@ def get_landmarker(
     model_path: str | os.PathLike[str] | None = None,
     min_detection_confidence: float = MIN_DETECTION_CONFIDENCE,
 ) -> Any:
-    """The process-wide IMAGE-mode landmarker for these settings (created once, closed at exit)."""
+    """The process-wide IMAGE-mode landmarker for these settings (created once, closed at exit).
+
+    Resolving the model file checks several places on disk (~0.6 ms), so the settings as given (plus the
+    environment variable the search reads) map straight to the landmarker after the first call.
+    """
+    from emoreason.perception.model_file import ENV_MODEL
+
+    given = (str(model_path or ""), os.environ.get(ENV_MODEL, ""), num_faces, min_detection_confidence)
+    with _CACHE_LOCK:
+        if given in _RESOLVED:
+            return _CACHE[_RESOLVED[given]]
     path = str(resolve_face_landmarker(model_path))
     key = (path, num_faces, min_detection_confidence)
     with _CACHE_LOCK:
         if key not in _CACHE:
             _CACHE[key] = create_landmarker("image", num_faces, path, min_detection_confidence)
+        _RESOLVED[given] = key
         return _CACHE[key]
 
 
@@ -115,6 +127,7 @@ def close_landmarkers() -> None:
             except Exception:  # noqa: BLE001 - shutting down anyway; make __del__ a no-op
                 landmarker._handle = None
         _CACHE.clear()
+        _RESOLVED.clear()
 
 
 # MediaPipe runs its calls on a concurrent.futures executor, which threading shuts down *before* atexit handlers
@@ -173,7 +186,7 @@ def faces_from_result(
         faces.append(
             Face.model_construct(
                 box=(round(x0, 1), round(y0, 1), round(x1 - x0, 1), round(y1 - y0, 1)),
-                landmarks=list(map(tuple, np.round(pts, 2).tolist())),
+                landmarks=pts,
                 blendshapes=blendshapes,
                 head_pose=pose,
                 aus={},
