@@ -114,7 +114,10 @@ def subtitle_cues(segments: list[SegmentResult], tracks: list[int]) -> list[Cue]
     cues = []
     for seg in sorted(segments, key=lambda s: (s.start, s.track or 0)):
         aus = ", ".join(key for key, _ in facs.active_aus(seg.aus)[:4])
-        line = f"{names.get(seg.track, '')}{seg.label or 'unknown'}" + (f" ({aus})" if aus else "")
+        if seg.track is None:  # speech-only: say so rather than read a missing face as "neutral"
+            line = "(no face)" + (f" {seg.label} in the words" if seg.label and seg.label != "neutral" else "")
+        else:
+            line = f"{names.get(seg.track, '')}{seg.label or 'unknown'}" + (f" ({aus})" if aus else "")
         if seg.transcript:
             line += f"\n{seg.transcript}"
         cues.append(Cue(seg.start, seg.end, line))

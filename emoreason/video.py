@@ -333,6 +333,7 @@ def perceive_video(
                         start=round(start, 3),
                         end=round(end, 3),
                         label_set=options.label_set,
+                        meta={"face": False},
                     )
                 )
     return out

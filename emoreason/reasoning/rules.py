@@ -155,7 +155,7 @@ def _au_number(token: str) -> int | None:
 
 
 def _observations(
-    aus: dict[str, float], threshold: float, transcript: str, prosody: str, changes: str = ""
+    aus: dict[str, float], threshold: float, transcript: str, prosody: str, changes: str = "", face: bool = True
 ) -> tuple[str, list[str]]:
     items = facs.active_aus(aus, threshold)
     cited = [key for key, _ in items]
@@ -166,6 +166,8 @@ def _observations(
             desc = f": {au.description}" if au else ""
             parts.append(f"{facs.au_phrase(key, value)}{desc}")
         text = "; ".join(parts) + "."
+    elif not face:
+        text = "No face is visible in this window; only the speech can be read."
     else:
         text = "No action unit reaches the presence threshold; the face is relaxed."
     # Only changes of AUs active at the peak are cited, so the CoT never cites an AU that is not present.
@@ -202,9 +204,22 @@ def _indefinite(noun: str) -> str:
 
 
 def _interpretation(
-    label: str, best: str, scores: dict[str, float], cited: list[str], aus: dict[str, float], transcript: str
+    label: str,
+    best: str,
+    scores: dict[str, float],
+    cited: list[str],
+    aus: dict[str, float],
+    transcript: str,
+    face: bool = True,
 ) -> str:
     sentences: list[str] = []
+    if not face:
+        spoken = _spoken_emotions(transcript)
+        if label in spoken:
+            sentences.append(f"With no face to read, the words alone name {label}")
+        else:
+            sentences.append("With no face to read and no emotion named in the words, nothing shows an emotion")
+        return ". ".join(sentences) + "."
     if label == "neutral":
         sentences.append("Without a marked muscle movement the face shows no clear emotional display")
     else:
@@ -246,17 +261,22 @@ def explain(
     label_set: LabelSet = "compound",
     threshold: float = facs.PRESENCE_THRESHOLD,
     changes: str = "",
+    face: bool = True,
 ) -> RuleExplanation:
     """Write the Exp-CoT for a face: for its arg-max label, or for a given (gold) canonical ``label``.
 
     ``changes`` is a video window's change-over-time text (``facs.au_change_text``); changes of active AUs are cited.
+    ``face=False`` is a speech-only window (no face visible): the CoT says so and only the words can name a label.
     """
     aus = facs.coerce_aus(aus)
     scores = score_emotions(aus, label_set, threshold, transcript)
+    if not face:  # no face: an emotion named in the words is the only evidence
+        spoken = _spoken_emotions(transcript)
+        scores = {lab: 1.0 if lab in spoken else 0.0 for lab in scores} | {"neutral": 0.0 if spoken else 1.0}
     best = max(scores, key=lambda k: (scores[k], k == "neutral"))
     chosen = label or best
-    observations, cited = _observations(aus, threshold, transcript, prosody, changes)
-    interpretation = _interpretation(chosen, best, scores, cited, aus, transcript)
+    observations, cited = _observations(aus, threshold, transcript, prosody, changes, face)
+    interpretation = _interpretation(chosen, best, scores, cited, aus, transcript, face)
     conclusion = f"The expression is best described as {chosen}."
     text = (
         f"<think>\nKey observations: {observations}\nOverall interpretation: {interpretation}\n"
@@ -285,6 +305,7 @@ class RuleReasoner:
                 label_set=label_set,
                 threshold=self.threshold,
                 changes=ev.au_changes,
+                face=ev.meta.get("face", True) is not False,
             )
             out.append(to_reasoning(result.text, self.name, label_set, scores=result.scores))
         return out

@@ -111,3 +111,18 @@ def test_video_changes_of_active_aus_are_cited() -> None:
     raw = RuleReasoner().reason([ev])[0].raw
     assert "Over time: AU12 lip corner puller rises from 0.4 to 3.1." in raw
     assert "AU5" not in raw and "AU5" not in parse_output(raw).aus
+
+
+def test_speech_only_window_is_not_read_as_a_relaxed_face() -> None:
+    """A video window with no face visible (speech only) says so; only emotion words in the speech name a label."""
+    from emoreason.reasoning.rules import RuleReasoner
+    from emoreason.schema import Evidence
+
+    quiet, glad = (
+        Evidence(id=f"v#s{i}", transcript=t, au_text="No face visible.", meta={"face": False})
+        for i, t in enumerate(["Pass me the salt.", "I am so happy for you!"])
+    )
+    first, second = RuleReasoner().reason([quiet, glad])
+    assert "No face is visible" in first.raw and "the face is relaxed" not in first.raw
+    assert first.label == "neutral" and "nothing shows an emotion" in first.raw
+    assert second.label == "happiness" and "the words alone name happiness" in second.raw and second.format_ok

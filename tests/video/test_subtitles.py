@@ -67,3 +67,20 @@ def test_sidecar_and_errors(tmp_path: Path) -> None:
         read_subtitles(tmp_path / "empty.srt")
     with pytest.raises(EmoreasonError, match="not found"):
         read_subtitles(tmp_path / "nope.srt")
+
+
+def test_speech_only_cues_say_no_face_instead_of_a_label() -> None:
+    from emoreason.schema import SegmentResult
+    from emoreason.timeline import subtitle_cues
+
+    segments = [
+        SegmentResult(start=0.0, end=2.0, track=None, label="neutral", transcript="Pass the salt."),
+        SegmentResult(start=2.0, end=4.0, track=None, label="happiness", transcript="I am so happy!"),
+        SegmentResult(start=4.0, end=6.0, track=1, label="happiness", aus={"AU12": 3.0}),
+    ]
+    texts = [cue.text for cue in subtitle_cues(segments, [1])]
+    assert texts == [
+        "(no face)\nPass the salt.",
+        "(no face) happiness in the words\nI am so happy!",
+        "happiness (AU12)",
+    ]
