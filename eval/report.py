@@ -72,7 +72,7 @@ def render_markdown(metrics: dict[str, Any], has_png: bool) -> str:
     lines += ["", "## Reasoning consistency", ""]
     lines += [
         f"- Conclusion names the answer's label: {_fmt(details['reasoning_label'])}",
-        f"- cited AUs support the answer (rule-engine score ratio): {_fmt(details['evidence_support'])}",
+        f"- cited AUs support the answer (score ratio x share explained): {_fmt(details['evidence_support'])}",
         f"- contradictions (cited AUs imply the opposite valence): {_fmt(details['contradiction_rate'])}",
         f"- quoted speech found in the transcript: {_fmt(details['transcript_grounding'])} of {details['quotes']} "
         f"quotes (hallucination rate {_fmt(details['hallucination_rate'])})"
