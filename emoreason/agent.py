@@ -256,3 +256,12 @@ def analyze_image(
 ) -> ImageResult:
     """Analyze one image file; never raises for a bad file (see ``ImageResult.status``)."""
     return next(analyze_paths([path], reasoner, options, **settings))
+
+
+def result_record(result: ImageResult) -> dict[str, Any]:
+    """The JSON object for one image (``analyze --json`` and the HTTP API): path, status, error and
+    faces[box (whole pixels), aus, label, scores, head_pose, raw, format_ok]."""
+    record = result.model_dump(mode="json")
+    for face in record["faces"]:
+        face["box"] = [round(v) for v in face["box"]]
+    return record

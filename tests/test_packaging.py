@@ -28,6 +28,7 @@ def test_top_level_folders_install_under_the_emoreason_namespace() -> None:
 def test_prompts_ship_as_package_data() -> None:
     names = {p.name for p in resources.files("emoreason.prompts").iterdir()}
     assert {"system_v1.txt", "user_v1.jinja", "teacher_v1.jinja"} <= names
+    assert resources.files("emoreason.serve").joinpath("index.html").is_file()
 
 
 def test_extras_hold_the_gpu_scale_and_serving_parts() -> None:
@@ -35,8 +36,8 @@ def test_extras_hold_the_gpu_scale_and_serving_parts() -> None:
     extras = {name: " ".join(deps) for name, deps in project["optional-dependencies"].items()}
     core = " ".join(project["dependencies"])
     assert "bitsandbytes" in extras["gpu"] and "vllm" in extras["gpu"] and "ray" in extras["scale"]
-    assert "fastapi" in extras["serve"] and "gradio" in extras["serve"]
-    for heavy in ("bitsandbytes", "vllm", "deepspeed", "ray", "fastapi", "gradio"):
+    assert "fastapi" in extras["serve"] and "uvicorn" in extras["serve"]
+    for heavy in ("bitsandbytes", "vllm", "deepspeed", "ray", "fastapi", "uvicorn"):
         assert heavy not in core
     for needed in ("torch", "transformers", "peft", "trl", "accelerate", "datasets", "openai-whisper", "mediapipe"):
         assert needed in core
@@ -44,7 +45,7 @@ def test_extras_hold_the_gpu_scale_and_serving_parts() -> None:
 
 def test_help_imports_no_heavy_library() -> None:
     code = "import sys; from emoreason.cli import app; print(sorted(m for m in sys.modules if m.split('.')[0] in "
-    code += "{'torch', 'transformers', 'mediapipe', 'whisper', 'ray', 'trl', 'datasets'}))"
+    code += "{'torch', 'transformers', 'mediapipe', 'whisper', 'ray', 'trl', 'datasets', 'fastapi'}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert importlib.util.find_spec("emoreason.cli") is not None

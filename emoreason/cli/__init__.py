@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from emoreason.cli import analyze, build_data, caption, chat, evaluate, train
+from emoreason.cli import analyze, build_data, caption, chat, evaluate, serve, train
 from emoreason.errors import EmoreasonError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command("eval")(evaluate.evaluate)
 app.add_typer(train.app, name="train")
 app.command("synth", context_settings=train.PASSTHROUGH)(train.synth)
 app.command("export")(train.export)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:

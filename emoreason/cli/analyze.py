@@ -32,7 +32,7 @@ def analyze(
     max_new_tokens: Annotated[int | None, Opt(help="Generation limit (model backends).", min=1)] = None,
 ) -> None:
     """Analyze face photos: each face's Action Units, head pose, reasoning and emotion label."""
-    from emoreason.agent import ImageOptions, analyze_paths
+    from emoreason.agent import ImageOptions, analyze_paths, result_record
     from emoreason.errors import EmoreasonError
     from emoreason.perception.model_file import resolve_face_landmarker
     from emoreason.reasoning.base import BACKENDS, build_reasoner
@@ -66,7 +66,7 @@ def analyze(
     for result in analyze_paths(paths, reasoner, options):
         failed += result.status == "error"
         if as_json:
-            typer.echo(json.dumps(json_record(result), ensure_ascii=False))
+            typer.echo(json.dumps(result_record(result), ensure_ascii=False))
         else:
             render(result)
     if failed:
@@ -76,14 +76,6 @@ def analyze(
 def _usage(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
-
-
-def json_record(result: Any) -> dict[str, Any]:
-    """The ``--json`` object: path, status, error, faces[box, aus, label, scores, head_pose, raw, format_ok]."""
-    record = result.model_dump(mode="json")
-    for face in record["faces"]:
-        face["box"] = [round(v) for v in face["box"]]
-    return record
 
 
 def render(result: Any) -> None:

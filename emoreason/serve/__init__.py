@@ -1,0 +1,1 @@
+"""HTTP API and web UI (``emoreason serve``): see :mod:`emoreason.serve.app`."""
