@@ -136,7 +136,8 @@ def perceive_image(
     return faces
 
 
-def _evidence(path: Path, index: int, face: Face, label_set: str) -> Evidence:
+def face_evidence(path: Path, index: int, face: Face, label_set: str) -> Evidence:
+    """The Evidence for one face of a photo: its crop (when made), AUs and AU text."""
     return Evidence(
         id=f"{path}#face{index}",
         images=[face.crop] if face.crop is not None else [],
@@ -191,7 +192,7 @@ def _start(path: str | os.PathLike[str], reasoner: Any, options: ImageOptions, i
     if not faces:
         result.status = "no_face"
         return _Pending(result)
-    evidence = [_evidence(Path(path), i, face, options.label_set) for i, face in enumerate(faces)]
+    evidence = [face_evidence(Path(path), i, face, options.label_set) for i, face in enumerate(faces)]
     return _Pending(result, faces, evidence)
 
 

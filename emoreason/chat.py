@@ -114,8 +114,7 @@ class ChatSession:
 
     def attach_image(self, path: str) -> None:
         """Perceive a photo and queue its face crops + evidence for the next question."""
-        from emoreason import facs
-        from emoreason.agent import ImageOptions, perceive_image
+        from emoreason.agent import ImageOptions, face_evidence, perceive_image
         from emoreason.perception.model_file import resolve_face_landmarker
 
         if not path:
@@ -130,17 +129,7 @@ class ChatSession:
             self.write(f"No face found in {path}; nothing attached.")
             return
         name = Path(path).name
-        evidence = [
-            Evidence(
-                id=f"{path}#face{i}",
-                images=[face.crop] if face.crop is not None else [],
-                aus=face.aus,
-                au_text=facs.au_text(face.aus),
-                label_set=self.label_set,
-                meta={"path": str(path), "face_index": i, "box": list(face.box)},
-            )
-            for i, face in enumerate(faces)
-        ]
+        evidence = [face_evidence(Path(path), i, face, self.label_set) for i, face in enumerate(faces)]
         sources = [f"{name}, face {i + 1} of {len(faces)}" if len(faces) > 1 else name for i in range(len(faces))]
         self._attach(evidence, sources, str(path))
 
