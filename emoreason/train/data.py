@@ -95,3 +95,26 @@ def drop_long(ds: Any, processor: Any, column: str, max_tokens: int | None) -> A
     if len(ds) == 0:
         raise EmoreasonError(f"every sample is longer than {max_tokens} tokens; raise the length limit")
     return ds
+
+
+def setup_splits(config: Any, processor: Any, view: Any, column: str, max_tokens: int | None) -> tuple[Any, Any]:
+    """Train and eval datasets in one training view (``sft_view`` / ``grpo_view``), over-long rows dropped.
+
+    The eval split is loaded only while evaluation is on; when it is missing, evaluation is switched off with a
+    warning rather than failing the run.
+    """
+    assert config.dataset_path is not None
+    rows = load_rows(config.dataset_path, config.dataset_train_split)
+    if config.max_train_samples:
+        rows = rows.select(range(min(config.max_train_samples, len(rows))))
+    train = drop_long(view(rows, config.label_set, config.max_images), processor, column, max_tokens)
+    if config.eval_strategy == "no":  # IntervalStrategy is a str enum
+        return train, None
+    if not has_split(config.dataset_path, config.dataset_test_split):
+        from transformers.trainer_utils import IntervalStrategy
+
+        logger.warning("no %r split in %s: evaluation is off", config.dataset_test_split, config.dataset_path)
+        config.eval_strategy = IntervalStrategy.NO
+        return train, None
+    test_rows = load_rows(config.dataset_path, config.dataset_test_split)
+    return train, drop_long(view(test_rows, config.label_set, config.max_images), processor, column, max_tokens)

@@ -13,10 +13,10 @@ from typing import Any
 
 from emoreason.errors import EmoreasonError
 from emoreason.train.config import EmoGRPOConfig, parse_config, require_inputs
-from emoreason.train.data import drop_long, grpo_view, has_split, load_rows
+from emoreason.train.data import grpo_view, setup_splits
 from emoreason.train.model import add_lora, load_base_model, load_processor
 from emoreason.train.rewards import build_rewards
-from emoreason.train.sft import _resume_checkpoint, _write_json, write_run_info
+from emoreason.train.sft import _resume_checkpoint, save_run
 
 logger = logging.getLogger(__name__)
 
@@ -38,29 +38,8 @@ def _check_vllm(config: EmoGRPOConfig) -> None:
 
 
 def _setup_data(config: EmoGRPOConfig, processor: Any) -> tuple[Any, Any | None]:
-    assert config.dataset_path is not None
-    rows = load_rows(config.dataset_path, config.dataset_train_split)
-    if config.max_train_samples:
-        rows = rows.select(range(min(config.max_train_samples, len(rows))))
-    train = drop_long(
-        grpo_view(rows, config.label_set, config.max_images), processor, "prompt", config.max_prompt_length
-    )
-    test = None
-    if config.eval_strategy != "no":
-        if has_split(config.dataset_path, config.dataset_test_split):
-            test_rows = load_rows(config.dataset_path, config.dataset_test_split)  # type: ignore[arg-type]
-            test = drop_long(
-                grpo_view(test_rows, config.label_set, config.max_images),
-                processor,
-                "prompt",
-                config.max_prompt_length,
-            )
-        else:
-            from transformers.trainer_utils import IntervalStrategy
-
-            logger.warning("no %r split in %s: evaluation is off", config.dataset_test_split, config.dataset_path)
-            config.eval_strategy = IntervalStrategy.NO
-    return train, test
+    """Train (and eval) prompts in the GRPO view; prompts over max_prompt_length are dropped (see module docstring)."""
+    return setup_splits(config, processor, grpo_view, "prompt", config.max_prompt_length)
 
 
 def _rewards(config: EmoGRPOConfig) -> list[Any]:
@@ -99,15 +78,7 @@ def run_grpo(config: EmoGRPOConfig, callbacks: list[Any] | None = None) -> Path:
     except ValueError as err:
         raise EmoreasonError(f"cannot set up GRPO: {err}") from err
     result = trainer.train(resume_from_checkpoint=_resume_checkpoint(config))  # type: ignore[arg-type]
-
-    out = Path(config.output_dir)
-    trainer.save_model(str(out))
-    if trainer.accelerator.is_main_process:
-        processor.save_pretrained(out)
-        write_run_info(out, "grpo", config, len(train), trainer.state.global_step)
-        _write_json(out / "train_results.json", {"metrics": result.metrics, "log_history": trainer.state.log_history})
-    trainer.accelerator.wait_for_everyone()
-    return out
+    return save_run(trainer, processor, config, "grpo", len(train), dict(result.metrics))
 
 
 def main(args: Sequence[str]) -> Path:

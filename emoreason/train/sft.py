@@ -14,7 +14,7 @@ from typing import Any
 
 from emoreason.errors import EmoreasonError
 from emoreason.train.config import EmoSFTConfig, parse_config, require_inputs
-from emoreason.train.data import drop_long, has_split, load_rows, sft_view
+from emoreason.train.data import setup_splits, sft_view
 from emoreason.train.model import add_lora, load_base_model, load_processor
 
 logger = logging.getLogger(__name__)
@@ -22,24 +22,7 @@ logger = logging.getLogger(__name__)
 
 def _setup_data(config: EmoSFTConfig, processor: Any) -> tuple[Any, Any | None]:
     """Train (and eval, when the split exists and evaluation is on) datasets in the SFT view."""
-    assert config.dataset_path is not None
-    rows = load_rows(config.dataset_path, config.dataset_train_split)
-    if config.max_train_samples:
-        rows = rows.select(range(min(config.max_train_samples, len(rows))))
-    train = drop_long(sft_view(rows, config.label_set, config.max_images), processor, "messages", config.max_length)
-    test = None
-    if config.eval_strategy != "no":  # IntervalStrategy is a str enum
-        if has_split(config.dataset_path, config.dataset_test_split):
-            test_rows = load_rows(config.dataset_path, config.dataset_test_split)  # type: ignore[arg-type]
-            test = drop_long(
-                sft_view(test_rows, config.label_set, config.max_images), processor, "messages", config.max_length
-            )
-        else:
-            from transformers.trainer_utils import IntervalStrategy
-
-            logger.warning("no %r split in %s: evaluation is off", config.dataset_test_split, config.dataset_path)
-            config.eval_strategy = IntervalStrategy.NO
-    return train, test
+    return setup_splits(config, processor, sft_view, "messages", config.max_length)
 
 
 def _resume_checkpoint(config: EmoSFTConfig) -> str | bool | None:
@@ -96,14 +79,19 @@ def run_sft(config: EmoSFTConfig, callbacks: list[Any] | None = None) -> Path:
     trainer = _build_trainer(config, model, processor, train, test, callbacks)
     result = trainer.train(resume_from_checkpoint=_resume_checkpoint(config))
 
-    out = Path(config.output_dir)
-    trainer.save_model(str(out))
     metrics = dict(result.metrics)
     if test is not None:
         metrics.update(trainer.evaluate())  # collective under DDP: every process runs it
+    return save_run(trainer, processor, config, "sft", len(train), metrics)
+
+
+def save_run(trainer: Any, processor: Any, config: Any, stage: str, num_train: int, metrics: dict[str, Any]) -> Path:
+    """Save what a stage made into output_dir: adapter, processor, run info and train_results.json (main process)."""
+    out = Path(config.output_dir)
+    trainer.save_model(str(out))
     if trainer.accelerator.is_main_process:
         processor.save_pretrained(out)
-        write_run_info(out, "sft", config, len(train), trainer.state.global_step)
+        write_run_info(out, stage, config, num_train, trainer.state.global_step)
         _write_json(out / "train_results.json", {"metrics": metrics, "log_history": trainer.state.log_history})
     trainer.accelerator.wait_for_everyone()
     return out
