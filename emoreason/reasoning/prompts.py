@@ -77,6 +77,18 @@ def _au_text(evidence: Evidence) -> str:
     return facs.au_text(evidence.aus)
 
 
+def _evidence_fields(evidence: Evidence) -> dict[str, Any]:
+    """What every template shows of an Evidence: image count, time span, AU text, quoted transcript, prosody."""
+    return {
+        "n_images": len(evidence.images),
+        "start": evidence.start,
+        "end": evidence.end,
+        "au_text": _au_text(evidence),
+        "transcript": quote_untrusted(evidence.transcript or ""),
+        "prosody": (evidence.prosody or "").strip(),
+    }
+
+
 def _label_set(evidence: Evidence, label_set: str | None) -> str:
     chosen = label_set or evidence.label_set or "compound"
     if chosen not in LABEL_SETS:
@@ -90,12 +102,7 @@ def render_user(evidence: Evidence, label_set: LabelSet | None = None, version: 
     return (
         _template(f"user_{version}.jinja")
         .render(
-            n_images=len(evidence.images),
-            start=evidence.start,
-            end=evidence.end,
-            au_text=_au_text(evidence),
-            transcript=quote_untrusted(evidence.transcript or ""),
-            prosody=(evidence.prosody or "").strip(),
+            **_evidence_fields(evidence),
             label_set=chosen,
             basic_labels=list(BASIC_LABELS),
             compound_labels=list(COMPOUND_LABELS),
@@ -131,19 +138,7 @@ def teacher_text(
 
 def render_chat_evidence(evidence: Evidence, source: str, version: str = PROMPT_VERSION) -> str:
     """The text the chat REPL adds after an attached face's crop(s): its AUs, transcript and prosody."""
-    return (
-        _template(f"chat_evidence_{version}.jinja")
-        .render(
-            source=source,
-            n_images=len(evidence.images),
-            start=evidence.start,
-            end=evidence.end,
-            au_text=_au_text(evidence),
-            transcript=quote_untrusted(evidence.transcript or ""),
-            prosody=(evidence.prosody or "").strip(),
-        )
-        .strip()
-    )
+    return _template(f"chat_evidence_{version}.jinja").render(source=source, **_evidence_fields(evidence)).strip()
 
 
 def build_messages(
