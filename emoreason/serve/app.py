@@ -89,6 +89,11 @@ def _save_upload(upload: Any, folder: Path) -> Path:
     return target
 
 
+def _scrub(text: str, folder: Path) -> str:
+    """``text`` without the server's upload folder, so replies name files as the client sent them."""
+    return text.replace(str(folder) + os.sep, "")
+
+
 def create_app(reasoner: Any, label_set: str = "compound", face_model: str | None = None) -> Any:
     """The FastAPI app serving ``reasoner`` (any backend from ``reasoning.base.build_reasoner``)."""
     fastapi = _import_fastapi()
@@ -129,7 +134,7 @@ def create_app(reasoner: Any, label_set: str = "compound", face_model: str | Non
             for record, upload in zip(results, files, strict=True):
                 record["path"] = Path(upload.filename or "upload").name  # never leak the server's temp paths
                 if record["error"]:
-                    record["error"] = record["error"].replace(str(folder) + os.sep, "")
+                    record["error"] = _scrub(record["error"], folder)
             return {"results": results}
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -152,11 +157,11 @@ def create_app(reasoner: Any, label_set: str = "compound", face_model: str | Non
             for ev in session.evidence[before:]:  # the upload's own name in replies, not the server's temp path
                 ev.meta["path"] = path.name
         except EmoreasonError as err:
-            raise fastapi.HTTPException(422, str(err).replace(str(folder) + os.sep, "")) from err
+            raise fastapi.HTTPException(422, _scrub(str(err), folder)) from err
         finally:
             shutil.rmtree(folder, ignore_errors=True)  # the crops are already in memory
         faces = [{"aus": ev.aus, "au_text": ev.au_text, "box": ev.meta.get("box")} for ev in session.evidence]
-        message = " ".join(said).replace(str(folder) + os.sep, "")
+        message = _scrub(" ".join(said), folder)
         return {"attached": bool(session.evidence), "message": message, "faces": faces}
 
     @app.post("/v1/sessions/{sid}/ask")
