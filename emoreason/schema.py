@@ -38,6 +38,10 @@ class Face(BaseModel):
     blendshapes: dict[str, float] = Field(default_factory=dict, repr=False)  # the 52 ARKit-style scores, 0..1
     head_pose: HeadPose | None = None
     aus: dict[str, float] = Field(default_factory=dict)  # {"AU12": 3.1, "AU14L": 2.0}
+    # quality flags (perception.quality.FLAGS): small_face, turned_face, eyes_closed, cut_off, occluded, low_confidence
+    quality: list[str] = Field(default_factory=list)
+    quality_text: str = ""  # one hedging sentence per flag, for the prompt and the CoT
+    uncertain_aus: list[str] = Field(default_factory=list)  # AUs where the geometry and the blendshapes disagree
     track_id: int | None = None
     frame_index: int | None = None
     timestamp: float | None = None  # seconds, for video frames
@@ -77,6 +81,9 @@ class Evidence(BaseModel):
     au_changes: str = ""  # video: how the AUs moved over the window (facs.au_change_text), for the rule engine
     transcript: str = ""
     prosody: str = ""  # ProsodyCues.text
+    quality: list[str] = Field(default_factory=list)  # the face's quality flags (Face.quality)
+    quality_text: str = ""  # hedging text for the flags, e.g. "the face is turned about 35°, ..."
+    uncertain_aus: list[str] = Field(default_factory=list)
     track: int | None = None
     start: float | None = None
     end: float | None = None
@@ -105,6 +112,8 @@ class FaceResult(BaseModel):
     label: str | None
     scores: dict[str, float] = Field(default_factory=dict)
     head_pose: HeadPose | None = None
+    quality: list[str] = Field(default_factory=list)
+    uncertain_aus: list[str] = Field(default_factory=list)
     raw: str = ""
     format_ok: bool = False
 
