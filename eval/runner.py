@@ -22,6 +22,7 @@ from typing import Any
 from emoreason import facs
 from emoreason.errors import EmoreasonError
 from emoreason.labels import BASIC_LABELS, CANONICAL_LABELS, EXTENDED_LABELS, LabelSet, normalize_label
+from emoreason.schema import Evidence
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class EvalConfig:
     seed: int = 0
     events: str = "lexicon"
     limit: int | None = None
+    ablate: str | None = None  # "face,speech,prosody": rerun the backend once per removed modality
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -87,12 +89,18 @@ def load_predictions(path: Path) -> tuple[dict[str, dict[str, Any]], int]:
 
 
 def _known_label(value: Any, where: str) -> str:
+    """The label a reference names: canonical or extended (labels.py), else a word of the open-vocabulary lexicon
+    (eval/emotion_wheels.json) as written, lower-cased; anything else raises."""
+    from emoreason.eval.ov import load_lexicon
+
     label = value if value in KNOWN_LABELS else normalize_label(str(value), "open")
+    if label is None and load_lexicon().knows(str(value)):
+        label = " ".join(str(value).lower().split())
     if label is None:
         raise EmoreasonError(
             f"{where}: unknown label {value!r}; references must use a canonical label "
-            f"({', '.join(CANONICAL_LABELS[:8])} or a RAF-DB compound) or an open-vocabulary one "
-            f"({', '.join(EXTENDED_LABELS[:3])}, ...)"
+            f"({', '.join(CANONICAL_LABELS[:8])} or a RAF-DB compound), an open-vocabulary one "
+            f"({', '.join(EXTENDED_LABELS[:3])}, ...) or a word of the lexicon in eval/emotion_wheels.json"
         )
     return label
 
@@ -110,7 +118,9 @@ def clean_reference(row: dict[str, Any], where: str) -> dict[str, Any]:
     except (ValueError, TypeError, KeyError, IndexError) as err:
         raise EmoreasonError(f'{where}: unreadable "aus" ({err}); use {{"AU12": 3.0, ...}}') from err
     meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
-    return {**row, "id": str(row["id"]), "label": label, "labels": labels, "aus": aus, "meta": meta}
+    ov_words = [str(x) for x in raw_labels if x not in (None, "")] or ([str(row["label"])] if label else [])
+    return {**row, "id": str(row["id"]), "label": label, "labels": labels, "aus": aus, "meta": meta,
+            "ov_words": ov_words}  # fmt: skip
 
 
 def _dataset_split(path: Path, split: str | None) -> Any:
@@ -216,13 +226,19 @@ def predict_split(
     label_set: str,
     batch_size: int = 8,
     progress: Callable[[int, int], None] | None = None,
+    transform: Callable[[Evidence], Evidence] | None = None,
 ) -> int:
     """Run ``reasoner`` over the rows in batches, appending ``{"id", "output", "label"}`` lines to ``out_path``.
 
     Resumes: ids already in the file are skipped. A failing batch is retried item by item; an item that still
-    fails is written with ``"error"`` and an empty output. Returns the number of failed items in this run.
+    fails is written with ``"error"`` and an empty output. ``transform`` changes each Evidence before the backend
+    sees it (``--ablate``: one modality removed). Returns the number of failed items in this run.
     """
-    from emoreason.data_builders.views import row_evidence
+    from emoreason.data_builders.views import row_evidence as _row_evidence
+
+    def row_evidence(row: dict[str, Any], label_set: str, load_images: bool) -> Evidence:
+        evidence = _row_evidence(row, label_set, load_images=load_images)
+        return transform(evidence) if transform else evidence
 
     done = _resume_state(out_path)
     todo = [r for r in rows if r["id"] not in done]
@@ -263,6 +279,35 @@ def _build_reasoner(config: EvalConfig) -> Any:
         raise EmoreasonError(f"the {config.backend} backend cannot be loaded ({err}); try --backend rules") from err
 
 
+def predict_ablations(
+    references: list[dict[str, Any]],
+    reasoner: Any,
+    out: Path,
+    label_set: str,
+    modalities: list[str],
+    batch_size: int = 8,
+) -> tuple[dict[str, list[str]], dict[str, dict[str, dict[str, Any]]]]:
+    """``--ablate``: per modality, run the backend over the rows that have it with it removed, into
+    ``OUT/ablate/<modality>.jsonl`` (resumable). Returns (id -> modalities present, modality -> {id: row})."""
+    from functools import partial
+
+    from emoreason.data_builders.views import row_evidence
+    from emoreason.modalities import present_modalities, without_modality
+
+    present = {r["id"]: present_modalities(row_evidence(r, label_set)) for r in references}
+    (out / "ablate").mkdir(parents=True, exist_ok=True)
+    ablated: dict[str, dict[str, dict[str, Any]]] = {}
+    for modality in modalities:
+        rows = [r for r in references if modality in present[r["id"]]]
+        path = out / "ablate" / f"{modality}.jsonl"
+        if rows:
+            transform = partial(without_modality, modality=modality)
+            predict_split(rows, reasoner, path, label_set, batch_size, transform=transform)
+        ablated[modality] = load_predictions(path)[0] if rows else {}
+        logger.info("without %s: %d of %d samples rerun", modality, len(rows), len(references))
+    return present, ablated
+
+
 # ---------------------------------------------------------------------------------------------- top level
 def evaluate(config: EvalConfig, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Run one evaluation and write its outputs into ``config.out``; returns ``metrics.json``'s content."""
@@ -275,6 +320,11 @@ def evaluate(config: EvalConfig, progress: Callable[[int, int], None] | None = N
         raise EmoreasonError(f"--events must be lexicon or llm, not {config.events!r}")
     if config.label_set not in ("auto", "basic", "compound", "open"):
         raise EmoreasonError(f"--label-set must be auto, basic, compound or open, not {config.label_set!r}")
+    from emoreason.modalities import parse_modalities
+
+    ablate = parse_modalities(config.ablate)
+    if ablate and config.dataset is None:
+        raise EmoreasonError("--ablate reruns the backend without each modality: use --dataset, not --predictions")
     config.out.mkdir(parents=True, exist_ok=True)
     reasoner = None
     failed = 0
@@ -305,7 +355,14 @@ def evaluate(config: EvalConfig, progress: Callable[[int, int], None] | None = N
             raise EmoreasonError(f"--events llm needs a model backend (hf or openai), not {config.backend}")
         extractor = lambda texts: llm_extract_events(texts, generator, config.batch_size)  # noqa: E731
     samples = score_samples(references, predictions, parse_label_set(label_set), extractor)
+    attribution = None
+    if ablate:
+        from emoreason.eval.attribution import ablation_block
+
+        present, ablated = predict_ablations(references, reasoner, config.out, label_set, ablate, config.batch_size)
+        attribution = ablation_block(samples, present, ablated, parse_label_set(label_set))
     metrics = aggregate(samples, references, predictions, duplicates, config.n_bootstrap, config.seed)
+    metrics["modality_attribution"] = attribution
     metrics["label_set"] = label_set
     metrics["failed_items"] = sum(1 for p in predictions.values() if p.get("error"))
     metrics["failed_this_run"] = failed

@@ -11,6 +11,8 @@ Which rows count where:
 - ``rouge_l`` / ``bleu``: rows with a reference ``cot``, comparing the ``<think>`` texts.
 - ``tem_f1``: rows with a ``caption``; the predicted caption is the prediction's ``caption`` field if it has one,
   else its output with the tags removed.
+- ``ov_precision`` / ``ov_recall`` / ``ov_f`` (per level: base, synonym, wheel; :mod:`emoreason.eval.ov`): rows with
+  any gold label, comparing the ``<answer>`` text's emotion words with the reference's words as written.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from typing import Any
 
 from emoreason.eval import consistency as cons
 from emoreason.eval import metrics as m
+from emoreason.eval import ov
 from emoreason.eval.bootstrap import bootstrap_au_f1_ci, bootstrap_ci, bootstrap_class_cis
 from emoreason.eval.temporal import Event, tem
 from emoreason.facs import present
-from emoreason.reasoning.parser import parse_output
+from emoreason.reasoning.parser import ParsedOutput, parse_output
 
 DEMOGRAPHIC_KEYS = ("gender", "sex", "race", "ethnicity", "age", "age_group")
 HEADLINE = ("accuracy", "uar", "macro_f1", "weighted_f1", "label_f1", "au_f1", "format_rate", "consistency",
@@ -47,13 +50,18 @@ def _group_value(value: Any) -> str | None:
     return str(value)
 
 
+def predicted_label(parsed: ParsedOutput) -> str | None:
+    """The class an answer predicts: its canonical label, else its first open-vocabulary label, else None."""
+    return parsed.label or (parsed.labels[0] if parsed.labels else None)
+
+
 def score_sample(ref: dict[str, Any], pred: dict[str, Any] | None, label_set: str) -> dict[str, Any]:
     """Everything measured on one reference row and its prediction (None: no prediction, scored as empty)."""
     output = str(pred.get("output") or "") if pred else ""
     parsed = parse_output(output, label_set)  # type: ignore[arg-type]
     gold_labels = list(ref["labels"]) or ([ref["label"]] if ref["label"] else [])
     gold = ref["label"] or (gold_labels[0] if len(gold_labels) == 1 else None)
-    predicted = parsed.label or (parsed.labels[0] if parsed.labels else None)
+    predicted = predicted_label(parsed)
     answer: str | list[str] | None = parsed.label if parsed.label is not None else (parsed.labels or None)
     has_aus = bool(ref["aus"])
     reference_aus = sorted(present(ref["aus"])) if has_aus else []
@@ -84,6 +92,7 @@ def score_sample(ref: dict[str, Any], pred: dict[str, Any] | None, label_set: st
         "quotes_grounded": len(grounding.grounded),
         "hallucinated_quotes": grounding.hallucinated,
         "groups": {k: g for k in DEMOGRAPHIC_KEYS if (g := _group_value(ref["meta"].get(k))) is not None},
+        "ov": ov.sample_scores(parsed.answer, ref.get("ov_words") or gold_labels) if gold_labels else None,
     }
     if ref.get("cot"):
         sample["_cot"] = (_think(output), _think(str(ref["cot"])))
@@ -186,7 +195,12 @@ def aggregate(
         "tem_f1": _mean([s.get("tem_f1") for s in samples]),
     }
     metrics = {k: metrics[k] for k in HEADLINE}
+    ov_scores = ov.ov_from_samples([s["ov"] for s in samples])
+    for key in ("precision", "recall", "f"):
+        metrics[f"ov_{key}"] = getattr(ov_scores, key) if ov_scores else None
+    metrics["ov"] = ov_scores.to_dict() if ov_scores else None
     metrics["n_samples"] = len(samples)
+    metrics["sources"] = sorted({str(r["meta"]["source"]) for r in references if r["meta"].get("source")})
     metrics["coverage"] = {
         "references": len(references),
         "predictions": len(predictions),

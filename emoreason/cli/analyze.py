@@ -30,6 +30,9 @@ def analyze(
     max_faces: Annotated[int, Opt(help="Most faces reported per image.", min=1)] = 10,
     temperature: Annotated[float | None, Opt(help="Sampling temperature (model backends).", min=0.0)] = None,
     max_new_tokens: Annotated[int | None, Opt(help="Generation limit (model backends).", min=1)] = None,
+    explain_modalities: Annotated[
+        bool, Opt("--explain-modalities", help="Answer again without each modality present and say which decided it.")
+    ] = False,
 ) -> None:
     """Analyze face photos: each face's Action Units, head pose, reasoning and emotion label."""
     from emoreason.agent import ImageOptions, analyze_paths, result_record
@@ -62,13 +65,27 @@ def analyze(
         num_faces=max_faces,
         label_set=label_set,
     )
+    probe = None
+    if explain_modalities:
+        from emoreason.eval.attribution import ModalityProbe, attribution_table, describe, face_records
+
+        reasoner = probe = ModalityProbe(reasoner)
     failed = 0
     for result in analyze_paths(paths, reasoner, options):
         failed += result.status == "error"
+        attributions = probe.take(len(result.faces)) if probe else []
         if as_json:
-            typer.echo(json.dumps(result_record(result), ensure_ascii=False))
+            record = result_record(result)
+            extras = face_records(attributions, probe.modalities) if probe else []
+            for face, extra in zip(record["faces"], extras, strict=False):
+                face["modality_attribution"] = extra
+            typer.echo(json.dumps(record, ensure_ascii=False))
         else:
             render(result)
+            for i, attribution in enumerate(attributions, start=1):
+                typer.echo(f"  face {i} modalities: {describe(attribution, probe.modalities)}")  # type: ignore[union-attr]
+    if probe and not as_json:
+        typer.echo(attribution_table(probe.summary()).rstrip())
     if failed:
         raise typer.Exit(1)
 

@@ -52,6 +52,10 @@ def caption(
     face_model: Annotated[Path | None, Opt(help="face_landmarker.task file.")] = None,
     max_faces: Annotated[int, Opt(help="Most faces tracked per frame.", min=1)] = 4,
     progress: Annotated[bool, Opt("--progress/--no-progress", help="Show a progress bar.")] = True,
+    explain_modalities: Annotated[
+        bool,
+        Opt("--explain-modalities", help="Answer each segment again without each modality; <out>.modalities.jsonl."),
+    ] = False,
 ) -> None:
     """Caption videos: face tracks, AUs over time, speech and prosody -> an emotion timeline and caption per video."""
     from emoreason.errors import EmoreasonError
@@ -61,6 +65,8 @@ def caption(
     common.check_choice("--engine", engine, ENGINES)
     common.check_choice("--backend", backend, common.BACKEND_NAMES)
     common.check_choice("--label-set", label_set, common.LABEL_SET_NAMES)
+    if explain_modalities and engine != "local":
+        raise EmoreasonError("--explain-modalities runs with --engine local (the attribution is gathered here)")
     if transcript is not None and len(inputs) != 1:
         raise EmoreasonError("--transcript gives one video's transcript; pass exactly one input with it")
     options = VideoOptions(
@@ -89,6 +95,11 @@ def caption(
     reasoner = None
     if engine == "local":
         reasoner = common.reasoner_from_options(backend, model, adapter, base_url, label_set=label_set, **sampling)
+    probe = None
+    if explain_modalities:
+        from emoreason.eval.attribution import ModalityProbe
+
+        reasoner = probe = ModalityProbe(reasoner)
     try:
         summary = caption_inputs(
             inputs,
@@ -106,9 +117,22 @@ def caption(
         typer.secho(f"interrupted: finished videos are saved in {out}; run the same command again to resume", err=True)
         raise typer.Exit(130) from None
     typer.echo(summary.text())
+    if probe:
+        _write_attribution(probe, out)
     for _path, error in summary.errors[:20]:
         typer.secho(f"  error: {error}", fg=typer.colors.RED, err=True)
     if len(summary.errors) > 20:
         typer.secho(f'  ... and {len(summary.errors) - 20} more errors (status "error" in {out})', err=True)
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _write_attribution(probe: Any, out: Path) -> None:
+    """Per segment attribution into <out>.modalities.jsonl (appended), and the aggregate table."""
+    from emoreason.eval.attribution import append_jsonl, attribution_table, describe
+
+    path = out.with_name(out.stem + ".modalities.jsonl")
+    records = [{**r, "video": r["id"].split("#")[0], "summary": describe(r, probe.modalities)} for r in probe.records]
+    append_jsonl(path, records)
+    typer.echo(attribution_table(probe.summary()).rstrip())
+    typer.echo(f"wrote per-segment modality attribution to {path}")

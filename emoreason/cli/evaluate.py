@@ -31,14 +31,20 @@ def evaluate(
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     events: str = typer.Option("lexicon", "--events", help="TEM event extraction: lexicon, or llm (uses --backend)."),
     limit: int | None = typer.Option(None, "--limit", help="Score only the first N references."),
+    ablate: str | None = typer.Option(
+        None, "--ablate", help="With --dataset: rerun the backend without each modality (face,speech,prosody or all)."
+    ),
 ) -> None:
-    """Score outputs with deterministic metrics (accuracy, UAR, F1, AU-F1, format, consistency, ROUGE-L, TEM).
+    """Score outputs with deterministic metrics (accuracy, UAR, F1, AU-F1, format, consistency, ROUGE-L, TEM, OV).
 
     Either --predictions P.jsonl --references REF, or --dataset DIR [--split test] --backend ... to run a model first
-    (resumable: OUT/predictions.jsonl). Exit code 1 when some items failed in the backend.
+    (resumable: OUT/predictions.jsonl). --ablate face,speech,prosody adds modality attribution (one more backend run
+    per modality, OUT/ablate/). Exit code 1 when some items failed in the backend.
     """
     if (predictions is None) == (dataset is None):
         raise typer.BadParameter("give either --predictions (with --references) or --dataset", param_hint="--dataset")
+    if ablate is not None and dataset is None:
+        raise typer.BadParameter("--ablate reruns the backend: use it with --dataset", param_hint="--ablate")
     if predictions is not None and references is None:
         raise typer.BadParameter("--predictions needs a dataset folder or JSONL file", param_hint="--references")
     from emoreason.reasoning.base import BACKENDS
@@ -55,7 +61,7 @@ def evaluate(
     config = EvalConfig(
         out=out, predictions=predictions, references=references, dataset=dataset, split=split, backend=backend,
         model=model, adapter=adapter, base_url=base_url, batch_size=batch_size, label_set=label_set,
-        n_bootstrap=bootstrap, seed=seed, events=events, limit=limit,
+        n_bootstrap=bootstrap, seed=seed, events=events, limit=limit, ablate=ablate,
     )  # fmt: skip
     columns = (TextColumn("predicting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
@@ -66,13 +72,22 @@ def evaluate(
         f"{k} {metrics[k]:.3f}" for k in ("accuracy", "uar", "macro_f1", "au_f1", "format_rate", "consistency",
                                           "rouge_l", "tem_f1") if metrics.get(k) is not None
     )  # fmt: skip
+    if metrics.get("ov_f"):
+        headline += ", ov_f " + "/".join(f"{metrics['ov_f'][lv]:.3f}" for lv in ("base", "synonym", "wheel"))
+        headline += " (base/synonym/wheel)"
     typer.echo(f"{metrics['n_samples']} samples: {headline}")
+    if metrics.get("modality_attribution"):
+        from emoreason.eval.attribution import attribution_table
+
+        typer.echo("modality attribution (answers with one modality removed):")
+        typer.echo(attribution_table(metrics["modality_attribution"]).rstrip())
     typer.echo(
         f"coverage: {cov['matched']}/{cov['references']} references have a prediction; "
         f"{cov['unmatched_predictions']} predictions have no reference"
     )
-    typer.echo(f"wrote {out}/metrics.json, per_sample.jsonl, report.md" + (
-        ", confusion_matrix.png" if metrics.get("confusion_matrix") else ""))  # fmt: skip
+    plots = (("confusion_matrix.png", "confusion_matrix"), ("modality_attribution.png", "modality_attribution"))
+    pngs = [name for name, key in plots if metrics.get(key)]
+    typer.echo(f"wrote {out}/metrics.json, per_sample.jsonl, report.md" + "".join(f", {p}" for p in pngs))
     if metrics.get("failed_items"):
         typer.secho(f"{metrics['failed_items']} items failed in the backend (see per_sample.jsonl)", err=True)
         raise typer.Exit(1)

@@ -19,6 +19,7 @@ from typing import Any
 from emoreason import facs
 from emoreason.errors import EmoreasonError
 from emoreason.labels import BASIC_LABELS, COMPOUND_LABELS, LabelSet
+from emoreason.modalities import MODALITIES, present_modalities
 from emoreason.schema import Evidence
 
 PROMPT_VERSION = "v1"
@@ -78,7 +79,9 @@ def _au_text(evidence: Evidence) -> str:
 
 
 def _evidence_fields(evidence: Evidence) -> dict[str, Any]:
-    """What every template shows of an Evidence: image count, time span, AU text, quoted transcript, prosody."""
+    """What every template shows of an Evidence: image count, time span, AU text, quoted transcript, prosody, and
+    which modalities (face, speech, prosody) are present."""
+    present = present_modalities(evidence)
     return {
         "n_images": len(evidence.images),
         "start": evidence.start,
@@ -86,6 +89,8 @@ def _evidence_fields(evidence: Evidence) -> dict[str, Any]:
         "au_text": _au_text(evidence),
         "transcript": quote_untrusted(evidence.transcript or ""),
         "prosody": (evidence.prosody or "").strip(),
+        "modalities": present,
+        "missing_modalities": [m for m in MODALITIES if m not in present],
     }
 
 

@@ -133,6 +133,28 @@ class ConsistencyReward(_Reward):
         return float(consistency_score(parsed))
 
 
+class OVReward(_Reward):
+    """Open-vocabulary emotion-set F of ``<answer>`` against the gold words at one level (base, synonym or wheel):
+    ``emoreason.eval.ov.ov_scores`` of this one sample, the function ``emoreason eval`` reports as ``ov_f``.
+    None for a row with no gold label."""
+
+    __name__ = "ov"
+
+    def __init__(self, level: str = "wheel", label_set: LabelSet = "open") -> None:
+        from emoreason.eval.ov import LEVELS
+
+        if level not in LEVELS:
+            raise EmoreasonError(f"unknown ov level {level!r}; choose from: {', '.join(LEVELS)}")
+        super().__init__(label_set)
+        self.level = level
+
+    def score(self, text: str, parsed: ParsedOutput, gold: list[str], gold_aus: Any) -> float | None:
+        from emoreason.eval.ov import ov_scores
+
+        scores = ov_scores([parsed.answer], [gold]) if gold else None
+        return None if scores is None else float(scores.f[self.level])
+
+
 class LengthReward(_Reward):
     """0 up to ``max_words`` words, then falls linearly to -1 at twice that; an empty reply is -1."""
 
@@ -182,6 +204,10 @@ def get_consistency_reward(label_set: LabelSet = "compound") -> ConsistencyRewar
     return ConsistencyReward(label_set)
 
 
+def get_ov_reward(level: str = "wheel", label_set: LabelSet = "open") -> OVReward:
+    return OVReward(level, label_set)
+
+
 def get_length_reward(max_words: int = 200, label_set: LabelSet = "compound") -> LengthReward:
     return LengthReward(max_words, label_set)
 
@@ -190,15 +216,8 @@ def get_repetition_reward(ngram: int = 4, label_set: LabelSet = "compound") -> R
     return RepetitionReward(ngram, label_set)
 
 
-# name -> default reward. Settings go through FACTORIES / build_rewards.
-REWARDS: dict[str, Callable[..., list[float | None]]] = {
-    "format": get_format_reward(),
-    "accuracy": get_accuracy_reward(),
-    "au_f1": get_au_f1_reward(),
-    "consistency": get_consistency_reward(),
-    "length": get_length_reward(),
-    "repetition": get_repetition_reward(),
-}
+# The one reward registry: name -> factory. Settings go through get_reward / build_rewards; REWARDS holds each
+# factory's default instance (derived from FACTORIES, not a second list).
 FACTORIES: dict[str, Callable[..., _Reward]] = {
     "format": get_format_reward,
     "accuracy": get_accuracy_reward,
@@ -206,7 +225,9 @@ FACTORIES: dict[str, Callable[..., _Reward]] = {
     "consistency": get_consistency_reward,
     "length": get_length_reward,
     "repetition": get_repetition_reward,
+    "ov": get_ov_reward,
 }
+REWARDS: dict[str, Callable[..., list[float | None]]] = {name: factory() for name, factory in FACTORIES.items()}
 
 
 def get_reward(name: str, **settings: Any) -> _Reward:
@@ -219,7 +240,8 @@ def get_reward(name: str, **settings: Any) -> _Reward:
 
 
 def build_rewards(names: Sequence[str], **settings: Any) -> list[_Reward]:
-    """The rewards for a run, in order; ``settings`` (label_set, max_words, ngram) go to factories that take them."""
+    """The rewards for a run, in order; ``settings`` (label_set, max_words, ngram, level) go to factories that take
+    them."""
     return [get_reward(name, **settings) for name in names]
 
 

@@ -163,3 +163,42 @@ def test_unknown_reward_names_list_the_valid_ones() -> None:
     with pytest.raises(EmoreasonError, match="format, accuracy, au_f1, consistency, length, repetition"):
         build_rewards(["format", "vibes"])
     assert set(FACTORIES) == set(REWARDS)
+
+
+def test_ov_reward_is_the_eval_ov_metric_of_one_sample() -> None:
+    """The `ov` reward and `emoreason eval`'s ov_f are one function (emoreason.eval.ov.ov_scores)."""
+    from emoreason.eval.ov import ov_scores
+
+    answers = ["joyful, excited", "happy", "annoyed", "zorgish", ""]
+    texts = [GOOD.replace("<answer>happiness</answer>", f"<answer>{a}</answer>") for a in answers]
+    gold = ["happiness"] * len(texts)
+    for level in ("base", "synonym", "wheel"):
+        got = get_reward("ov", level=level)(texts, label=gold, labels=[None] * len(texts), aus=[None] * len(texts))
+        assert got == [ov_scores([a], ["happiness"]).f[level] for a in answers]  # type: ignore[union-attr]
+    assert score("ov", texts[0]) == pytest.approx(2 / 3)  # wheel level by default: P 1/2, R 1
+    assert score("ov", GOOD, label=None) is None  # no gold words: no signal
+    with pytest.raises(EmoreasonError, match="unknown ov level 'sector'; choose from: base, synonym, wheel"):
+        get_reward("ov", level="sector")
+
+
+def test_one_registry_of_rewards() -> None:
+    assert list(REWARDS) == list(FACTORIES) and "ov" in REWARDS
+    assert all(type(REWARDS[name]) is type(FACTORIES[name]()) for name in FACTORIES)
+
+
+def test_grpo_smoke_run_logs_the_ov_reward(tiny_vlm: Path, toy_data: Path, tmp_path: Path) -> None:
+    import json
+
+    from train_helpers import FAST
+
+    from emoreason.train.config import parse_config
+    from emoreason.train.grpo import run_grpo
+
+    out = tmp_path / "grpo-ov"
+    args = ["--model_name_or_path", str(tiny_vlm), "--dataset_path", str(toy_data), "--output_dir", str(out)]
+    args += ["--max_steps", "1", "--per_device_train_batch_size", "4", "--num_generations", "4"]
+    args += ["--max_completion_length", "16", "--reward_funcs", "ov", "repetition", "--repetition_ngram", "1"]
+    args += ["--eval_strategy", "no"] + FAST
+    run_grpo(parse_config("grpo", args))
+    history = json.loads((out / "train_results.json").read_text())["log_history"]
+    assert any("rewards/ov/mean" in h for h in history)
