@@ -1,9 +1,12 @@
 """The multi-turn chat REPL behind ``emoreason chat``: attach faces (``/image``, ``/video``), ask about them.
 
 Attached media go through perception; each face crop becomes an image part of the next user turn, followed by its
-measured evidence (AU text, transcript, prosody) from the one prompt source. Model backends answer with the whole
-history and stream where they can; the rules backend has no free-form language, so it answers every question with
-its FACS analysis of the attached faces and says so. Reads lines from any text stream, so it works when piped.
+measured evidence (AU text, transcript, prosody) from the one prompt source. Every face found is attached (up to
+``max_faces``, and the reply says when more were found). Model backends answer with the whole history and stream
+where they can; the rules backend has no free-form language, so it reads the question for what it asks (why, which
+AUs, which face, when, how sure, what was said; :mod:`emoreason.chat_answers`) and answers that from the evidence of
+the latest attachment. Reads lines from any text stream, so it works when piped. The same session class serves the
+REPL, the HTTP session routes and ``/v1/chat/completions``.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emoreason import chat_answers
 from emoreason.errors import EmoreasonError
 from emoreason.reasoning.prompts import chat_system_prompt, render_chat_evidence
 from emoreason.schema import Evidence
 
 logger = logging.getLogger(__name__)
 
-MAX_IMAGES_PER_ATTACHMENT = 4
+MAX_IMAGES_PER_ATTACHMENT = 4  # face images a model backend sees per attachment; further faces go as AU text
+MAX_FACES = 16  # faces attached per photo
+DEFAULT_QUESTION = "What emotion does the face show, and why?"
 HELP = """Commands:
   /image PATH   attach a photo: its faces, Action Units and crops are added to the conversation
   /video PATH   attach a video: face tracks, AUs over time, speech and prosody
@@ -33,9 +39,22 @@ HELP = """Commands:
   /quit         leave (Ctrl-D works too)
 Anything else is a question about the attached face(s)."""
 RULES_NOTE = (
-    "(The rules backend gives its FACS analysis of the attached face; free-form questions need an LLM backend: "
-    "--backend hf --model DIR, or --backend openai --base-url URL --model NAME.)"
+    "(The rules backend answers from its FACS analysis: ask why, which AUs, about face 2, at 5 s, how sure, what was "
+    "said; free-form questions need an LLM backend: --backend hf --model DIR, or --backend openai --base-url URL "
+    "--model NAME.)"
 )
+
+
+class SessionFull(EmoreasonError):
+    """A per-session cap (attachments, turns) is reached: start a new conversation."""
+
+
+@dataclass
+class _Attachment:
+    name: str
+    evidence: list[Evidence]
+    faces: list[int]  # 1-based face number of each Evidence (a video's tracks in order; 0: no face visible)
+    items: list[chat_answers.Item] | None = None  # the rule engine's reading, made on the first question
 
 
 @dataclass
@@ -47,6 +66,10 @@ class ChatSession:
     face_model: str | None = None
     write: Callable[[str], None] = print  # one finished line/block
     write_piece: Callable[[str], None] | None = None  # streamed text, no newline added (default: ``write``)
+    max_faces: int = MAX_FACES
+    max_attachments: int | None = None  # None: no cap (the REPL); the server sets its caps
+    max_turns: int | None = None
+    max_question_chars: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     images: list[Any] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
@@ -54,6 +77,9 @@ class ChatSession:
     _pending: list[dict[str, Any]] = field(default_factory=list)
     _pending_images: list[Any] = field(default_factory=list)
     _pending_sources: list[str] = field(default_factory=list)
+    attachments: list[_Attachment] = field(default_factory=list)
+    last_items: list[chat_answers.Item] = field(default_factory=list)  # what the last rules reply was about
+    _focus_face: int | None = None
 
     @property
     def backend(self) -> str:
@@ -92,6 +118,7 @@ class ChatSession:
     def reset(self) -> None:
         self.history, self.images, self.evidence, self.transcript = [], [], [], []
         self._pending, self._pending_images, self._pending_sources = [], [], []
+        self.attachments, self.last_items, self._focus_face = [], [], None
 
     def save(self, path: str) -> Path:
         """Write the transcript as JSON, atomically."""
@@ -114,24 +141,28 @@ class ChatSession:
 
     def attach_image(self, path: str) -> None:
         """Perceive a photo and queue its face crops + evidence for the next question."""
-        from emoreason.agent import ImageOptions, face_evidence, perceive_image
+        from emoreason.agent import ImageOptions, face_evidence, needs_images, perceive_image
         from emoreason.perception.model_file import resolve_face_landmarker
 
         if not path:
             raise EmoreasonError("/image needs a path, e.g. /image photo.jpg")
+        self._check_room()
         if self.face_model is None:
             self.face_model = str(resolve_face_landmarker(None))
-        options = ImageOptions(
-            face_model=self.face_model, label_set=self.label_set, num_faces=MAX_IMAGES_PER_ATTACHMENT
-        )
-        faces = perceive_image(path, options, with_crops=True)
+        # one more than we keep, so that a photo with more faces than max_faces is said, not silently cut
+        options = ImageOptions(face_model=self.face_model, label_set=self.label_set, num_faces=self.max_faces + 1)
+        faces = perceive_image(path, options, with_crops=needs_images(self.reasoner))
         if not faces:
             self.write(f"No face found in {path}; nothing attached.")
             return
+        notes = []
+        if len(faces) > self.max_faces:
+            faces = faces[: self.max_faces]
+            notes.append(f"more than {self.max_faces} faces found; the first {self.max_faces} are attached")
         name = Path(path).name
         evidence = [face_evidence(Path(path), i, face, self.label_set) for i, face in enumerate(faces)]
         sources = [f"{name}, face {i + 1} of {len(faces)}" if len(faces) > 1 else name for i in range(len(faces))]
-        self._attach(evidence, sources, str(path))
+        self._attach(evidence, sources, str(path), list(range(1, len(faces) + 1)), notes)
 
     def attach_video(self, path: str) -> None:
         """Perceive a video (tracks, AUs, speech) and queue its segments' evidence for the next question."""
@@ -141,94 +172,143 @@ class ChatSession:
             raise EmoreasonError(f"video support is not installed here ({err}); attach photos with /image") from err
         if not path:
             raise EmoreasonError("/video needs a path, e.g. /video clip.mp4")
-        evidence = video_evidence(path, label_set=self.label_set)
+        self._check_room()
+        self.attach_video_evidence(video_evidence(path, label_set=self.label_set), str(path))
+
+    def attach_video_evidence(self, evidence: list[Evidence], path: str) -> None:
+        """Attach a perceived video's Evidence (``video.video_evidence``; the server reuses a caption job's)."""
+        self._check_room()
         if not evidence:
             self.write(f"No face track found in {path}; nothing attached.")
             return
         name = Path(path).name
-        sources = [f"{name}, track {ev.track}" if ev.track is not None else name for ev in evidence]
-        self._attach(evidence, sources, str(path))
+        tracks = sorted({ev.track for ev in evidence if ev.track is not None})
+        faces = [tracks.index(ev.track) + 1 if ev.track is not None else 0 for ev in evidence]
+        sources = [f"{name}, face {face}" if face else name for face in faces]
+        self._attach(evidence, sources, path, faces, [])
 
-    def _attach(self, evidence: list[Evidence], sources: list[str], path: str) -> None:
+    def _check_room(self) -> None:
+        if self.max_attachments is not None and len(self.attachments) >= self.max_attachments:
+            raise SessionFull(
+                f"this conversation already has {len(self.attachments)} attachments (the cap is "
+                f"{self.max_attachments}); start a new conversation"
+            )
+
+    def _attach(
+        self, evidence: list[Evidence], sources: list[str], path: str, faces: list[int], notes: list[str]
+    ) -> None:
         images_left = MAX_IMAGES_PER_ATTACHMENT
-        for ev, source in zip(evidence, sources, strict=True):
+        without_image = []
+        for ev, source, face in zip(evidence, sources, faces, strict=True):
             shown = ev.model_copy(update={"images": list(ev.images[: max(0, min(1, images_left))])})
             images_left -= len(shown.images)
+            if ev.images and not shown.images and face not in without_image:
+                without_image.append(face)
             self._pending += [{"type": "image"} for _ in shown.images]
             self._pending.append({"type": "text", "text": render_chat_evidence(shown, source) + "\n"})
             self._pending_images += shown.images
+        if without_image:
+            notes.append(
+                f"face {', '.join(map(str, without_image))} reach the model as AU text only "
+                f"(at most {MAX_IMAGES_PER_ATTACHMENT} face images per attachment)"
+            )
         self.evidence += evidence
+        self.attachments.append(_Attachment(Path(path).name, evidence, faces))
+        self._focus_face = None
         self._pending_sources.append(path)
-        self.write(f"Attached {path}: {_summary(evidence)}")
+        summary = _summary(evidence, faces)
+        self.write(f"Attached {path}: {summary}" + "".join(f" Note: {n}." for n in notes))
 
     # -- answering -------------------------------------------------------------------------------------------
-    def ask(self, question: str) -> str:
-        """Answer one question with the history; streams to ``write`` where the backend can stream."""
-        content = self._pending + [{"type": "text", "text": question}]
-        turn = {"role": "user", "content": content}
-        self.transcript.append({"role": "user", "text": question, "attachments": self._pending_sources})
+    def ask(self, question: str, **generation: Any) -> str:
+        """Answer one question with the history; streams to ``write`` where the backend can stream.
+
+        ``generation``: settings for a model backend's generate (``max_new_tokens``, ``temperature``, ``top_p``).
+        """
+        question = question.strip()
+        if self.max_question_chars is not None and len(question) > self.max_question_chars:
+            raise EmoreasonError(
+                f"the question is {len(question)} characters; at most {self.max_question_chars} are taken"
+            )
+        if self.max_turns is not None and len(self.transcript) // 2 >= self.max_turns:
+            raise SessionFull(f"this conversation reached its cap of {self.max_turns} questions; start a new one")
+        turn = {"role": "user", "content": self._pending + [{"type": "text", "text": question or DEFAULT_QUESTION}]}
         if self.backend == "rules":
-            reply = self._rules_reply()
+            reply = self._rules_reply(question or DEFAULT_QUESTION)
         else:
-            reply = self._model_reply(turn, self.images + self._pending_images)
+            reply = self._model_reply(turn, self.images + self._pending_images, generation)
+        self._commit(turn, question, reply)
+        return reply
+
+    def record_turn(self, question: str, reply: str) -> None:
+        """Add a past exchange as given (a stateless API client sends its history), answering nothing."""
+        turn = {"role": "user", "content": self._pending + [{"type": "text", "text": question or DEFAULT_QUESTION}]}
+        self._commit(turn, question, reply)
+
+    def _commit(self, turn: dict[str, Any], question: str, reply: str) -> None:
+        self.transcript.append({"role": "user", "text": question, "attachments": self._pending_sources})
         self.history.append(turn)
         self.images += self._pending_images
         self._pending, self._pending_images, self._pending_sources = [], [], []
         self.history.append({"role": "assistant", "content": [{"type": "text", "text": reply}]})
         self.transcript.append({"role": "assistant", "text": reply})
-        return reply
 
-    def _model_reply(self, turn: dict[str, Any], images: list[Any]) -> str:
+    def _model_reply(self, turn: dict[str, Any], images: list[Any], generation: dict[str, Any]) -> str:
         system = {"role": "system", "content": [{"type": "text", "text": chat_system_prompt()}]}
         messages = [system, *self.history, turn]
         if hasattr(self.reasoner, "stream_chat"):
             pieces = []
             emit = self.write_piece or self.write
-            for piece in self.reasoner.stream_chat(messages, images):
+            for piece in self.reasoner.stream_chat(messages, images, **generation):
                 pieces.append(piece)
                 emit(piece)
             if self.write_piece:
                 self.write_piece("\n")
             return "".join(pieces)
         if hasattr(self.reasoner, "generate_texts"):
-            reply = self.reasoner.generate_texts([messages], [images])[0]
+            reply = self.reasoner.generate_texts([messages], [images], **generation)[0]
             self.write(reply)
             return reply
         raise EmoreasonError(f"the {self.backend} backend can't chat; use --backend hf or openai")
 
-    def _rules_reply(self) -> str:
-        from emoreason.reasoning.parser import parse_output
+    def _items(self, attachment: _Attachment) -> list[chat_answers.Item]:
+        if attachment.items is None:
+            readings = self.reasoner.reason(attachment.evidence)
+            attachment.items = [
+                chat_answers.Item(ev, reading, face, attachment.name)
+                for ev, reading, face in zip(attachment.evidence, readings, attachment.faces, strict=True)
+            ]
+        return attachment.items
 
-        if not self.evidence:
+    def _rules_reply(self, question: str) -> str:
+        if not self.attachments:
             reply = "Attach a face first with /image PATH (or /video PATH). " + RULES_NOTE
             self.write(reply)
             return reply
-        blocks = []
-        for ev, reasoning in zip(self.evidence, self.reasoner.reason(self.evidence), strict=True):
-            sections = parse_output(reasoning.raw).sections
-            where = ev.meta.get("path") or ev.id
-            if ev.start is not None and ev.end is not None:
-                where = f"{where} {ev.start:.1f}-{ev.end:.1f} s"
-            lines = [f"{where}: {reasoning.label or 'no label'}"]
-            lines += [f"  {title}: {sections[key]}" for key, title in _SECTION_TITLES if sections.get(key)]
-            blocks.append("\n".join(lines))
-        reply = "\n".join(blocks) + "\n" + RULES_NOTE
+        attachment = next((a for a in reversed(self.attachments) if a.name in question), self.attachments[-1])
+        items = self._items(attachment)
+        view = chat_answers.focus(question, items, self._focus_face)
+        self._focus_face = view.face
+        self.last_items = view.items
+        reply = chat_answers.answer(question, view, items)
+        if chat_answers.intent_of(question) == "label" and len(view.items) == 1:
+            reply += "\n" + RULES_NOTE
         self.write(reply)
         return reply
 
 
-_SECTION_TITLES = (
-    ("key_observations", "Key observations"),
-    ("overall_interpretation", "Overall interpretation"),
-    ("conclusion", "Conclusion"),
-)
-
-
-def _summary(evidence: list[Evidence]) -> str:
+def _summary(evidence: list[Evidence], faces: list[int]) -> str:
+    """The attachment summary, shown once when attached: each face's AUs (a photo) or the tracks (a video)."""
+    if any(ev.start is not None for ev in evidence):
+        tracks = len({f for f in faces if f})
+        end = max((ev.end or 0.0) for ev in evidence)
+        speech = "with speech" if any(ev.transcript for ev in evidence) else "no speech transcribed"
+        return f"{tracks} face track{'s' if tracks != 1 else ''}, {len(evidence)} windows over {end:.1f} s, {speech}."
     if len(evidence) == 1:
         return evidence[0].au_text or "no Action Units measured"
-    faces = {ev.meta.get("face_index", ev.track) for ev in evidence}
-    return f"{len(evidence)} segments/faces ({len(faces)} distinct); first: {evidence[0].au_text or 'no AUs'}"
+    return f"{len(evidence)} faces. " + " ".join(
+        f"Face {face}: {ev.au_text or 'no AUs'}." for ev, face in zip(evidence, faces, strict=True)
+    )
 
 
 def run_repl(session: ChatSession, lines: Iterable[str], prompt: Callable[[], None] | None = None) -> ChatSession:

@@ -1,4 +1,4 @@
-"""`emoreason serve`: the HTTP API and web UI on one port (needs the serve extra)."""
+"""`emoreason serve`: the HTTP API (OpenAI-compatible chat, analyze, sessions, caption jobs) and web UI on one port."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ from typing import Annotated
 import typer
 
 from emoreason.cli import common
+from emoreason.serve.limits import ServeLimits
+
+_D = ServeLimits()  # the defaults shown in --help
+
+
+def _limit(help_text: str, minimum: float = 0) -> typer.models.OptionInfo:
+    return typer.Option(min=minimum, help=help_text, rich_help_panel="Limits")
 
 
 def serve(
@@ -20,14 +27,102 @@ def serve(
     top_p: common.TopP = None,
     max_new_tokens: common.MaxNewTokens = None,
     label_set: common.LabelSetOpt = "compound",
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="EMOREASON_API_KEY",
+            help="Require 'Authorization: Bearer KEY' on every /v1 route.",
+            rich_help_panel="Access",
+            show_default=False,
+        ),
+    ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also serve this Host name (repeatable); others get 403 (DNS rebinding guard).",
+            rich_help_panel="Access",
+        ),
+    ] = None,
+    allow_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also take browser requests from this origin, e.g. http://localhost:3000 (repeatable).",
+            rich_help_panel="Access",
+        ),
+    ] = None,
+    allow_no_auth: Annotated[
+        bool,
+        typer.Option(
+            help="Start on a non-loopback --host without an API key (anyone who can reach it may use it).",
+            rich_help_panel="Access",
+        ),
+    ] = False,
+    max_body_mb: Annotated[
+        float, _limit("Largest request body (MB), counted while it streams in.", 0.01)
+    ] = _D.max_body_mb,
+    max_video_mb: Annotated[float, _limit("Largest video upload to /v1/caption (MB).", 0.01)] = _D.max_video_mb,
+    max_megapixels: Annotated[
+        float, _limit("Largest image (and video frame), from its header.", 0.01)
+    ] = _D.max_megapixels,
+    max_files: Annotated[int, _limit("Photos per /v1/analyze request.", 1)] = _D.max_files,
+    max_faces: Annotated[
+        int, _limit("Faces reported per photo (more are said, not dropped silently).", 1)
+    ] = _D.max_faces,
+    timeout_s: Annotated[
+        float, _limit("Seconds a request may wait for its answer, queueing included.", 1)
+    ] = _D.timeout_s,
+    queue: Annotated[int, _limit("Requests waiting behind the running one; more get 429 + Retry-After.")] = _D.queue,
+    max_sessions: Annotated[int, _limit("Chat sessions alive at once.", 1)] = _D.max_sessions,
+    sessions_per_client: Annotated[
+        int, _limit("Chat sessions one client address may hold.", 1)
+    ] = _D.sessions_per_client,
+    session_idle_min: Annotated[
+        float, _limit("Minutes before an unused chat session ends.", 0.01)
+    ] = _D.session_idle_min,
+    session_attachments: Annotated[int, _limit("Photos/videos per chat session.", 1)] = _D.session_attachments,
+    session_turns: Annotated[int, _limit("Questions per chat session.", 1)] = _D.session_turns,
+    question_chars: Annotated[int, _limit("Characters per question or chat message.", 1)] = _D.question_chars,
+    messages: Annotated[int, _limit("Messages per /v1/chat/completions request.", 1)] = _D.messages,
+    video_jobs: Annotated[int, _limit("Caption jobs queued or running at once.", 1)] = _D.video_jobs,
+    video_seconds: Annotated[float, _limit("Longest clip /v1/caption takes (s).", 1)] = _D.video_seconds,
+    video_timeout_s: Annotated[float, _limit("A caption job running longer is stopped (s).", 1)] = _D.video_timeout_s,
+    jobs_kept: Annotated[int, _limit("Finished caption jobs kept for fetching.", 1)] = _D.jobs_kept,
 ) -> None:
-    """Serve the web UI (/) and the HTTP API (/v1/analyze, /v1/sessions; docs at /docs)."""
+    """Serve the web UI (/) and the HTTP API: /v1/chat/completions and /v1/models (OpenAI-compatible), /v1/analyze,
+    /v1/sessions, /v1/caption; docs at /docs. Loopback only unless --host says otherwise."""
+    from emoreason.serve.app import access_policy
     from emoreason.serve.app import serve as run
 
     common.check_choice("--label-set", label_set, common.LABEL_SET_NAMES)
+    limits = ServeLimits(
+        max_body_mb=max_body_mb,
+        max_video_mb=max_video_mb,
+        max_megapixels=max_megapixels,
+        max_files=max_files,
+        max_faces=max_faces,
+        timeout_s=timeout_s,
+        queue=queue,
+        max_sessions=max_sessions,
+        sessions_per_client=sessions_per_client,
+        session_idle_min=session_idle_min,
+        session_attachments=session_attachments,
+        session_turns=session_turns,
+        question_chars=question_chars,
+        messages=messages,
+        video_jobs=video_jobs,
+        video_seconds=video_seconds,
+        video_timeout_s=video_timeout_s,
+        jobs_kept=jobs_kept,
+    )
+    access = access_policy(host, api_key, allow_host or [], allow_origin or [], allow_no_auth)
     # label_set=None: each request's own label set (default --label-set) reaches the backend
     reasoner = common.reasoner_from_options(
         backend, model, adapter, base_url, temperature, top_p, max_new_tokens, None
     )
-    typer.echo(f"emoreason serving the {backend} backend on http://{host}:{port}/ (Ctrl-C stops)")
-    run(reasoner, host=host, port=port, label_set=label_set)
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"emoreason serving the {backend} backend on http://{shown}:{port}/ (docs at /docs; Ctrl-C stops)")
+    if access.api_key:
+        typer.echo("API key required: send 'Authorization: Bearer KEY' (the page asks for it once)")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.secho(f"warning: --host {host} is reachable from your network", fg="yellow", err=True)
+    run(reasoner, host=host, port=port, label_set=label_set, limits=limits, access=access)

@@ -1,0 +1,350 @@
+"""How the rules backend answers a chat question: pick what was asked (why, which AUs, which face, when, how sure,
+what was said) and answer it from the measured evidence and the rule engine's reasoning, for the faces in focus.
+
+The rule engine has no free-form language, so a question is read for its *intent* and its *focus* (a face number,
+a time) with a few patterns; anything else gets the FACS analysis of the faces in focus, with a note saying what
+else can be asked. Everything here is text rendering over structured fields (Evidence, Reasoning): nothing parses
+the rule engine's reply except to show its three CoT sections.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from emoreason import facs
+from emoreason.schema import Evidence, Reasoning
+
+# (intent, pattern) in priority order: the first that matches wins.
+INTENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("help", re.compile(r"^\s*(help|\?|what can (i|you) (ask|do|answer))\b", re.I)),
+    ("count", re.compile(r"\bhow many (faces|people|persons|tracks)\b", re.I)),
+    ("aus", re.compile(r"\b(action units?|aus?|muscles?|facs codes?)\b|\bAU\d", re.I)),
+    ("sure", re.compile(r"\b(sure|confiden\w*|certain\w*|likel\w*|probab\w*|scores?|doubt\w*)\b", re.I)),
+    ("speech", re.compile(r"\b(said|say|says|saying|speech|spoken|words?|transcript|voice|prosody|pitch)\b", re.I)),
+    ("why", re.compile(r"\b(why|explain\w*|evidence|how do you know|what makes|reason\w*|because)\b", re.I)),
+    ("change", re.compile(r"\b(change[sd]?|when|over time|timeline|moment|happen\w*|then|later|earlier)\b", re.I)),
+)
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8}
+_FACE_REF = re.compile(r"\b(?:face|person|people|track|subject)\s*(?:number\s*|no\.?\s*|#\s*)?(\d{1,2})\b", re.I)
+_ORDINAL_REF = re.compile(rf"\b({'|'.join(_ORDINALS)}|\d{{1,2}}(?:st|nd|rd|th))\s+(?:face|person|track)\b", re.I)
+_ALL_FACES = re.compile(r"\b(all|every|each|everyone|everybody|both)\b", re.I)
+_SECONDS = r"(\d+:\d{2}(?:\.\d+)?|\d+(?:\.\d+)?)"  # 1:02 before 1
+_SPAN = re.compile(rf"\b(?:between|from)\s+{_SECONDS}\s*(?:s|sec\w*)?\s*(?:and|to|-)\s*{_SECONDS}\s*(?:s\b|sec)", re.I)
+_POINT = re.compile(rf"(?:\bat|\baround|\babout|@)\s*{_SECONDS}\s*(?:s\b|sec\w*|\b)", re.I)
+HELP_TEXT = (
+    "Ask about the attached faces, for example: 'what emotion?', 'why?', 'which AUs?', 'what about face 2?', "
+    "'how sure are you?', 'what happens at 5 s?', 'what changed?', 'what did they say?', 'how many faces?'."
+)
+
+
+@dataclass
+class Item:
+    """One face (photo) or one face track in one time window (video), with the rule engine's reading of it."""
+
+    evidence: Evidence
+    reasoning: Reasoning
+    face: int  # 1-based face number within its attachment (a video's tracks are numbered in order)
+    name: str  # the attachment's file name
+
+
+@dataclass
+class Focus:
+    """What a question is about: the items in view, and whether a face or a time narrowed them."""
+
+    items: list[Item]
+    face: int | None = None
+    span: tuple[float, float] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def intent_of(question: str) -> str:
+    """The question's intent: one of INTENTS' names, or "label" (what emotion) when none matches.
+
+    >>> intent_of("Which AUs are active?"), intent_of("why happy?"), intent_of("How does she feel?")
+    ('aus', 'why', 'label')
+    """
+    for name, pattern in INTENTS:
+        if pattern.search(question):
+            return name
+    return "label"
+
+
+def face_ref(question: str) -> int | None:
+    """The face number a question names ("face 2", "person #3", "the second face"), else None.
+
+    >>> face_ref("what about face 2?"), face_ref("and the third face?"), face_ref("why?")
+    (2, 3, None)
+    """
+    if m := _FACE_REF.search(question):
+        return int(m.group(1))
+    if m := _ORDINAL_REF.search(question):
+        word = m.group(1).lower()
+        return _ORDINALS.get(word) or int(re.sub(r"\D", "", word))
+    return None
+
+
+def _seconds(text: str) -> float:
+    if ":" in text:
+        minutes, seconds = text.split(":", 1)
+        return int(minutes) * 60 + float(seconds)
+    return float(text)
+
+
+def time_ref(question: str) -> tuple[float, float] | None:
+    """The time span a question names: "at 5 s" (a point), "between 2 and 4 s", "at 0:05"; else None.
+
+    >>> time_ref("what happens at 5 s?"), time_ref("between 2 and 4 seconds"), time_ref("at 1:02")
+    ((5.0, 5.0), (2.0, 4.0), (62.0, 62.0))
+    """
+    if m := _SPAN.search(question):
+        a, b = sorted((_seconds(m.group(1)), _seconds(m.group(2))))
+        return a, b
+    if m := _POINT.search(question):
+        t = _seconds(m.group(1))
+        return t, t
+    return None
+
+
+def focus(question: str, items: list[Item], face: int | None) -> Focus:
+    """Narrow ``items`` (one attachment's) by the face and time the question names; ``face`` is the standing focus."""
+    out = Focus(items=list(items), face=face)
+    named = face_ref(question)
+    if named is not None:
+        out.face = named
+    elif _ALL_FACES.search(question):
+        out.face = None
+    faces = _faces(items)
+    if out.face is not None:
+        if out.face not in faces:
+            out.notes.append(f"There is no face {out.face} in {items[0].name}: it has {_count(len(faces))}.")
+            out.face = None
+        else:
+            out.items = [item for item in out.items if item.face == out.face]
+    span = time_ref(question)
+    if span is not None:
+        timed = [item for item in out.items if item.evidence.start is not None]
+        if not timed:
+            out.notes.append(f"{items[0].name} is a photo; times ('at 5 s') apply to videos.")
+        else:
+            a, b = span
+            hit = [i for i in timed if i.evidence.start <= b and a <= (i.evidence.end or i.evidence.start)]  # type: ignore[operator]
+            if not hit:  # a point between segments, or past the end: the nearest segment
+                hit = [min(timed, key=lambda i: abs((i.evidence.start + (i.evidence.end or 0)) / 2 - a))]  # type: ignore[operator]
+            out.items, out.span = hit, span
+    return out
+
+
+def _faces(items: list[Item]) -> list[int]:
+    """The face numbers among ``items`` (0, a video window with no face visible, is not a face)."""
+    return sorted({item.face for item in items if item.face})
+
+
+def _count(n: int) -> str:
+    return f"{n} face" + ("" if n == 1 else "s")
+
+
+def where(item: Item, multi_face: bool) -> str:
+    """How a reply names one item: ``group.jpg, face 2`` or ``clip.mp4, face 1, 2.0-4.0 s``."""
+    text = item.name + (f", face {item.face}" if multi_face and item.face else "")
+    text += "" if item.face else " (no face visible)"
+    ev = item.evidence
+    if ev.start is not None and ev.end is not None:
+        text += f", {ev.start:.1f}-{ev.end:.1f} s"
+    return text
+
+
+def _sections(reasoning: Reasoning) -> dict[str, str]:
+    from emoreason.reasoning.parser import parse_output
+
+    return parse_output(reasoning.raw).sections
+
+
+_SECTION_TITLES = (
+    ("key_observations", "Key observations"),
+    ("overall_interpretation", "Overall interpretation"),
+    ("conclusion", "Conclusion"),
+)
+
+
+def _label(item: Item) -> str:
+    return item.reasoning.label or "no label"
+
+
+def _analysis(item: Item, name: str) -> str:
+    """The full FACS analysis of one item: its label and the three CoT sections."""
+    sections = _sections(item.reasoning)
+    lines = [f"{name}: {_label(item)}"]
+    lines += [f"  {title}: {sections[key]}" for key, title in _SECTION_TITLES if sections.get(key)]
+    return "\n".join(lines)
+
+
+def _aus_line(aus: dict[str, float]) -> str:
+    active = facs.active_aus(aus)
+    if not active:
+        return "no Action Unit above the presence threshold (a relaxed, neutral face)"
+    return "; ".join(f"{facs.au_phrase(key, value)} {value:.1f}" for key, value in active)
+
+
+def _support(item: Item) -> tuple[list[str], list[str]]:
+    """(AUs present that belong to the label's FACS prototype, AUs present that it does not explain)."""
+    proto = facs.PROTOTYPES.get(item.reasoning.label or "", {})
+    present = facs.active_aus(item.evidence.aus)
+    fits = [facs.au_phrase(k, v) for k, v in present if facs.parse_au_key(k)[0] in proto]
+    other = [facs.au_phrase(k, v) for k, v in present if facs.parse_au_key(k)[0] not in proto]
+    return fits, other
+
+
+def _runner_up(item: Item) -> tuple[str, float] | None:
+    ranked = sorted(item.reasoning.scores.items(), key=lambda kv: -kv[1])
+    rest = [kv for kv in ranked if kv[0] != item.reasoning.label]
+    return rest[0] if rest else None
+
+
+def _why(item: Item, name: str) -> str:
+    fits, other = _support(item)
+    label = _label(item)
+    if not item.evidence.aus and item.evidence.meta.get("face") is False:
+        reason = "no face is visible here, so only the words can name an emotion"
+    elif label == "neutral" or not fits:
+        reason = f"no AU pattern of an emotion is present ({_aus_line(item.evidence.aus)})"
+    else:
+        reason = f"{', '.join(fits)} {'is' if len(fits) == 1 else 'are'} part of the {label} pattern"
+    lines = [f"{name}: {label}, because {reason}."]
+    if other:
+        lines.append(f"  Not explained by {label}: {', '.join(other)}.")
+    if item.evidence.au_changes:
+        lines.append(f"  Over this window: {item.evidence.au_changes}.")
+    interpretation = _sections(item.reasoning).get("overall_interpretation")
+    if interpretation:
+        lines.append(f"  Overall interpretation: {interpretation}")
+    return "\n".join(lines)
+
+
+def _sure(item: Item, name: str) -> str:
+    scores = item.reasoning.scores
+    label = _label(item)
+    top = scores.get(item.reasoning.label or "", None)
+    runner = _runner_up(item)
+    if top is None:
+        text = f"{name}: {label}; this backend gave no scores."
+    else:
+        margin = top - runner[1] if runner else top
+        level = "clear" if margin >= 0.25 else "moderate" if margin >= 0.1 else "weak"
+        text = f"{name}: {label} scores {top:.2f}"
+        text += f", ahead of {runner[0]} at {runner[1]:.2f}" if runner else ""
+        text += f": a {level} margin."
+    ev = item.evidence
+    if ev.quality_text:
+        text += f" Image quality: {ev.quality_text}"
+    if ev.uncertain_aus:
+        text += f" Uncertain AUs (geometry and blendshapes disagree): {', '.join(ev.uncertain_aus)}."
+    return text
+
+
+def _speech(items: list[Item], multi_face: bool) -> str:
+    said = []
+    seen: set[tuple[float | None, str]] = set()
+    for item in sorted(items, key=lambda i: (i.evidence.start or 0.0, i.face)):
+        ev = item.evidence
+        if ev.transcript and (ev.start, ev.transcript) not in seen:
+            seen.add((ev.start, ev.transcript))
+            span = f"{ev.start:.1f}-{ev.end:.1f} s: " if ev.start is not None and ev.end is not None else ""
+            prosody = f" ({ev.prosody})" if ev.prosody else ""
+            said.append(f'  {span}"{ev.transcript}"{prosody}')
+    if said:
+        return "What was said:\n" + "\n".join(said)
+    prosody = sorted({item.evidence.prosody for item in items if item.evidence.prosody})
+    if prosody:
+        return "No words were transcribed; the voice: " + "; ".join(prosody) + "."
+    if all(item.evidence.start is None for item in items):
+        return f"{items[0].name} is a photo: there is no speech to report."
+    return f"No speech was transcribed in {items[0].name} (no audio, no whisper model, or no subtitles)."
+
+
+def _timeline(items: list[Item], multi_face: bool) -> str:
+    """Per face: the label of each window in time order, and the AU changes where a label changes."""
+    lines = []
+    for face in sorted({item.face for item in items}):  # 0 (no face visible) first: its words still count
+        own = sorted((i for i in items if i.face == face), key=lambda i: i.evidence.start or 0.0)
+        steps = [f"{_label(i)} {i.evidence.start:.1f}-{i.evidence.end:.1f} s" for i in own]  # type: ignore[str-format]
+        head = own[0].name + (f", face {face}" if multi_face and face else "" if face else " (no face visible)")
+        lines.append(f"{head}: " + " -> ".join(steps))
+        for before, after in zip(own, own[1:], strict=False):
+            if before.reasoning.label != after.reasoning.label:
+                change = facs.au_change_text(before.evidence.aus, after.evidence.aus)
+                lines.append(
+                    f"  at {after.evidence.start:.1f} s {_label(before)} -> {_label(after)}"
+                    + (f": {change}" if change else "")
+                )
+        for item in own:
+            if item.evidence.au_changes and len(own) == 1:
+                lines.append(f"  within the window: {item.evidence.au_changes}")
+    return "\n".join(lines)
+
+
+def _is_video(items: list[Item]) -> bool:
+    return any(item.evidence.start is not None for item in items)
+
+
+def answer(question: str, view: Focus, all_items: list[Item]) -> str:
+    """The reply to ``question`` about the items in ``view`` (``all_items``: the whole attachment)."""
+    intent = intent_of(question)
+    items = view.items
+    multi_face = len(_faces(all_items)) > 1
+    video = _is_video(items)
+    names = {id(item): where(item, multi_face) for item in items}
+    parts = list(view.notes)
+    if intent == "help":
+        parts.append(HELP_TEXT)
+    elif intent == "count":
+        faces = len(_faces(all_items))
+        parts.append(f"{all_items[0].name} has {_count(faces)}" + (" (tracks over time)." if video else "."))
+    elif intent == "aus":
+        for item in items:
+            parts.append(f"{names[id(item)]}: {_aus_line(item.evidence.aus)}.")
+    elif intent == "why":
+        parts += [_why(item, names[id(item)]) for item in items]
+    elif intent == "sure":
+        parts += [_sure(item, names[id(item)]) for item in items]
+    elif intent == "speech":
+        parts.append(_speech(items, multi_face))
+    elif intent == "change" or (video and len(items) > 1):
+        if not video:
+            parts.append(f"{items[0].name} is a photo: one moment, so nothing changes over time.")
+            parts += [f"{names[id(item)]}: {_label(item)}." for item in items]
+        else:
+            parts.append(_timeline(items, multi_face))
+    elif len(items) == 1:
+        parts.append(_analysis(items[0], names[id(items[0])]))
+    else:  # several faces of a photo: one line each, not every analysis
+        parts += [f"{names[id(item)]}: {_label(item)} ({_aus_line(item.evidence.aus)})." for item in items]
+        parts.append("Ask 'what about face 2?' for one face's full analysis, or 'why?' for each face's evidence.")
+    return "\n".join(part for part in parts if part)
+
+
+def labels(items: list[Item]) -> list[str]:
+    """The distinct labels of ``items`` in order, for an ``<answer>`` tag."""
+    out: list[str] = []
+    for item in items:
+        if item.reasoning.label and item.reasoning.label not in out:
+            out.append(item.reasoning.label)
+    return out
+
+
+def reading(items: list[Item]) -> list[dict[str, Any]]:
+    """The structured reading of ``items`` (what the HTTP API returns beside the text)."""
+    return [
+        {
+            "source": item.name,
+            "face": item.face,
+            "box": item.evidence.meta.get("box"),
+            "start": item.evidence.start,
+            "end": item.evidence.end,
+            "aus": item.evidence.aus,
+            "label": item.reasoning.label,
+            "scores": item.reasoning.scores,
+        }
+        for item in items
+    ]

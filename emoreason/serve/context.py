@@ -1,0 +1,97 @@
+"""What every route shares: the one reasoner, the limits, the work queue, the sessions and the caption jobs, plus
+the upload helpers (safe names, private temporary folders, the pixel check)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emoreason.serve.limits import ServeLimits, check_pixels, safe_name, unique_path
+from emoreason.serve.sessions import SessionStore
+from emoreason.serve.work import WorkQueue
+
+
+@dataclass
+class ServeContext:
+    reasoner: Any
+    label_set: str
+    face_model: str | None
+    limits: ServeLimits
+    queue: WorkQueue = field(init=False)
+    sessions: SessionStore = field(init=False)
+    jobs: Any = None  # jobs.CaptionJobs, set by create_app
+
+    def __post_init__(self) -> None:
+        self.queue = WorkQueue(self.limits.queue, self.limits.timeout_s)
+        self.sessions = SessionStore(self.new_chat, self.limits)
+
+    @property
+    def backend(self) -> str:
+        return str(getattr(self.reasoner, "name", "?"))
+
+    @property
+    def model_id(self) -> str:
+        """The id /v1/models lists: ``emoreason-rules``, or the backend's model name."""
+        model = getattr(self.reasoner, "model_name", None) or getattr(self.reasoner, "model", None)
+        return f"emoreason-{self.backend}" if not isinstance(model, str) else Path(model).name or model
+
+    def new_chat(self) -> Any:
+        """A ChatSession with the server's per-session caps; it writes nowhere (routes collect what it says)."""
+        from emoreason.chat import ChatSession
+
+        return ChatSession(
+            self.reasoner,
+            label_set=self.label_set,
+            face_model=self.face_model,
+            write=lambda _text: None,
+            max_faces=self.limits.max_faces,
+            max_attachments=self.limits.session_attachments,
+            max_turns=self.limits.session_turns,
+            max_question_chars=self.limits.question_chars,
+        )
+
+
+@contextmanager
+def upload_folder() -> Iterator[Path]:
+    """A private temporary folder for one request's uploads, removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="emoreason-serve-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def save_upload(upload: Any, folder: Path, fallback: str = "upload") -> Path:
+    """Copy one UploadFile (already within the body cap) into ``folder`` under a safe version of its name."""
+    target = unique_path(folder, safe_name(upload.filename, fallback))
+    upload.file.seek(0)
+    with open(target, "wb") as sink:
+        shutil.copyfileobj(upload.file, sink, 1 << 20)
+    return target
+
+
+def save_bytes(data: bytes, folder: Path, name: str) -> Path:
+    target = unique_path(folder, safe_name(name))
+    target.write_bytes(data)
+    return target
+
+
+def checked_image(path: Path, limits: ServeLimits, shown: str) -> Path:
+    """``path`` after the header pixel check (ApiError 413 over the cap)."""
+    check_pixels(path, limits.max_pixels, shown)
+    return path
+
+
+def scrub(text: str, folder: Path) -> str:
+    """``text`` without the server's upload folder, so replies name files as the client sent them."""
+    return text.replace(str(folder) + os.sep, "").replace(str(folder), "")
+
+
+def client_of(request: Any) -> str:
+    return request.client.host if request.client else "?"

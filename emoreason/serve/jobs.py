@@ -1,0 +1,296 @@
+"""Video caption jobs behind ``POST /v1/caption``: bounded, with progress, a result in the ``caption`` JSON shape,
+and cancel.
+
+A clip is checked from its container header first (a video stream, at most ``video_seconds`` long, frames within
+the pixel cap). Jobs run one at a time on a runner thread; each job's perception (decode, faces, speech) runs in a
+fresh child process, so cancelling or a timeout ends it for real and its memory goes with it. Reasoning runs here,
+on the shared work queue, so a model backend stays one model in memory. Progress is the perception stage and the
+share of the clip decoded so far. At most ``video_jobs`` are queued or running; more get 429. Finished jobs are kept
+(``jobs_kept``, newest) so their result, subtitles and evidence (for a chat session) can be fetched.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import secrets
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emoreason.errors import EmoreasonError
+from emoreason.serve.limits import ApiError, ServeLimits
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = ("queued", "running")
+
+
+@dataclass
+class CaptionJob:
+    id: str
+    name: str  # the client's (safe) file name
+    path: Path  # the upload, deleted when perception is over
+    options: Any  # video.VideoOptions
+    duration: float | None
+    status: str = "queued"  # queued | running | done | error | cancelled
+    stage: str = "queued"  # queued | starting | speech | faces | reasoning | done
+    progress: float = 0.0
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    media: Any = None  # the MediaResult, for subtitles
+    evidence: list[Any] = field(default_factory=list)  # Evidence, for attaching to a chat session
+    crops: dict[str, bytes] = field(default_factory=dict)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def view(self, with_result: bool = True) -> dict[str, Any]:
+        end = self.finished or time.time()
+        out = {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "stage": self.stage,
+            "progress": round(self.progress, 3),
+            "duration": self.duration,
+            "created": self.created,
+            "elapsed_s": round(end - (self.started or end), 2),
+            "error": self.error,
+            "links": {"self": f"/v1/caption/{self.id}", "subtitles": f"/v1/caption/{self.id}/subtitles.vtt"},
+        }
+        if with_result:
+            out["result"] = self.result
+        return out
+
+
+def _perceive_child(path: str, options: Any, video_id: str, out: Any) -> None:
+    """Child process: perceive one video, sending ("progress", stage, share) and then ("done", perception) or
+    ("error", message) on ``out``."""
+    from emoreason.perception import media
+    from emoreason.video import perceive_video
+
+    info = media.probe(path)
+    duration = max(info.duration or 0.0, 1e-3)
+    frames, audio, last = media.iter_frames, media.iter_audio, [0.0]
+
+    def report(stage: str, share: float) -> None:
+        now = time.monotonic()
+        if now - last[0] > 0.25:
+            last[0] = now
+            out.put(("progress", stage, min(1.0, share)))
+
+    def frames_with_progress(*args: Any, **kwargs: Any) -> Any:
+        for frame in frames(*args, **kwargs):
+            report("faces", frame.time / duration)
+            yield frame
+
+    def audio_with_progress(*args: Any, **kwargs: Any) -> Any:
+        for start, chunk in audio(*args, **kwargs):
+            report("speech", start / duration)
+            yield start, chunk
+
+    # perceive_video has no progress hook; in this throwaway process its two decoders are wrapped to report one.
+    media.iter_frames, media.iter_audio = frames_with_progress, audio_with_progress
+    try:
+        out.put(("done", perceive_video(path, options, video_id)))
+    except EmoreasonError as err:
+        out.put(("error", str(err)))
+    except Exception as err:  # noqa: BLE001 - reported as the job's error
+        logger.exception("%s: perception failed", path)
+        out.put(("error", f"{type(err).__name__}: {err}"))
+
+
+class CaptionJobs:
+    """The job table and its runner thread."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.limits: ServeLimits = ctx.limits
+        self.jobs: OrderedDict[str, CaptionJob] = OrderedDict()
+        self._lock = threading.Lock()
+        self._todo: queue.Queue[CaptionJob] = queue.Queue()
+        self._runner: threading.Thread | None = None
+
+    def check_clip(self, path: Path, shown: str) -> float | None:
+        """The clip's duration, after the header checks (422 not a video, 413 too long or too many pixels)."""
+        from emoreason.perception import media
+
+        try:
+            info = media.probe(path)
+        except EmoreasonError as err:
+            raise ApiError(422, str(err).replace(str(path), shown)) from err
+        if not info.has_video:
+            raise ApiError(422, f"{shown} has no video stream; caption needs a video track")
+        if info.duration and info.duration > self.limits.video_seconds:
+            raise ApiError(
+                413,
+                f"{shown} is {info.duration:.0f} s; this server captions clips up to "
+                f"{self.limits.video_seconds:.0f} s (--video-seconds)",
+                "video_too_long",
+            )
+        if info.width * info.height > self.limits.max_pixels:
+            raise ApiError(
+                413, f"{shown} frames are {info.width}x{info.height}, over the pixel cap", "image_too_large"
+            )
+        return info.duration
+
+    def submit(self, path: Path, name: str, options: Any, duration: float | None) -> CaptionJob:
+        with self._lock:
+            active = [j for j in self.jobs.values() if j.status in ACTIVE]
+            if len(active) >= self.limits.video_jobs:
+                left = sum((j.duration or 10.0) for j in active)
+                raise ApiError(
+                    429,
+                    f"{len(active)} caption jobs are queued or running (the cap is {self.limits.video_jobs}); "
+                    "retry later",
+                    "server_busy",
+                    retry_after=max(1, math.ceil(left)),
+                )
+            job = CaptionJob(secrets.token_urlsafe(9), name, path, options, duration)
+            self.jobs[job.id] = job
+            self._forget_old()
+            if self._runner is None or not self._runner.is_alive():
+                self._runner = threading.Thread(target=self._run, name="emoreason-caption", daemon=True)
+                self._runner.start()
+        self._todo.put(job)
+        return job
+
+    def _forget_old(self) -> None:
+        finished = [j for j in self.jobs.values() if j.status not in ACTIVE]
+        for job in finished[: max(0, len(finished) - self.limits.jobs_kept)]:
+            del self.jobs[job.id]
+
+    def get(self, job_id: str) -> CaptionJob:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise ApiError(404, f"no caption job {job_id!r} (finished jobs are kept for a while; the newest only)")
+        return job
+
+    def cancel(self, job_id: str) -> CaptionJob:
+        job = self.get(job_id)
+        if job.status in ACTIVE:
+            job.cancel.set()
+            if job.status == "queued":
+                self._finish(job, "cancelled", None)
+        return job
+
+    def remove(self, job_id: str) -> None:
+        self.cancel(job_id)
+        with self._lock:
+            self.jobs.pop(job_id, None)
+
+    def _finish(self, job: CaptionJob, status: str, error: str | None) -> None:
+        job.status, job.error, job.finished = status, error, time.time()
+        job.stage = "done" if status == "done" else job.stage
+        shutil.rmtree(job.path.parent, ignore_errors=True)
+
+    def _run(self) -> None:
+        while True:
+            job = self._todo.get()
+            if job.status != "queued":
+                continue
+            try:
+                self._run_one(job)
+            except Exception as err:  # noqa: BLE001 - one job's failure must not stop the runner
+                logger.exception("caption job %s failed", job.id)
+                self._finish(job, "error", f"{type(err).__name__}: {err}")
+
+    def _perceive(self, job: CaptionJob) -> Any:
+        """Run perception in a child process; None when cancelled or timed out (the job is finished then)."""
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        messages = context.Queue()
+        child = context.Process(
+            target=_perceive_child, args=(str(job.path), job.options, job.id, messages), daemon=True
+        )
+        child.start()
+        deadline = time.monotonic() + self.limits.video_timeout_s
+        try:
+            while True:
+                if job.cancel.is_set():
+                    self._finish(job, "cancelled", None)
+                    return None
+                if time.monotonic() > deadline:
+                    self._finish(
+                        job, "error", f"stopped after {self.limits.video_timeout_s:.0f} s (--video-timeout-s)"
+                    )
+                    return None
+                try:
+                    kind, *rest = messages.get(timeout=0.2)
+                except queue.Empty:
+                    if not child.is_alive() and messages.empty():
+                        self._finish(job, "error", f"perception stopped (exit code {child.exitcode})")
+                        return None
+                    continue
+                if kind == "progress":
+                    job.stage, share = rest
+                    job.progress = (
+                        0.05
+                        + (0.15 if job.stage == "speech" else 0.75) * share
+                        + (0.15 if job.stage == "faces" else 0.0)
+                    )
+                elif kind == "error":
+                    self._finish(job, "error", rest[0].replace(str(job.path), job.name))
+                    return None
+                else:
+                    return rest[0]
+        finally:
+            if child.is_alive():
+                child.terminate()
+            child.join(timeout=5)
+            messages.close()
+
+    def _run_one(self, job: CaptionJob) -> None:
+        from emoreason.video import reason_video
+
+        job.status, job.stage, job.started = "running", "starting", time.time()
+        perception = self._perceive(job)
+        if perception is None:
+            return
+        job.stage, job.progress = "reasoning", 0.95
+        while True:  # wait our turn on the work queue rather than be refused
+            try:
+                result = self.ctx.queue.call(reason_video, perception, self.ctx.reasoner)
+                break
+            except ApiError as err:
+                if err.status != 429 or job.cancel.is_set():
+                    raise
+                time.sleep(min(5, err.retry_after or 1))
+        if job.cancel.is_set():
+            self._finish(job, "cancelled", None)
+            return
+        result.path = result.id = job.name
+        job.media, job.evidence, job.crops = result, perception.evidence, perception.crops
+        job.result = result.model_dump(mode="json")
+        job.progress = 1.0
+        self._finish(job, "done", None)
+
+    def evidence_for_chat(self, job_id: str, with_images: bool) -> tuple[list[Any], str]:
+        """A copy of a finished job's Evidence (with its face crops when the backend looks at images)."""
+        from emoreason.video import attach_crops
+
+        job = self.get(job_id)
+        if job.status != "done":
+            raise ApiError(409, f"caption job {job_id} is {job.status}; attach it once it is done")
+        evidence = [ev.model_copy(update={"images": []}) for ev in job.evidence]
+        return (attach_crops(evidence, job.crops) if with_images else evidence), job.name
+
+    def subtitles(self, job_id: str) -> str:
+        """The job's emotion subtitles as WebVTT text."""
+        import tempfile
+
+        from emoreason.video import write_subtitles
+
+        job = self.get(job_id)
+        if job.media is None:
+            raise ApiError(409, f"caption job {job_id} is {job.status}; subtitles come with the result")
+        with tempfile.TemporaryDirectory(prefix="emoreason-vtt-") as folder:
+            return write_subtitles(job.media, Path(folder) / "captions.vtt").read_text(encoding="utf-8")

@@ -1,0 +1,324 @@
+"""What the server refuses, and where: the limits every request meets before any work is done.
+
+:class:`ServeLimits` holds every cap (each one a ``serve`` option). The two ASGI middlewares run before FastAPI sees
+a request: :class:`AccessGuard` checks the Host and Origin headers (other sites, DNS rebinding) and the bearer key,
+:class:`BodyLimit` counts the body as it streams in and stops at the cap, so a body over it is never spooled to
+disk. :func:`check_pixels` reads an image's size from its header before anything decodes it; :func:`safe_name`
+makes any client filename safe to write. Every refusal is an :class:`ApiError`, answered in the OpenAI error shape
+(``{"error": {"message", "type", "code"}}``) with the message also under ``detail``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import secrets
+import unicodedata
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from emoreason.errors import EmoreasonError
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+OPEN_PATHS = (
+    "/",
+    "/health",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+)  # no key needed: the page asks for it, docs hold no data
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "server_error",
+    502: "server_error",
+    503: "server_error",
+    504: "timeout_error",
+}
+
+
+@dataclass
+class ServeLimits:
+    """Every cap the server enforces; each is a ``serve`` option of the same name (``--max-body-mb`` ...)."""
+
+    max_body_mb: float = 32.0  # any request body but a video upload, counted while it streams in
+    max_video_mb: float = 200.0  # the body of POST /v1/caption
+    max_megapixels: float = 40.0  # per image (and per video frame), read from the header before decoding
+    max_files: int = 16  # photos per /v1/analyze request
+    max_faces: int = 16  # faces reported per photo (more are said, not silently dropped)
+    timeout_s: float = 120.0  # how long one request may wait for its answer, queue time included
+    queue: int = 8  # requests waiting behind the one being worked on; more get 429 with Retry-After
+    max_sessions: int = 256  # chat sessions alive at once (idle ones expire first)
+    sessions_per_client: int = 16  # chat sessions one client address may hold
+    session_idle_min: float = 30.0  # a chat session unused this long is ended
+    session_attachments: int = 8  # photos/videos per chat session (and images per chat completion)
+    session_turns: int = 100  # questions per chat session
+    question_chars: int = 4000  # characters per question (and per chat-completion message)
+    messages: int = 64  # messages per /v1/chat/completions request
+    video_jobs: int = 2  # caption jobs queued or running at once; more get 429
+    video_seconds: float = 180.0  # longest clip POST /v1/caption takes (read from the container header)
+    video_timeout_s: float = 600.0  # a caption job running longer is stopped
+    jobs_kept: int = 32  # finished caption jobs kept for GET (oldest forgotten first)
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_video_bytes(self) -> int:
+        return int(self.max_video_mb * 1024 * 1024)
+
+    @property
+    def max_pixels(self) -> int:
+        return int(self.max_megapixels * 1_000_000)
+
+
+class ApiError(Exception):
+    """A refusal with its HTTP status; rendered by :func:`error_body`. ``retry_after`` sets Retry-After (429)."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code, self.retry_after = status, message, code, retry_after
+
+    def headers(self) -> dict[str, str]:
+        out = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
+        if self.status == 401:
+            out["WWW-Authenticate"] = "Bearer"
+        return out
+
+
+def error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
+    """The error JSON every route answers with: OpenAI's shape, plus ``detail`` (FastAPI's) with the same text."""
+    kind = ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}, "detail": message}
+
+
+async def send_error(send: Send, err: ApiError) -> None:
+    """Answer an ASGI request with ``err`` directly (used by the middlewares, before FastAPI)."""
+    body = json.dumps(error_body(err.status, err.message, err.code)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in err.headers().items()]
+    headers.append((b"connection", b"close"))  # the rest of an unread body is not worth reading
+    await send({"type": "http.response.start", "status": err.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) only reaches this machine.
+
+    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0"), is_loopback("192.168.1.4")
+    (True, True, False, False)
+    """
+    if host.strip("[]").lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _hostname(host_header: str) -> str:
+    """``example.com:8000`` / ``[::1]:8000`` -> the name without the port, lower case."""
+    return (urlsplit(f"//{host_header}").hostname or "").lower()
+
+
+@dataclass
+class AccessPolicy:
+    """Who may call: the bearer key (None: none needed), the Host names served, the Origins allowed besides the
+    page's own. ``hosts`` None accepts any Host (a server bound to a public address, where the key protects it)."""
+
+    api_key: str | None = None
+    hosts: set[str] | None = field(default_factory=lambda: set(LOOPBACK_NAMES))
+    origins: set[str] = field(default_factory=set)
+
+    def check(self, scope: Scope) -> None:
+        """Raise ApiError(403/401) for a request this policy refuses."""
+        host = _header(scope, b"host") or ""
+        if self.hosts is not None and _hostname(host) not in self.hosts:
+            raise ApiError(
+                403, f"Host {host!r} is not served here (this guards against DNS rebinding); add it with --allow-host"
+            )
+        origin = _header(scope, b"origin")
+        if origin is not None and origin.rstrip("/") not in self.origins:
+            parts = urlsplit(origin)
+            if origin == "null" or parts.netloc.lower() != host.lower():
+                raise ApiError(
+                    403, f"requests from the page at {origin} are refused; allow that site with --allow-origin"
+                )
+        path = scope.get("path", "")
+        if self.api_key and path not in OPEN_PATHS and not path.startswith("/docs/"):
+            auth = _header(scope, b"authorization") or ""
+            scheme, _, token = auth.partition(" ")
+            if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip(), self.api_key):
+                raise ApiError(
+                    401, "this server needs an API key: send 'Authorization: Bearer KEY'", "invalid_api_key"
+                )
+
+
+class AccessGuard:
+    """ASGI middleware applying an :class:`AccessPolicy` before the app reads anything."""
+
+    def __init__(self, app: Any, policy: AccessPolicy) -> None:
+        self.app, self.policy = app, policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                self.policy.check(scope)
+            except ApiError as err:
+                await send_error(send, err)
+                return
+        await self.app(scope, receive, send)
+
+
+def _http_exception() -> type[Exception]:
+    try:
+        from starlette.exceptions import HTTPException
+    except ImportError:  # the serve extra is not installed; the middleware is never built then
+        return Exception
+    return HTTPException
+
+
+class BodyTooLarge(_http_exception()):  # type: ignore[misc]
+    """Raised from ``receive`` once a body passes its cap. An HTTPException, because FastAPI's body parsing turns
+    any other exception into a 400; the app's handler (or BodyLimit itself) answers it as 413."""
+
+    def __init__(self, limit: int) -> None:
+        self.message = f"the request body is over this server's {limit / 2**20:.0f} MB cap"
+        super().__init__(413, self.message)
+
+
+class BodyLimit:
+    """ASGI middleware capping each request body while it streams: a declared Content-Length over the cap is
+    refused before one byte is read, and a body that grows past it (chunked, or lying about its length) is cut
+    off at the cap, so nothing beyond it reaches Starlette's spooling or memory. It also answers 415 when a route
+    that takes files (or JSON) gets another content type. ``rule(method, path)`` gives (cap in bytes, the content
+    type expected: "multipart/form-data", "application/json" or None). ``seen`` records, per path, the most body
+    bytes handed to the app (for tests and the load benchmark)."""
+
+    def __init__(self, app: Any, rule: Callable[[str, str], tuple[int, str | None]]) -> None:
+        self.app, self.rule = app, rule
+        self.seen: dict[str, int] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        limit, expected = self.rule(scope["method"], path)
+        kind = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        if expected and kind != expected:
+            shown = kind or "no content type"
+            await send_error(send, ApiError(415, f"{path} takes {expected}, not {shown}", "unsupported_media_type"))
+            return
+        declared = _header(scope, b"content-length")
+        too_large = ApiError(413, BodyTooLarge(limit).message, "body_too_large")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await send_error(send, too_large)
+            return
+        received, started = 0, False
+
+        async def limited_receive() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+                self.seen[path] = max(self.seen.get(path, 0), received)
+            return message
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await send_error(send, too_large)
+
+
+def check_pixels(source: Any, max_pixels: int, name: str) -> None:
+    """Refuse an image whose header says it is over ``max_pixels``, before it is decoded (Pillow's ``open`` reads
+    only the header). A file Pillow can't identify passes: the loader that follows reports it properly."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(source) as img:
+                width, height = img.size
+    except Image.DecompressionBombError as err:  # over Pillow's own bomb limit: far over any cap that can decode
+        message = f"{name} is too large to decode safely ({err}); downscale it first"
+        raise ApiError(413, message, "image_too_large") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return
+    if width * height > max_pixels:
+        raise ApiError(
+            413,
+            f"{name} is {width}x{height} ({width * height / 1e6:.0f} MP), over this server's "
+            f"{max_pixels / 1e6:.0f} MP cap; downscale it first",
+            "image_too_large",
+        )
+
+
+_UNSAFE = re.compile(r"[^\w.\- ()+,@]")
+
+
+def safe_name(filename: str | None, fallback: str = "upload", max_bytes: int = 120) -> str:
+    """A client's filename made safe to write and to show: no folders, NUL or control characters, no leading dot,
+    at most ``max_bytes`` UTF-8 bytes with the extension kept.
+
+    >>> safe_name("../../etc/passwd"), safe_name("a\\x00b.jpg"), safe_name(".."), len(safe_name("x" * 300 + ".png"))
+    ('passwd', 'a_b.jpg', 'upload', 120)
+    """
+    name = unicodedata.normalize("NFC", filename or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = _UNSAFE.sub("_", "".join(ch if ch.isprintable() else "_" for ch in name)).strip(" .")
+    if not name or set(name) <= {"_", "."}:
+        return fallback
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or len(ext) > 10:
+        stem, ext = name, ""
+    suffix = f".{ext}" if ext else ""
+    budget = max_bytes - len(suffix.encode())
+    stem = stem.encode()[:budget].decode("utf-8", errors="ignore")
+    return (stem or fallback) + suffix
+
+
+def unique_path(folder: Path, name: str) -> Path:
+    """``folder/name``, or ``name_1``, ``name_2`` ... when taken."""
+    target, counter = folder / name, 1
+    while target.exists():
+        target = folder / f"{Path(name).stem}_{counter}{Path(name).suffix}"
+        counter += 1
+    return target
+
+
+def as_api_error(err: EmoreasonError, status: int = 422) -> ApiError:
+    """A user-caused EmoreasonError as an HTTP refusal."""
+    return ApiError(status, str(err))

@@ -1,0 +1,131 @@
+"""`emoreason chat` on the rules backend answers the question asked: why, which AUs, which face, how sure, when,
+what was said; every face of a photo is attached, and a photo with more faces than the cap says so."""
+
+from __future__ import annotations
+
+import doctest
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from emoreason import chat_answers
+from emoreason.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def five_faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five real faces in a row (the astronaut at different expressions: faces 2 and 5 open-mouthed, brows up)."""
+    from PIL import Image
+
+    from emoreason.testing.media import _face_variant
+
+    tiles = [
+        np.pad(_face_variant(level, 6, 256), ((40, 40), (20, 20), (0, 0)), constant_values=200)
+        for level in (0, 5, 2, 0, 5)
+    ]
+    path = tmp_path_factory.mktemp("photos") / "five.jpg"
+    Image.fromarray(np.concatenate(tiles, 1)).save(path, quality=92)
+    return path
+
+
+def _replies(lines: list[str]) -> list[str]:
+    """Run the REPL on ``lines`` (the first attaches); the output of each later line, in order."""
+    from emoreason.chat import ChatSession
+    from emoreason.reasoning.rules import RuleReasoner
+
+    out: list[list[str]] = []
+    session = ChatSession(RuleReasoner(), write=lambda text: out[-1].append(text))
+    for line in lines:
+        out.append([])
+        session.handle(line)
+    return ["\n".join(block) for block in out]
+
+
+def test_the_examples_in_the_docstrings() -> None:
+    result = doctest.testmod(chat_answers)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_why_which_aus_and_face_2_get_different_correct_answers(five_faces: Path) -> None:
+    script = f"/image {five_faces}\nWhy?\nWhich AUs?\nWhat about face 2?\n/quit\n"
+    result = runner.invoke(app, ["chat"], input=script)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    why = out[out.index("five.jpg, face 1: happiness, because") :]
+    why = why[: why.index("five.jpg, face 1: AU12")]  # up to the AUs reply
+    aus = out[out.index("five.jpg, face 1: AU12") : out.index("five.jpg, face 2: happily surprised\n")]
+    face2 = out[out.index("five.jpg, face 2: happily surprised\n") :]
+    assert why.count(", because") == 5 and "part of the happiness pattern" in why and "Not explained by" in why
+    assert "because" not in aus and aus.count("five.jpg, face") == 5 and "AU25 lips part" in aus
+    assert face2.count("five.jpg, face") == 1 and "Key observations:" in face2 and "AU1 inner brow raiser" in face2
+    assert "Conclusion: The expression is best described as happily surprised." in face2
+
+
+def test_each_question_kind_answers_only_what_it_asks(face_photo: Path) -> None:
+    attach, why, aus, label = _replies([f"/image {face_photo}", "why?", "which AUs?", "what emotion is this?"])
+    assert attach.startswith(f"Attached {face_photo}: ") and "AU12" in attach
+    assert why.startswith("astronaut.jpg: happiness, because ") and "Key observations" not in why
+    assert aus.startswith("astronaut.jpg: AU12") and "because" not in aus and "happiness" not in aus
+    assert "Key observations:" in label and "Conclusion:" in label
+    assert len({why, aus, label}) == 3
+
+
+def test_face_2_of_five_and_the_focus_stays_on_it(five_faces: Path) -> None:
+    questions = [
+        "How do they feel?",
+        "What about face 2?",
+        "Why?",
+        "Which AUs?",
+        "all faces: which AUs?",
+        "and face 9?",
+    ]
+    attach, overview, face2, why, aus, everyone, missing = _replies([f"/image {five_faces}", *questions])
+    assert attach.count("Face ") == 5 and "Face 5:" in attach  # every face attached, none dropped
+    assert [line.split(":")[0] for line in overview.splitlines()[:5]] == [f"five.jpg, face {i}" for i in range(1, 6)]
+    assert face2.startswith("five.jpg, face 2: happily surprised") and "face 1" not in face2
+    assert "Key observations:" in face2
+    assert why.startswith("five.jpg, face 2: happily surprised, because") and "face 3" not in why
+    assert aus.startswith("five.jpg, face 2: AU12") and aus.count("five.jpg") == 1
+    assert everyone.count("five.jpg, face") == 5
+    assert missing.startswith("There is no face 9 in five.jpg: it has 5 faces.")
+
+
+def test_more_faces_than_the_cap_are_said_not_dropped(five_faces: Path) -> None:
+    from emoreason.chat import ChatSession
+    from emoreason.reasoning.rules import RuleReasoner
+
+    said: list[str] = []
+    session = ChatSession(RuleReasoner(), write=said.append, max_faces=4)
+    session.attach_image(str(five_faces))
+    assert "more than 4 faces found; the first 4 are attached" in said[0] and len(session.evidence) == 4
+
+
+def test_video_questions_about_time_speech_and_change(tmp_path: Path) -> None:
+    from emoreason.chat import ChatSession
+    from emoreason.reasoning.rules import RuleReasoner
+    from emoreason.schema import Evidence
+
+    evidence = [
+        Evidence(id="c#0", aus={"AU12": 3.0, "AU6": 2.0}, track=0, start=0.0, end=4.0, transcript="what a day"),
+        Evidence(
+            id="c#1",
+            aus={"AU1": 3.0, "AU2": 3.0, "AU5": 3.0, "AU26": 3.0},
+            track=0,
+            start=4.0,
+            end=8.0,
+            au_changes="AU26 jaw drop rises from 0.2 to 3.0",
+        ),
+    ]
+    said: list[str] = []
+    session = ChatSession(RuleReasoner(), write=said.append)
+    session.attach_video_evidence(evidence, "clip.mp4")
+    assert said[-1] == "Attached clip.mp4: 1 face track, 2 windows over 8.0 s, with speech."
+    at5 = session.ask("What happens at 5 s?")
+    assert "4.0-8.0 s" in at5 and "0.0-4.0" not in at5 and "surprise" in at5
+    timeline = session.ask("What changed?")
+    assert "happiness 0.0-4.0 s -> surprise 4.0-8.0 s" in timeline and "at 4.0 s happiness -> surprise" in timeline
+    assert session.ask("What did they say?") == 'What was said:\n  0.0-4.0 s: "what a day"'
