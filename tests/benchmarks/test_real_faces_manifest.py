@@ -43,6 +43,8 @@ def test_manifest_schema():
         assert SHA.match(entry["sha256"]), entry["id"]
         assert entry["path"].lower().endswith(MEDIA) and not entry["path"].startswith("/"), entry["id"]
         assert ".." not in Path(entry["path"]).parts, entry["id"]
+        if entry.get("frame_s") is not None:  # a still from a clip
+            assert entry["frame_s"] >= 0 and entry["path"].lower().endswith((".mp4", ".mov")), entry["id"]
     for item in manifest["items"]:
         assert item["label"] in BASIC_LABELS, item["id"]
         assert isinstance(item["doubtful"], bool), item["id"]
