@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from emoreason.data_builders.base import Context, Sample, Skip, map_label, need, read_csv, split_label
+from emoreason.data_builders.base import Context, Sample, Skip, UnknownLabel, map_label, need, read_csv, split_label
 from emoreason.errors import EmoreasonError
 
 COLUMNS = (
@@ -68,7 +68,11 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
             if code in NOT_EMOTIONS:
                 yield Skip(sample_id, split, f"no emotion ({NOT_EMOTIONS[code]})", f"{path}, line {line}")
                 continue
-            label, labels = split_label(map_label("affectnet", code, f"{path}, line {line}"))
+            try:
+                label, labels = split_label(map_label("affectnet", code, f"{path}, line {line}"))
+            except UnknownLabel as bad:
+                yield Skip(sample_id, split, bad.reason, bad.detail)
+                continue
             box = [_number(row[k]) for k in ("face_x", "face_y", "face_width", "face_height")]
             meta = {
                 "subject": None,
@@ -77,4 +81,4 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
                 "arousal": _number(row["arousal"]),
                 "face_box": box,
             }
-            yield Sample(sample_id, split, label, labels, images=[str(images / rel)], meta=meta)
+            yield Sample(sample_id, split, label, labels, images=[str(images / rel)], meta=meta, aligned=True)

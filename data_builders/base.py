@@ -48,6 +48,7 @@ class Sample:
     transcript: str = ""
     prosody: str = ""
     explanation: str = ""  # a corpus-provided explanation (EMER), kept in meta
+    aligned: bool = False  # the image is the corpus's own face crop: the whole image is the face (data_builders.faces)
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -68,6 +69,13 @@ class SkipSample(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+class UnknownLabel(SkipSample, EmoreasonError):
+    """A label value outside the corpus's label map: the adapter yields a :class:`Skip` for it and goes on."""
+
+    def __init__(self, detail: str) -> None:
+        SkipSample.__init__(self, "unknown label", detail)
 
 
 @dataclass
@@ -102,7 +110,8 @@ def need(path: Path, what: str) -> Path:
 
 
 def map_label(source: str, value: str | int, where: str) -> str:
-    """A corpus label value -> the label in ``DATASET_LABEL_MAPS[source]``; unknown values name the file and line."""
+    """A corpus label value -> the label in ``DATASET_LABEL_MAPS[source]``; an unknown value raises
+    :class:`UnknownLabel` naming the file and line (adapters turn it into a Skip, counted as "unknown label")."""
     table = DATASET_LABEL_MAPS[source]
     key: str | int = value
     if isinstance(value, str):
@@ -114,7 +123,7 @@ def map_label(source: str, value: str | int, where: str) -> str:
             key = text.lower()
     if key not in table:
         valid = ", ".join(str(k) for k in table)
-        raise EmoreasonError(f"{where}: unknown {source} label {value!r}; valid values: {valid}")
+        raise UnknownLabel(f"{where}: unknown {source} label {value!r}; valid values: {valid}")
     return table[key]
 
 

@@ -11,7 +11,15 @@ Row columns: ``id``, ``images`` (absolute paths, strings), ``video`` (the clip p
 (frame indices of ``images`` in ``video``), ``aus`` ({"AU12": 3.0}; Arrow stores it as a struct over the AU keys of
 the split, with nulls where a row lacks a key: read it with ``facs.coerce_aus``; None when there are no AUs),
 ``transcript``, ``prosody``, ``label`` (canonical or None), ``labels``, ``cot``, ``meta`` (source, split, subject,
-demographics and corpus extras, ``au_source``, ``label_source``, ``cot_mode``, ``cot_attempts``).
+demographics and corpus extras, ``au_source``, ``label_source``, ``cot_mode``, ``cot_attempts``, the evidence
+``support``, ``evidence`` verdict and ``implied`` label (``support.py``), ``cot_kind`` (rationale or plain), and for
+built-in AUs the face facts ``face_count``, ``face_rule``, ``chosen_box``, ``ambiguous_face``, ``quality``,
+``quality_text``, ``uncertain_aus`` (``attach.py``)).
+
+What is left out: items with no face, unreadable media or a label outside the map are skipped and counted (never
+rows); rows built but marked ``ambiguous_face`` (unless ``--keep-ambiguous``) or below ``--min-support`` are kept in
+the work files and left out when the dataset is assembled, so changing those options on a resume costs nothing.
+The numbers go to ``report.json``, the card and ``support.png`` (``report.py``).
 """
 
 from __future__ import annotations
@@ -31,13 +39,18 @@ from typing import Any
 from emoreason.data_builders import attach as au_attach
 from emoreason.data_builders.base import Context, Sample, Skip, SkipSample, Source
 from emoreason.data_builders.cot import COT_MODES, CotOutcome, TeacherCot, gold_answer, rules_cot
+from emoreason.data_builders.prepare import prepare_row
 from emoreason.data_builders.registry import get_source
+from emoreason.data_builders.support import VERDICTS
 from emoreason.errors import EmoreasonError
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int | None], None]  # (rows finished so far, total or None)
 _SPLIT = re.compile(r"^\w+(\.\w+)*$")
+# Skip reasons that mean the input is broken: the CLI exits 1 when any occurred (no face is not one of them).
+FAILED = ("missing file", "missing path", "empty file", "corrupt image", "corrupt video", "unknown label",
+          "no successful OpenFace frame")  # fmt: skip
 
 
 @dataclass
@@ -62,6 +75,8 @@ class BuildConfig:
     frame_stride: int = 50
     fold: int = 1
     batch_size: int = 8
+    min_support: float | None = None  # leave out rows whose evidence support is below this (None: keep and mark)
+    keep_ambiguous: bool = False  # keep rows whose face is ambiguous (two equally plausible faces)
     generator: Any = field(default=None, repr=False)  # a ready teacher with generate_texts (else built)
 
 
@@ -78,6 +93,14 @@ class BuildSummary:
     acceptance: dict[str, Any]
     au_coverage: float
     resumed: int = 0
+    excluded: dict[str, int] = field(default_factory=dict)  # built rows left out: ambiguous face, below --min-support
+    evidence: dict[str, int] = field(default_factory=dict)  # kept rows per verdict (supported, weak, ...)
+    cot_kinds: dict[str, int] = field(default_factory=dict)  # kept rows per CoT kind (rationale, plain)
+
+    @property
+    def failed(self) -> dict[str, int]:
+        """Skips caused by broken input (missing, empty or corrupt files, unknown labels)."""
+        return {reason: n for reason, n in self.skipped.items() if reason in FAILED}
 
     def lines(self) -> list[str]:
         """The end-of-run summary, one line each."""
@@ -86,22 +109,32 @@ class BuildSummary:
         out += [f"  {split}: {n} rows" for split, n in self.rows.items()]
         if self.resumed:
             out.append(f"  ({self.resumed} rows were finished by an earlier run and reused)")
-        total_skipped = sum(self.skipped.values())
+        left_out = {**self.skipped, **self.excluded}
+        total_skipped = sum(left_out.values())
         out.append(f"skipped {total_skipped} rows" + (":" if total_skipped else ""))
-        for reason, n in sorted(self.skipped.items(), key=lambda kv: -kv[1]):
+        for reason, n in sorted(left_out.items(), key=lambda kv: -kv[1]):
             examples = ", ".join(self.skipped_examples.get(reason, [])[:3])
             out.append(f"  {n} {reason}" + (f" (e.g. {examples})" if examples else ""))
+        kept = sum(self.evidence.values())
+        out.append("evidence: " + ", ".join(f"{self.evidence.get(v, 0)} {v}" for v in VERDICTS) + f" (of {kept} kept)")
         a = self.acceptance
-        out.append(
-            f"CoT ({a['mode']}): {a['accepted']}/{a['rows']} accepted ({100 * a['acceptance_rate']:.1f}%), "
-            f"{a['generations']} generations, {a['rejected']} rows rejected"
-        )
-        if a["rejection_reasons"]:
-            reasons = ", ".join(f"{k} {v}" for k, v in sorted(a["rejection_reasons"].items()))
-            out.append(f"  failed attempts by reason: {reasons}")
-        if a["accepted_at_attempt"]:
-            at = ", ".join(f"attempt {k}: {v}" for k, v in sorted(a["accepted_at_attempt"].items()))
-            out.append(f"  accepted at {at}")
+        if a["mode"] == "rules":
+            kinds = self.cot_kinds
+            out.append(
+                f"CoT (rules): {kinds.get('rationale', 0)} rule-engine rationales, {kinds.get('plain', 0)} "
+                "plain 'the label comes from the annotation' CoTs (format and label checked; not an acceptance test)"
+            )
+        else:
+            out.append(
+                f"CoT ({a['mode']}): {a['accepted']}/{a['rows']} accepted ({100 * a['acceptance_rate']:.1f}%), "
+                f"{a['generations']} generations, {a['rejected']} rows rejected"
+            )
+            if a["rejection_reasons"]:
+                reasons = ", ".join(f"{k} {v}" for k, v in sorted(a["rejection_reasons"].items()))
+                out.append(f"  failed attempts by reason: {reasons}")
+            if a["accepted_at_attempt"]:
+                at = ", ".join(f"attempt {k}: {v}" for k, v in sorted(a["accepted_at_attempt"].items()))
+                out.append(f"  accepted at {at}")
         out.append(f"AU coverage: {100 * self.au_coverage:.1f}% of rows have AUs")
         return out
 
@@ -158,10 +191,10 @@ class _WorkFiles:
         self._append("rejected.jsonl", record)
         self.done.add(row["id"])
 
-    def skip(self, sample_id: str, split: str, reason: str, detail: str = "") -> None:
+    def skip(self, sample_id: str, split: str, reason: str, detail: str = "", label: str | None = None) -> None:
         if sample_id in self.skipped:
             return
-        record = {"id": sample_id, "split": split, "reason": reason, "detail": detail}
+        record = {"id": sample_id, "split": split, "reason": reason, "detail": detail, "label": label}
         self.skipped[sample_id] = record
         self._append("skipped.jsonl", record)
 
@@ -180,6 +213,8 @@ def _check_options(config: BuildConfig, source: Source) -> None:
         raise EmoreasonError("--au-f1-threshold must be between 0 and 1")
     if config.limit is not None and config.limit < 1:
         raise EmoreasonError("--limit must be at least 1")
+    if config.min_support is not None and not 0.0 <= config.min_support <= 1.0:
+        raise EmoreasonError("--min-support must be between 0 and 1")
 
 
 def _check_same_run(work: Path, config: BuildConfig) -> None:
@@ -215,46 +250,6 @@ def _teacher(config: BuildConfig, label_set: str) -> TeacherCot:
     return TeacherCot(generator, config.retries, config.au_f1_threshold, label_set)
 
 
-def _verified(paths: list[str]) -> list[str]:
-    from PIL import Image, UnidentifiedImageError
-
-    out = []
-    for path in paths:
-        if not Path(path).is_file():
-            raise SkipSample("missing file", path)
-        try:
-            with Image.open(path) as image:
-                image.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-            raise SkipSample("corrupt image", f"{path}: {err}") from err
-        out.append(str(Path(path).resolve()))
-    if not out:
-        raise SkipSample("missing file", "no image")
-    return out
-
-
-def _prepare(sample: Sample, source: Source, out: Path, au_source: str, openface: Path | None) -> dict[str, Any]:
-    """One Sample -> a row dict with checked image paths and AUs (raises SkipSample)."""
-    images, frames = sample.make_images(out) if sample.make_images else (sample.images, sample.frames)
-    row: dict[str, Any] = {
-        "id": sample.id,
-        "images": _verified(images),
-        "video": sample.video,
-        "frames": list(frames),
-        "aus": None,
-        "transcript": sample.transcript,
-        "prosody": sample.prosody,
-        "label": sample.label,
-        "labels": list(sample.labels),
-        "cot": "",
-        "meta": {"source": source.name, "split": sample.split, "label_source": "dataset",
-                 "explanation": sample.explanation, **sample.meta},
-    }  # fmt: skip
-    used = au_attach.attach(row, au_source, sample.aus, openface)
-    row["meta"]["au_source"] = used
-    return row
-
-
 def _samples(source: Source, ctx: Context, limit: int | None) -> Iterator[Sample | Skip]:
     count = 0
     for item in source.iter_samples(ctx):
@@ -286,7 +281,7 @@ def build(config: BuildConfig, progress: Progress | None = None) -> BuildSummary
     def process(batch: list[Sample]) -> None:
         def prep(sample: Sample) -> dict[str, Any] | SkipSample:
             try:
-                return _prepare(sample, source, out, au_source, config.openface)
+                return prepare_row(sample, source.name, out, au_source, config.openface)
             except SkipSample as skip:
                 return skip
 
@@ -296,7 +291,9 @@ def build(config: BuildConfig, progress: Progress | None = None) -> BuildSummary
         rows = []
         for sample, result in zip(batch, prepared, strict=True):
             if isinstance(result, SkipSample):
-                work.skip(sample.id, sample.split, result.reason, result.detail)
+                work.skip(
+                    sample.id, sample.split, result.reason, result.detail, sample.label or "/".join(sample.labels)
+                )
             else:
                 rows.append(result)
         if rows:
@@ -307,6 +304,7 @@ def build(config: BuildConfig, progress: Progress | None = None) -> BuildSummary
                         "cot_mode": config.cot,
                         "cot_attempts": outcome.attempts,
                         "cot_rejections": [p.split(":", 1)[0] for ps in outcome.problems for p in ps],
+                        "cot_kind": outcome.kind,
                     }
                 )
                 if outcome.accepted:
@@ -346,38 +344,6 @@ def build(config: BuildConfig, progress: Progress | None = None) -> BuildSummary
     return _finish(out, work, source, config, order)
 
 
-def _acceptance(rows: list[dict[str, Any]], rejected: list[dict[str, Any]], config: BuildConfig) -> dict[str, Any]:
-    at, reasons, per_label = Counter(), Counter(), {}
-    generations = 0
-    for row in rows:
-        meta = row["meta"]
-        at[meta.get("cot_attempts", 1)] += 1
-        generations += meta.get("cot_attempts", 1)
-        reasons.update(meta.get("cot_rejections") or [])
-        stats = per_label.setdefault(str(gold_answer(row)), {"rows": 0, "accepted": 0})
-        stats["rows"] += 1
-        stats["accepted"] += 1
-    for record in rejected:
-        generations += record["attempts"]
-        reasons.update(p.split(":", 1)[0] for ps in record["problems"] for p in ps)
-        per_label.setdefault(str(record["gold"]), {"rows": 0, "accepted": 0})["rows"] += 1
-    n = len(rows) + len(rejected)
-    return {
-        "mode": config.cot,
-        "rows": n,
-        "accepted": len(rows),
-        "rejected": len(rejected),
-        "acceptance_rate": len(rows) / n if n else 0.0,
-        "generations": generations,
-        "accepted_at_attempt": dict(sorted(at.items())),
-        "rejection_reasons": dict(reasons),
-        "per_label": dict(sorted(per_label.items())),
-        "au_f1_threshold": config.au_f1_threshold,
-        "retries": config.retries if config.cot == "teacher" else 0,
-        "teacher": config.model if config.cot == "teacher" else None,
-    }
-
-
 def _save(out: Path, splits: dict[str, list[dict[str, Any]]]) -> None:
     """Save the DatasetDict into ``out`` via a temporary folder (so a crash never leaves half a dataset)."""
     from datasets import Dataset, DatasetDict
@@ -402,18 +368,43 @@ def _save(out: Path, splits: dict[str, list[dict[str, Any]]]) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _select(
+    splits: dict[str, list[dict[str, Any]]], config: BuildConfig
+) -> tuple[dict[str, list[dict[str, Any]]], list[tuple[dict[str, Any], str]]]:
+    """The rows that go into the dataset, and the built rows left out with their reason."""
+    kept: dict[str, list[dict[str, Any]]] = {}
+    excluded: list[tuple[dict[str, Any], str]] = []
+    for split, rows in splits.items():
+        for row in rows:
+            meta = row["meta"]
+            if meta.get("ambiguous_face") and not config.keep_ambiguous:
+                excluded.append((row, "ambiguous face"))
+            elif (
+                config.min_support is not None
+                and meta.get("support") is not None
+                and (meta["support"] < config.min_support)
+            ):
+                excluded.append((row, "below --min-support"))
+            else:
+                kept.setdefault(split, []).append(row)
+    return kept, excluded
+
+
 def _finish(out: Path, work: _WorkFiles, source: Source, config: BuildConfig, order: list[str]) -> BuildSummary:
+    from emoreason.data_builders import report as reporting
     from emoreason.data_builders.card import write_card
 
     names = order + [s for s in work.splits if s not in order]  # the source's own split order
-    splits = {s: work.read(work.work / f"rows-{s}.jsonl") for s in names if s in work.splits}
-    splits = {s: rows for s, rows in splits.items() if rows}
+    built = {s: work.read(work.work / f"rows-{s}.jsonl") for s in names if s in work.splits}
+    splits, excluded = _select({s: rows for s, rows in built.items() if rows}, config)
     rejected = work.read(work.work / "rejected.jsonl")
     all_rows = [r for rows in splits.values() for r in rows]
     skipped = Counter(r["reason"] for r in work.skipped.values())
     examples: dict[str, list[str]] = {}
     for record in work.skipped.values():
         examples.setdefault(record["reason"], []).append(record["id"])
+    for row, reason in excluded:
+        examples.setdefault(reason, []).append(row["id"])
     summary = BuildSummary(
         out=str(out),
         source=source.name,
@@ -421,14 +412,22 @@ def _finish(out: Path, work: _WorkFiles, source: Source, config: BuildConfig, or
         skipped=dict(skipped),
         skipped_examples={k: v[:5] for k, v in examples.items()},
         rejected=len(rejected),
-        acceptance=_acceptance(all_rows, rejected, config),
+        acceptance=reporting.acceptance(all_rows, rejected, config),
         au_coverage=sum(1 for r in all_rows if r.get("aus")) / len(all_rows) if all_rows else 0.0,
         resumed=work.resumed,
+        excluded=dict(Counter(reason for _, reason in excluded)),
+        evidence=dict(Counter(str(r["meta"].get("evidence") or "unchecked") for r in all_rows)),
+        cot_kinds=dict(Counter(str(r["meta"].get("cot_kind") or "rationale") for r in all_rows)),
     )
     if splits:
         _save(out, splits)
     else:
         logger.warning("no row was kept, so no dataset was saved in %s (see README.md for why)", out)
-    write_card(out, source, splits, summary, config)
+    report = reporting.summarize(splits, excluded, list(work.skipped.values()))
+    report.update({"source": source.name, "min_support": config.min_support, "keep_ambiguous": config.keep_ambiguous,
+                   "summary": asdict(summary)})  # fmt: skip
+    reporting.write_report(out, report)
+    plot = reporting.plot_support(out, splits)
+    write_card(out, source, splits, summary, report, plot.name if plot else None)
     (work.work / "summary.json").write_text(json.dumps(asdict(summary), indent=2))
     return summary

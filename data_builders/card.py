@@ -1,5 +1,6 @@
-"""The dataset card (``--out/README.md``): source and its license notice, counts per label and split, AU coverage,
-CoT mode and acceptance statistics. Written atomically."""
+"""The dataset card (``--out/README.md``): source and its license notice, counts per label and split, what was left
+out and why, evidence support per label (with the ``support.png`` plot), AU sources, faces and quality flags, CoT
+mode and acceptance statistics. The numbers come from the build's report (``report.py``). Written atomically."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from emoreason.data_builders.base import Source
+from emoreason.data_builders.report import table
+from emoreason.data_builders.support import CLEAR, SUPPORTED
 from emoreason.facs import au_name, coerce_aus, parse_au_key, present
 
 
@@ -40,15 +43,65 @@ def _au_lines(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _acceptance_lines(a: dict[str, Any]) -> list[str]:
+def _markdown(header: list[str], body: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)] + [
+        "| " + " | ".join(f"**{v}**" if r[0] == "total" and v else v for v in r) + " |" for r in body
+    ]
+
+
+def _evidence_lines(report: dict[str, Any], summary: Any, plot: str | None) -> list[str]:
+    lines = [
+        "Each row's `meta.support` is how well its own AUs back its gold label: "
+        "`eval.consistency.evidence_support` (the function behind the evidence-consistency metric and the GRPO "
+        "consistency reward) of the AUs at or above the presence threshold. `meta.evidence` is `supported` "
+        f"(support >= {SUPPORTED}), `contradicts` (the AUs point at another emotion whose own support is >= {CLEAR}), "
+        "`weak`, or `unchecked` (no AUs, or a label with no FACS prototype). Speech and prosody do not enter it.",
+        "",
+        "Kept: "
+        + ", ".join(f"{summary.evidence.get(v, 0)} {v}" for v in ("supported", "weak", "contradicts", "unchecked"))
+        + ".",  # fmt: skip
+        f"Left out: --min-support {report.get('min_support')}, --keep-ambiguous {report.get('keep_ambiguous')}.",
+        "",
+    ]
+    for split, labels in report["splits"].items():
+        lines += [f"**{split}**", "", *_markdown(*table(labels)), ""]
+    if plot:
+        lines += [f"![evidence support per label]({plot})", "", f"[{plot}]({plot}): each kept row's support per label "
+                  "(blue supported, orange weak, red contradicting; the bar is the median).", ""]  # fmt: skip
+    for key, title in (("face_rules", "Face chosen by"), ("quality", "Quality flags on kept rows"),
+                       ("uncertain_aus", "Uncertain AUs on kept rows")):  # fmt: skip
+        values = report.get(key) or {}
+        lines.append(f"- {title}: " + (", ".join(f"{k} ({v})" for k, v in values.items()) or "none") + ".")
+    least = report.get("least_supported") or []
+    if least:
+        lines += ["", f"Least-supported kept rows (`emoreason data inspect {summary.out}` lists more):", ""]
+        lines += ["| id | split | label | support | evidence | AUs point at |", "|---|---|---|---:|---|---|"]
+        for r in least[:10]:
+            lines.append(f"| {r['id']} | {r['split']} | {r['label']} | {r['support']:.2f} | {r['evidence']} | "
+                         f"{r.get('implied') or ''} |")  # fmt: skip
+    return lines
+
+
+def _acceptance_lines(a: dict[str, Any], cot_kinds: dict[str, int]) -> list[str]:
+    if a["mode"] != "teacher":
+        return [
+            "- CoT mode: **rules**. The FACS rule engine writes a rationale for the gold label only where the row's "
+            "evidence is `supported` (or `unchecked` with AUs: an open-vocabulary label); weak and contradicting "
+            "rows, and rows with no AUs, get a plain CoT that says what the face shows and that the label comes "
+            "from the annotation.",
+            f"- Kept rows: {cot_kinds.get('rationale', 0)} rule-engine rationales, {cot_kinds.get('plain', 0)} plain "
+            "CoTs.",
+            "- Every CoT passes `parse_output` (gold label, `format_ok`) by construction and cites exactly the AUs at "
+            "or above the presence threshold (AU-F1 1 by construction): this is not an acceptance test; the evidence "
+            "verdicts above are what tell the rows apart.",
+        ]
     lines = [
         f"- CoT mode: **{a['mode']}**" + (f" (teacher: {a['teacher']})" if a.get("teacher") else ""),
         f"- Acceptance: {a['accepted']} of {a['rows']} rows ({100 * a['acceptance_rate']:.1f}%); "
         f"{a['rejected']} rejected after {a['retries'] + 1} attempt(s); {a['generations']} generations in all.",
-        f"- Kept only if `parse_output` gives the gold label, `format_ok`, and AU-F1 >= {a['au_f1_threshold']}."
-        if a["mode"] == "teacher"
-        else "- Kept only if `parse_output` gives the gold label and `format_ok`; the rule engine cites exactly the "
-        "AUs at or above the presence threshold, so AU-F1 is 1 by construction.",
+        f"- Kept only if `parse_output` gives the gold label, `format_ok`, and AU-F1 >= {a['au_f1_threshold']}; "
+        "the teacher writes for every row, so a kept CoT can still rationalise a weak or contradicting row (see "
+        "`meta.evidence`).",
     ]
     if a["accepted_at_attempt"]:
         lines.append("- Accepted at attempt: " + ", ".join(f"{k}: {v}" for k, v in a["accepted_at_attempt"].items()))
@@ -63,10 +116,12 @@ def _acceptance_lines(a: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render_card(source: Source, splits: dict[str, list[dict[str, Any]]], summary: Any, config: Any) -> str:
+def render_card(
+    source: Source, splits: dict[str, list[dict[str, Any]]], summary: Any, report: dict[str, Any], plot: str | None
+) -> str:
     """The card's markdown."""
     rows = [r for part in splits.values() for r in part]
-    skipped = summary.skipped
+    skipped = {**summary.skipped, **summary.excluded}
     lines = [
         "---",
         "configs:",
@@ -95,13 +150,17 @@ def render_card(source: Source, splits: dict[str, list[dict[str, Any]]], summary
         f"Skipped: {sum(skipped.values())} items"
         + (": " + "; ".join(f"{v} {k}" for k, v in sorted(skipped.items(), key=lambda kv: -kv[1])) if skipped else ""),
         "",
+        "## Evidence support, faces and what was left out",
+        "",
+        *_evidence_lines(report, summary, plot),
+        "",
         "## AU coverage",
         "",
         *_au_lines(rows),
         "",
         "## Chain-of-thought synthesis",
         "",
-        *_acceptance_lines(summary.acceptance),
+        *_acceptance_lines(summary.acceptance, summary.cot_kinds),
         "",
         "## Columns",
         "",
@@ -113,10 +172,11 @@ def render_card(source: Source, splits: dict[str, list[dict[str, Any]]], summary
     return "\n".join(lines)
 
 
-def write_card(out: Path, source: Source, splits: dict[str, list[dict[str, Any]]], summary: Any, config: Any) -> Path:
+def write_card(out: Path, source: Source, splits: dict[str, list[dict[str, Any]]], summary: Any,
+               report: dict[str, Any], plot: str | None = None) -> Path:  # fmt: skip
     """Write ``out/README.md`` atomically."""
     path = Path(out) / "README.md"
     tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(render_card(source, splits, summary, config), encoding="utf-8")
+    tmp.write_text(render_card(source, splits, summary, report, plot), encoding="utf-8")
     tmp.replace(path)
     return path

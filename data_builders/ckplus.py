@@ -22,7 +22,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from emoreason.data_builders.base import OCCURRENCE_INTENSITY, Context, Sample, Skip, map_label, need, split_label
+from emoreason.data_builders.base import (
+    OCCURRENCE_INTENSITY,
+    Context,
+    Sample,
+    Skip,
+    UnknownLabel,
+    map_label,
+    need,
+    split_label,
+)
 from emoreason.errors import EmoreasonError
 from emoreason.facs import au_key
 
@@ -68,7 +77,11 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
         emotion_file = emotion_files[-1]
         stem = emotion_file.name[: -len("_emotion.txt")]
         text = emotion_file.read_text().strip()
-        label, labels = split_label(map_label("ckplus", text, f"{emotion_file}, line 1"))
+        try:
+            label, labels = split_label(map_label("ckplus", text, f"{emotion_file}, line 1"))
+        except UnknownLabel as bad:
+            yield Skip(f"ckplus-{stem}", "train", bad.reason, bad.detail)
+            continue
         facs_file = facs_dir / subject / sequence / f"{stem}_facs.txt"
         aus, unspecified = read_facs(facs_file) if facs_file.is_file() else ({}, [])
         yield Sample(

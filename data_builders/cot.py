@@ -9,6 +9,11 @@ candidate through the same acceptance check (:func:`check`), built on the one pa
 3. AU-F1 between the AUs the CoT cites and the row's present AUs (``facs.present``) is at least the threshold
    (``eval.metrics.au_set_f1``, the metric the eval and the GRPO reward use). Rows without AUs skip this test.
 
+Rules mode writes a rationale only where the row's own evidence backs the gold label (``support.row_support``);
+for a weak or contradicting row, or one with no AUs, it writes :func:`plain_cot` instead: what the face shows and
+that "the label comes from the annotation". Its format/label check can't fail by construction, so it is no
+acceptance test; the evidence verdicts are what tell its rows apart.
+
 Teacher mode asks the model (hf or openai backend, ``generate_texts``) with ``prompts.render_teacher``, which shows
 the gold label and AUs. A rejected candidate is retried up to ``retries`` more times, each time with feedback
 saying what was wrong; a row with no accepted candidate is left out of the dataset and counted (rejection
@@ -23,8 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from emoreason.data_builders.support import Support, row_support
 from emoreason.errors import EmoreasonError
-from emoreason.facs import au_key, coerce_aus, present
+from emoreason.facs import active_aus, au_key, au_phrase, coerce_aus, present
 from emoreason.reasoning.parser import SECTION_NAMES, parse_output
 
 logger = logging.getLogger(__name__)
@@ -39,6 +45,7 @@ class CotOutcome:
     text: str | None
     attempts: int
     problems: list[list[str]] = field(default_factory=list)  # per failed attempt: what was wrong
+    kind: str = "rationale"  # rationale (rule engine or teacher) | plain (plain_cot: the label is the annotation's)
 
     @property
     def accepted(self) -> bool:
@@ -106,23 +113,78 @@ def check(
     return problems
 
 
+def _quote(transcript: str, limit: int = 240) -> str:
+    text = " ".join(transcript.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
+
+
+def plain_cot(row: dict[str, Any], support: Support) -> str:
+    """The CoT for a row whose evidence does not back its gold label: it says what the face shows, says plainly
+    that the label comes from the annotation, and builds no rationale."""
+    gold = gold_answer(row)
+    aus = row.get("aus")
+    active = active_aus(coerce_aus(aus)) if aus is not None else []
+    if aus is None:
+        seen = "No facial action units were measured for this image."
+        why = "With no measured movements the face gives no evidence here"
+    elif not active:
+        seen = "No action unit reaches the presence threshold."
+        why = f"The visible movements are weak and do not show the pattern of {gold}"
+    else:
+        seen = "; ".join(au_phrase(key, value) for key, value in active) + "."
+        if support.verdict == "contradicts":
+            why = f"The visible movements point at {support.implied}, not at {gold}"
+        else:
+            why = f"The visible movements are weak and do not show the pattern of {gold}"
+    meta = row.get("meta") or {}
+    if meta.get("quality_text"):
+        seen += f" {str(meta['quality_text']).strip()}"
+    if (row.get("transcript") or "").strip():
+        seen += f' Speech: "{_quote(row["transcript"])}"'
+    if (row.get("prosody") or "").strip():
+        seen += f" Prosody: {row['prosody'].strip().rstrip('.')}."
+    return (
+        f"<think>\nKey observations: {seen}\nOverall interpretation: {why}; the label comes from the annotation, "
+        f"not from what the face shows.\nConclusion: The annotated label is {gold}.\n</think>\n<answer>{gold}</answer>"
+    )
+
+
+def _support(row: dict[str, Any]) -> Support:
+    """The row's Support as the build recorded it in ``meta`` (computed by ``row_support``), else computed now."""
+    meta = row.get("meta") or {}
+    if "evidence" in meta:
+        return Support(meta.get("support"), meta.get("implied"), meta["evidence"])
+    return row_support(row)
+
+
 def rules_cot(rows: Sequence[dict[str, Any]], label_set: str, threshold: float) -> list[CotOutcome]:
-    """Exp-CoT from the rule engine for each row's gold label and AUs (one attempt). Format and label are checked;
-    AU-F1 is 1 by construction (the engine cites exactly the AUs at or above the presence threshold)."""
+    """One CoT per row (one attempt), decided from the row's evidence support (``support.row_support``):
+
+    - ``supported`` (and ``unchecked`` rows with AUs, e.g. open-vocabulary labels): the rule engine's Exp-CoT for
+      the gold label; it cites exactly the AUs at or above the presence threshold, so AU-F1 is 1 by construction;
+    - ``weak``, ``contradicts`` and rows with no AUs: :func:`plain_cot` ("the label comes from the annotation").
+
+    Format and label are checked for both."""
     from emoreason.reasoning.rules import explain
 
     out = []
     for row in rows:
         gold = gold_answer(row)
-        result = explain(
-            coerce_aus(row.get("aus")),
-            label=gold,
-            transcript=row.get("transcript") or "",
-            prosody=row.get("prosody") or "",
-            label_set=label_set if row.get("label") else "open",  # type: ignore[arg-type]
-        )
-        problems = check(result.text, row, threshold, label_set, check_aus=False)
-        out.append(CotOutcome(None if problems else result.text, 1, [problems] if problems else []))
+        support = _support(row)
+        plain = support.verdict in ("weak", "contradicts") or row.get("aus") is None
+        if plain:
+            text = plain_cot(row, support)
+        else:
+            text = explain(
+                coerce_aus(row.get("aus")),
+                label=gold,
+                transcript=row.get("transcript") or "",
+                prosody=row.get("prosody") or "",
+                label_set=label_set if row.get("label") else "open",  # type: ignore[arg-type]
+            ).text
+        problems = check(text, row, threshold, label_set, check_aus=False)
+        kind = "plain" if plain else "rationale"
+        out.append(CotOutcome(None if problems else text, 1, [problems] if problems else [], kind))
     return out
 
 

@@ -26,6 +26,7 @@ from emoreason.data_builders.base import (
     Sample,
     Skip,
     SkipSample,
+    UnknownLabel,
     find_media,
     map_label,
     need,
@@ -78,7 +79,11 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
                 clip = f"{int(float(row['video_name'])):05d}"
             except ValueError as err:
                 raise EmoreasonError(f"{path}, line {line}: video_name {row['video_name']!r} is not a number") from err
-            label, labels = split_label(map_label("dfew", row["label"], f"{path}, line {line}"))
+            try:
+                label, labels = split_label(map_label("dfew", row["label"], f"{path}, line {line}"))
+            except UnknownLabel as bad:
+                yield Skip(f"dfew-{clip}", split, bad.reason, bad.detail)
+                continue
             video = find_media(clips / "original", clip)
             yield Sample(
                 id=f"dfew-{clip}",

@@ -18,7 +18,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from emoreason.data_builders.base import Context, Sample, Skip, find_media, map_label, read_csv, split_label
+from emoreason.data_builders.base import (
+    Context,
+    Sample,
+    Skip,
+    UnknownLabel,
+    find_media,
+    map_label,
+    read_csv,
+    split_label,
+)
 from emoreason.data_builders.dfew import clip_frames
 from emoreason.errors import EmoreasonError
 
@@ -40,8 +49,12 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
         name = row["names"]
         if not name:
             raise EmoreasonError(f"{path}, line {line}: empty 'names'")
-        label, labels = split_label(map_label("emer", row["emotions"], f"{path}, line {line}"))
         stem = Path(name).stem if Path(name).suffix else name
+        try:
+            label, labels = split_label(map_label("emer", row["emotions"], f"{path}, line {line}"))
+        except UnknownLabel as bad:
+            yield Skip(f"emer-{stem}", "test", bad.reason, bad.detail)
+            continue
         video = next((v for f in folders if (v := find_media(f, stem))), None)
         yield Sample(
             id=f"emer-{stem}",

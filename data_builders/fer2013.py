@@ -17,7 +17,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from emoreason.data_builders.base import Context, Sample, Skip, SkipSample, map_label, read_csv, split_label
+from emoreason.data_builders.base import (
+    Context,
+    Sample,
+    Skip,
+    SkipSample,
+    UnknownLabel,
+    map_label,
+    read_csv,
+    split_label,
+)
 from emoreason.errors import EmoreasonError
 
 SPLITS = {"Training": "train", "PublicTest": "public_test", "PrivateTest": "private_test"}
@@ -68,13 +77,18 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
         if usage not in SPLITS:
             raise EmoreasonError(f"{path}, line {line}: unknown Usage {usage!r}; expected one of {', '.join(SPLITS)}")
         split = SPLITS[usage]
-        label, labels = split_label(map_label("fer2013", row["emotion"], f"{path}, line {line}"))
+        try:
+            label, labels = split_label(map_label("fer2013", row["emotion"], f"{path}, line {line}"))
+        except UnknownLabel as bad:
+            yield Skip(f"fer{index:07d}", split, bad.reason, bad.detail)
+            continue
         name = f"fer{index:07d}"
         yield Sample(
             id=name,
             split=split,
             label=label,
             labels=labels,
+            aligned=True,
             make_images=pixels_writer(row["pixels"], Path("images") / "fer2013" / split / f"{name}.png"),
             meta={"subject": None, "raw_label": row["emotion"], "usage": usage},
         )

@@ -92,6 +92,7 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
             label=label,
             labels=labels,
             images=[str(base / folder / name)],
+            aligned=True,
             meta={
                 "subject": None,
                 "votes": {c: votes[i] for i, c in enumerate(COLUMNS[2:])},

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from emoreason.data_builders.base import Context, Sample, Skip, find_media, map_label, split_label
+from emoreason.data_builders.base import Context, Sample, Skip, UnknownLabel, find_media, map_label, split_label
 from emoreason.data_builders.dfew import clip_frames
 from emoreason.errors import EmoreasonError
 
@@ -83,7 +83,11 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
         if not path.is_file():
             raise EmoreasonError(f"{path} not found: the MAFW fold {fold} {split} list")
         for number, name, value, english in _parse(path):
-            label, labels = split_label(map_label("mafw", value, f"{path}, line {number}"))
+            try:
+                label, labels = split_label(map_label("mafw", value, f"{path}, line {number}"))
+            except UnknownLabel as bad:
+                yield Skip(f"mafw-{Path(name).stem}", split, bad.reason, bad.detail)
+                continue
             clip = Path(name).stem
             video = find_media(clips, clip)
             frame_dirs = [ctx.root / "data" / "frames" / clip]

@@ -6,8 +6,11 @@ Columns (CSV header, or JSONL keys): ``path,label`` and optionally ``aus``, ``tr
 - ``path``: an image, or a video clip (.mp4/.avi/.mkv/.mov/.webm: ``--frames-per-clip`` frames are decoded);
   relative paths are relative to the manifest's folder.
 - ``label``: any emotion word or phrase the one label normaliser knows ("happy", "happily surprised",
-  "anxious"); a list ("happy, surprised") fills ``labels``. Words it can't read are an error naming the line.
+  "anxious"); a list ("happy, surprised") fills ``labels``. A word it can't read, or an empty path, skips that
+  line (counted as ``unknown label`` / ``missing path``, with the line number).
 - ``aus``: JSON ``{"AU6": 2.5, "AU12": 3.1}`` (a JSON string in a CSV cell), on the 0..5 scale.
+- ``face_box``: optional ``[x, y, w, h]`` (JSON) of the face the label is about, for photos with several faces;
+  ``aligned``: optional ``true`` when the image is already a face crop (the whole image is the face).
 """
 
 from __future__ import annotations
@@ -43,6 +46,23 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield from read_csv(path, ("path", "label"))
 
 
+def _face_box(value: Any, where: str) -> list[float] | None:
+    if value in (None, ""):
+        return None
+    try:
+        box = json.loads(value) if isinstance(value, str) else value
+        box = [float(v) for v in box]
+    except (ValueError, TypeError) as err:
+        raise EmoreasonError(f"{where}: face_box must be JSON [x, y, w, h] ({err})") from err
+    if len(box) != 4:
+        raise EmoreasonError(f"{where}: face_box must have 4 numbers [x, y, w, h], got {len(box)}")
+    return box
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("1", "true", "yes")
+
+
 def _video_maker(video: Path, count: int, stem: str):  # noqa: ANN202
     def make(out: Path) -> tuple[list[str], list[int]]:
         return extract_frames(video, out / "images" / "manifest" / stem, stem, count=count)
@@ -56,24 +76,34 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
         raise EmoreasonError(f"{path}: the manifest source takes --root FILE (a .csv or .jsonl with path,label)")
     for number, row in _rows(path):
         where = f"{path}, line {number}"
+        split = str(row.get("split") or "train")
+        raw_path = str(row.get("path") or "").strip()
+        if not raw_path:
+            yield Skip(
+                str(row.get("id") or f"line{number}"), split, "missing path", f"{where}: the path cell is empty"
+            )
+            continue
         text = str(row.get("label") or "")
         label = normalize_label(text, "compound")
         labels = normalize_labels(text, "open") or ([label] if label else [])
         if label is None and not labels:
-            raise EmoreasonError(f"{where}: unknown label {text!r}; use an emotion word such as happy, sad, angry")
+            sample_id = str(row.get("id") or Path(raw_path).with_suffix("").as_posix().replace("/", "_"))
+            detail = f"{where}: unknown label {text!r}; use an emotion word such as happy, sad, angry"
+            yield Skip(sample_id, split, "unknown label", detail)
+            continue
         if label is None and len(labels) == 1 and normalize_label(labels[0], "compound"):
             label = labels[0]
         try:
             aus = coerce_aus(row.get("aus")) if row.get("aus") not in (None, "") else None
         except (ValueError, TypeError, KeyError) as err:
             raise EmoreasonError(f'{where}: aus must be JSON like {{"AU12": 3.0}} ({err})') from err
-        media = Path(str(row["path"]))
+        media = Path(raw_path)
         media = media if media.is_absolute() else path.parent / media
-        sample_id = str(row.get("id") or Path(str(row["path"])).with_suffix("").as_posix().replace("/", "_"))
+        sample_id = str(row.get("id") or Path(raw_path).with_suffix("").as_posix().replace("/", "_"))
         video = media.suffix.lower() in VIDEO_SUFFIXES
         yield Sample(
             id=sample_id,
-            split=str(row.get("split") or "train"),
+            split=split,
             label=label,
             labels=labels,
             images=[] if video else [str(media)],
@@ -82,5 +112,6 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
             aus=aus,
             transcript=str(row.get("transcript") or ""),
             prosody=str(row.get("prosody") or ""),
-            meta={"subject": row.get("subject"), "raw_label": text},
+            aligned=_flag(row.get("aligned")),
+            meta={"subject": row.get("subject"), "raw_label": text, "face_box": _face_box(row.get("face_box"), where)},
         )

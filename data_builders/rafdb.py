@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from emoreason.data_builders.base import Context, Sample, Skip, map_label, need, split_label
+from emoreason.data_builders.base import Context, Sample, Skip, UnknownLabel, map_label, need, split_label
 from emoreason.errors import EmoreasonError
 
 GENDER = {0: "male", 1: "female", 2: "unsure"}
@@ -84,13 +84,18 @@ def _iter(ctx: Context, subset: str, source: str) -> Iterator[Sample | Skip]:
         if split not in ("train", "test"):
             raise EmoreasonError(f"{label_file}, line {number}: image name {name!r} does not start with train_/test_")
         stem = Path(name).stem
-        label, labels = split_label(map_label(source, value, f"{label_file}, line {number}"))
+        try:
+            label, labels = split_label(map_label(source, value, f"{label_file}, line {number}"))
+        except UnknownLabel as bad:
+            yield Skip(f"{source}-{stem}", split, bad.reason, bad.detail)
+            continue
         aligned = base / "Image" / "aligned" / f"{stem}_aligned.jpg"
         original = base / "Image" / "original" / name
         image = aligned if aligned.is_file() or not original.is_file() else original
         attributes = read_attributes(base / "Annotation" / "manual" / f"{stem}_manu_attri.txt")
         meta = {"subject": None, "raw_label": value, **attributes}
-        yield Sample(id=f"{source}-{stem}", split=split, label=label, labels=labels, images=[str(image)], meta=meta)
+        yield Sample(id=f"{source}-{stem}", split=split, label=label, labels=labels, images=[str(image)], meta=meta,
+                     aligned=image == aligned)  # fmt: skip
 
 
 def iter_basic(ctx: Context) -> Iterator[Sample | Skip]:

@@ -35,6 +35,9 @@ def row_evidence(row: dict[str, Any], label_set: str = "compound", load_images: 
         au_text=au_text(aus),
         transcript=row.get("transcript") or "",
         prosody=row.get("prosody") or "",
+        quality=list(meta.get("quality") or []),
+        quality_text=str(meta.get("quality_text") or ""),
+        uncertain_aus=list(meta.get("uncertain_aus") or []),
         label_set=label_set,
         meta={"source": meta.get("source")},
     )

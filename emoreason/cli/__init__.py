@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from emoreason.cli import analyze, build_data, caption, chat, evaluate, serve, train
+from emoreason.cli import analyze, build_data, caption, chat, data, evaluate, serve, train
 from emoreason.errors import EmoreasonError
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.command("analyze")(analyze.analyze)
 app.command("chat")(chat.chat)
 app.command("caption")(caption.caption)
 app.command("build-data")(build_data.build_data)
+app.add_typer(data.app, name="data")
 app.command("eval")(evaluate.evaluate)
 app.add_typer(train.app, name="train")
 app.command("synth", context_settings=train.PASSTHROUGH)(train.synth)

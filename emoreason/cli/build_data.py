@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-FAILED_MEDIA = ("missing file", "corrupt image", "corrupt video")
-
 
 def build_data(
     source: str = typer.Argument(
@@ -31,10 +29,23 @@ def build_data(
     frame_stride: int = typer.Option(50, "--frame-stride", help="DISFA/BP4D: use every N-th coded frame."),
     fold: int = typer.Option(1, "--fold", help="DFEW/MAFW: which official fold (1..5) gives train/test."),
     batch_size: int = typer.Option(8, "--batch-size", help="Rows per batch (teacher generation batch)."),
+    min_support: float | None = typer.Option(
+        None,
+        "--min-support",
+        help="Leave out rows whose AUs support their label less than this (0..1; default: "
+        "keep every row and mark it in meta.evidence).",
+    ),  # fmt: skip
+    keep_ambiguous: bool = typer.Option(
+        False,
+        "--keep-ambiguous",
+        help="Keep rows whose photo has two equally plausible faces (marked ambiguous_face).",
+    ),
 ) -> None:
     """Build an explanation dataset (rows with AUs, label and a CoT target) from a corpus; resumes if interrupted.
 
-    Missing or corrupt media are counted, reported and skipped; the build saves the rest, then exits with code 1.
+    Photos with no face are skipped and counted. Missing, empty or corrupt media and labels outside the map are
+    counted, reported and skipped; the build saves the rest, then exits with code 1. `emoreason data inspect OUT`
+    prints the dataset's report.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -45,7 +56,7 @@ def build_data(
         source=source, root=root, out=out, cot=cot, backend=backend, model=model, base_url=base_url,
         adapter=adapter, limit=limit, workers=workers, openface=openface, au_source=au_source, retries=retries,
         au_f1_threshold=au_f1_threshold, frames_per_clip=frames_per_clip, frame_stride=frame_stride, fold=fold,
-        batch_size=batch_size,
+        batch_size=batch_size, min_support=min_support, keep_ambiguous=keep_ambiguous,
     )  # fmt: skip
     columns = (TextColumn(f"building {source}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
@@ -53,5 +64,5 @@ def build_data(
         summary = build(config, progress=lambda done, total: bar.update(task, completed=done, total=total))
     for line in summary.lines():
         typer.echo(line)
-    if not summary.rows or any(summary.skipped.get(reason) for reason in FAILED_MEDIA):
+    if not summary.rows or summary.failed:
         raise typer.Exit(1)

@@ -204,3 +204,51 @@ def manifest(root: Path, fmt: str = "csv") -> Path:
         path.write_text("".join(json.dumps({**r, "aus": json.loads(r["aus"])}) + "\n" for r in rows))
         return path
     return write_csv(root / "manifest.csv", list(rows[0]), [list(r.values()) for r in rows])
+
+
+def astronaut_tight(path: Path, size: int = 64) -> Path:
+    """A crop of the astronaut's face so tight (chin and brow cut off) that the detector misses it unpadded."""
+    from skimage import data
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(data.astronaut()).crop((187, 86, 263, 162)).resize((size, size)).save(path)
+    return path
+
+
+# Prototype-like AU sets per basic emotion (specific AUs; each is shown with some chance) for the mislabel replica.
+_SIGNS = {
+    "happiness": (6, 12),
+    "sadness": (1, 4, 15),
+    "surprise": (1, 2, 5, 26),
+    "fear": (1, 2, 4, 5, 20),
+    "disgust": (9, 10, 15),
+    "anger": (4, 5, 7, 23),
+    "neutral": (),
+}
+
+
+def mislabelled_manifest(root: Path, n: int = 90, wrong_every: int = 3, seed: int = 0) -> tuple[Path, set[str]]:
+    """A JSONL manifest of rows with prototype-like AUs (noisy: AUs dropped, stray AUs, varied intensities) in
+    which every ``wrong_every``-th gold label is deliberately another emotion. Returns (path, ids of wrong rows)."""
+    import random
+
+    rng = random.Random(seed)
+    emotions = list(_SIGNS)
+    image(root / "face.png")
+    lines, wrong = [], set()
+    for i in range(n):
+        true = emotions[i % len(emotions)]
+        aus = {f"AU{a}": round(rng.uniform(1.5, 4.5), 2) for a in _SIGNS[true] if rng.random() < 0.85}
+        if rng.random() < 0.5:  # a stray movement: unspecific (AU17/24/25) on an expression, a trace on a neutral face
+            top = 0.9 if true == "neutral" else 2.0
+            aus[f"AU{rng.choice((10, 14, 17, 24, 25)) if true == 'neutral' else rng.choice((17, 24, 25))}"] = round(
+                rng.uniform(0.3, top), 2
+            )
+        label = true
+        if i % wrong_every == 0:
+            label = rng.choice([e for e in emotions if e != true])
+            wrong.add(f"row{i:03d}")
+        lines.append(json.dumps({"id": f"row{i:03d}", "path": "face.png", "label": label, "aus": aus}))
+    path = root / "mislabelled.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path, wrong

@@ -58,10 +58,12 @@ def test_rafdb_compound_numbering(tmp_path: Path) -> None:
                    "angrily disgusted", "disgustedly surprised"]  # fmt: skip
 
 
-def test_rafdb_unknown_label_names_file_and_line(tmp_path: Path) -> None:
-    root = replicas.rafdb(tmp_path, labels={"train_00001.jpg": 4, "train_00002.jpg": 9})
-    with pytest.raises(EmoreasonError, match=r"list_patition_label.txt, line 2: unknown rafdb label '9'"):
-        items("rafdb", root)
+def test_rafdb_unknown_label_is_a_skip_naming_file_and_line(tmp_path: Path) -> None:
+    root = replicas.rafdb(tmp_path, labels={"train_00001.jpg": 4, "train_00002.jpg": 9, "test_00001.jpg": 1})
+    samples, skips = items("rafdb", root)  # the adapter goes on past the bad line
+    assert set(samples) == {"rafdb-train_00001", "rafdb-test_00001"}
+    assert [(s.id, s.reason) for s in skips] == [("rafdb-train_00002", "unknown label")]
+    assert "list_patition_label.txt, line 2: unknown rafdb label '9'" in skips[0].detail
 
 
 def test_rafdb_unknown_layout(tmp_path: Path) -> None:
@@ -181,10 +183,9 @@ def test_mafw_readme_label_file_with_descriptions(tmp_path: Path) -> None:
     (tmp_path / "Labels").mkdir()
     line = "03747.mp4\tanger\t<br>一个男人激动地说话。\t<br> A man speaks excitedly. The deep frown.\n"
     (tmp_path / "Labels" / "single_label.txt").write_text(line + "03748.mp4  boredom  <br>x <br> y\n")
-    with pytest.raises(EmoreasonError, match=r"single_label.txt, line 2: unknown mafw label 'boredom'"):
-        items("mafw", tmp_path)
-    (tmp_path / "Labels" / "single_label.txt").write_text(line)
-    samples, _ = items("mafw", tmp_path)
+    samples, skips = items("mafw", tmp_path)
+    assert [(s.id, s.reason) for s in skips] == [("mafw-03748", "unknown label")]
+    assert "single_label.txt, line 2: unknown mafw label 'boredom'" in skips[0].detail
     assert samples["mafw-03747"].explanation == "A man speaks excitedly. The deep frown."
 
 
@@ -205,12 +206,15 @@ def test_manifest_csv_and_jsonl(tmp_path: Path, fmt: str) -> None:
     assert samples["faces_b"].label == "sadness" and Path(a.images[0]).is_file()
 
 
-def test_manifest_errors_name_the_line(tmp_path: Path) -> None:
+def test_manifest_bad_lines_are_skips_naming_the_line_and_layout_errors_stop(tmp_path: Path) -> None:
     bad = tmp_path / "m.jsonl"
-    lines = [{"path": "a.png", "label": "happy"}, {"path": "b.png", "label": "blorp"}]
+    lines = [{"path": "a.png", "label": "happy", "face_box": [1, 2, 3, 4], "aligned": "true"},
+             {"path": "b.png", "label": "blorp"}, {"path": "", "label": "sad"}]  # fmt: skip
     bad.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    with pytest.raises(EmoreasonError, match=r"m.jsonl, line 2: unknown label 'blorp'"):
-        items("manifest", bad)
+    samples, skips = items("manifest", bad)
+    assert samples["a"].meta["face_box"] == [1.0, 2.0, 3.0, 4.0] and samples["a"].aligned
+    assert [(s.id, s.reason) for s in skips] == [("b", "unknown label"), ("line3", "missing path")]
+    assert "m.jsonl, line 2: unknown label 'blorp'" in skips[0].detail and "line 3" in skips[1].detail
     wrong = replicas.write_csv(tmp_path / "m.csv", ["file", "emotion"], [["a.png", "happy"]])
     with pytest.raises(EmoreasonError, match="expected path, label"):
         items("manifest", wrong)

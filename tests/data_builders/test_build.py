@@ -31,7 +31,8 @@ def test_rafdb_end_to_end_through_the_cli(tmp_path: Path) -> None:
     done = run_cli("rafdb", "--root", str(root), "--out", str(out), "--cot", "rules", "--au-source", "none")
     assert done.returncode == 0, done.stderr
     assert "train: 3 rows" in done.stdout and "test: 2 rows" in done.stdout
-    assert "CoT (rules): 5/5 accepted (100.0%)" in done.stdout
+    assert "CoT (rules): 0 rule-engine rationales, 5 plain" in done.stdout  # no AUs: nothing backs a rationale
+    assert "evidence: 0 supported, 0 weak, 0 contradicts, 5 unchecked (of 5 kept)" in done.stdout
     data = load_from_disk(str(out))
     assert set(data) == {"train", "test"}
     for split in data.values():
@@ -41,7 +42,8 @@ def test_rafdb_end_to_end_through_the_cli(tmp_path: Path) -> None:
             assert row["meta"]["source"] == "rafdb" and row["meta"]["gender"] in ("male", "female", "unsure")
     card = (out / "README.md").read_text()
     assert "non-commercial research purposes only" in card and "| happiness | 1 | 0 | 1 |" in card
-    assert "CoT mode: **rules**" in card and "AU-F1 is 1 by construction" in card  # rules skip the AU test
+    assert "CoT mode: **rules**" in card and "AU-F1 1 by construction" in card and "not an acceptance test" in card
+    assert all("the label comes from the annotation" in r["cot"] for r in data["train"])
 
     sft = sft_view(data["train"], label_set="basic")
     assert sft.column_names == ["images", "messages"] or set(sft.column_names) == {"images", "messages"}
@@ -105,8 +107,11 @@ def test_layout_and_label_errors_print_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip().startswith("error:") and "list_patition_label.txt" in done.stderr
     root = replicas.rafdb(tmp_path / "raf", labels={"train_00001.jpg": 4, "test_00001.jpg": 0})
-    done = run_cli("rafdb", "--root", str(root), "--out", str(tmp_path / "o2"))
-    assert done.returncode == 1 and "line 2: unknown rafdb label '0'" in done.stderr
+    done = run_cli("rafdb", "--root", str(root), "--out", str(tmp_path / "o2"), "--au-source", "none")
+    assert done.returncode == 1 and "Traceback" not in done.stderr  # a label outside the map: counted, build goes on
+    assert "train: 1 rows" in done.stdout and "1 unknown label (e.g. rafdb-test_00001)" in done.stdout
+    skipped = (tmp_path / "o2" / ".work" / "skipped.jsonl").read_text()
+    assert "line 2: unknown rafdb label '0'" in skipped
     done = run_cli("nosuch", "--root", str(root), "--out", str(tmp_path / "o3"))
     assert done.returncode == 1 and "choose one of: rafdb" in done.stderr
 

@@ -1,0 +1,119 @@
+"""Which face of an image a dataset row is about, and how the built-in estimator reads it.
+
+The rule (documented in the README and the dataset card):
+
+1. **No face**: the image gives no reading (a row with no face in any of its images is skipped as ``no face``).
+2. **Aligned crops** (RAF-DB ``aligned``, FER2013/FERPlus, AffectNet images: the corpus's own face crops):
+   the whole image is the face. Detection runs on the image as it is; when it finds nothing (a tight crop that
+   cuts off the chin or brow defeats the detector), it runs again on a copy with a grey border of
+   ``PAD`` times the side on each edge, upscaled to at least ``MIN_SIDE`` pixels, and the boxes are mapped back.
+   With several detections the one covering the image centre best is used; never ambiguous.
+3. **The corpus's own face box** (``meta.face_box``, x y w h in image pixels): the detected face overlapping it
+   most (intersection over union at least ``BOX_MATCH``).
+4. Otherwise **the largest face near the centre**: each face scores ``plausibility = area share * (1 - d)**2``,
+   ``d`` = distance of the box centre from the image centre over the half-diagonal; the highest wins. When the
+   runner-up scores at least ``AMBIGUOUS`` times the winner, two faces are equally plausible and the row is
+   marked ``ambiguous_face`` (left out of the dataset unless ``--keep-ambiguous``).
+
+Detection and AUs come from the public perception API (``agent.perceive_image`` with a pre-loaded image), so
+the faces carry whatever quality flags perception sets.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+PAD = 0.25
+MIN_SIDE = 256
+BOX_MATCH = 0.3
+AMBIGUOUS = 0.8
+
+
+@dataclass
+class FaceChoice:
+    """The face chosen in one image (None: no face) and why."""
+
+    face: Any  # emoreason.schema.Face | None
+    count: int  # faces detected
+    rule: str  # only face | aligned crop | corpus box | largest near centre | no face
+    ambiguous: bool = False
+    box: list[float] = field(default_factory=list)
+
+
+def _iou(a: tuple[float, ...] | list[float], b: tuple[float, ...] | list[float]) -> float:
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def plausibility(box: tuple[float, ...] | list[float], width: int, height: int) -> float:
+    """``area share * (1 - d)**2`` (see the module docstring).
+
+    >>> round(plausibility((40, 40, 20, 20), 100, 100), 3), round(plausibility((0, 0, 20, 20), 100, 100), 3)
+    (0.04, 0.002)
+    """
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    half_diagonal = math.hypot(width / 2, height / 2) or 1.0
+    d = min(1.0, math.hypot(cx - width / 2, cy - height / 2) / half_diagonal)
+    return box[2] * box[3] / max(1, width * height) * (1.0 - d) ** 2
+
+
+def choose(faces: list[Any], width: int, height: int, corpus_box: list[float] | None = None,
+           aligned: bool = False) -> FaceChoice:  # fmt: skip
+    """Apply the rule to detected faces (anything with ``.box`` = x, y, w, h)."""
+    if not faces:
+        return FaceChoice(None, 0, "no face")
+    if len(faces) == 1:
+        return FaceChoice(faces[0], 1, "aligned crop" if aligned else "only face", box=list(faces[0].box))
+    if aligned:
+        whole = (0.0, 0.0, float(width), float(height))
+        best = max(faces, key=lambda f: (_iou(f.box, whole), f.box[2] * f.box[3]))
+        return FaceChoice(best, len(faces), "aligned crop", box=list(best.box))
+    if corpus_box and len(corpus_box) == 4 and all(v is not None for v in corpus_box):
+        best = max(faces, key=lambda f: _iou(f.box, corpus_box))
+        if _iou(best.box, corpus_box) >= BOX_MATCH:
+            return FaceChoice(best, len(faces), "corpus box", box=list(best.box))
+    ranked = sorted(faces, key=lambda f: -plausibility(f.box, width, height))
+    first, second = (plausibility(f.box, width, height) for f in ranked[:2])
+    return FaceChoice(ranked[0], len(faces), "largest near centre", ambiguous=second >= AMBIGUOUS * first,
+                      box=list(ranked[0].box))  # fmt: skip
+
+
+def _padded(image: Any) -> tuple[Any, float, int]:
+    """A grey-bordered, upscaled copy of ``image`` and (scale, border) to map its boxes back."""
+    from PIL import Image, ImageOps
+
+    side = max(image.size)
+    scale = max(1.0, MIN_SIDE / (side * (1 + 2 * PAD)))
+    big = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC)
+    border = round(max(big.size) * PAD)
+    return ImageOps.expand(big, border=border, fill=(128, 128, 128)), scale, border
+
+
+def _unpad(faces: list[Any], scale: float, border: int, width: int, height: int) -> None:
+    for face in faces:
+        x, y, w, h = face.box
+        x0, y0 = max(0.0, (x - border) / scale), max(0.0, (y - border) / scale)
+        x1, y1 = min(float(width), (x + w - border) / scale), min(float(height), (y + h - border) / scale)
+        face.box = (x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))
+
+
+def read_face(path: str, corpus_box: list[float] | None = None, aligned: bool = False) -> FaceChoice:
+    """Detect the faces of one image file (AUs from the built-in estimator) and choose the row's face.
+
+    Raises EmoreasonError for an unreadable file (the caller counts it as a corrupt image).
+    """
+    from emoreason.agent import perceive_image
+    from emoreason.perception.images import load_image
+
+    image = load_image(path)
+    faces = perceive_image(path, image=image)
+    if not faces and aligned:
+        padded, scale, border = _padded(image)
+        faces = perceive_image(path, image=padded)
+        _unpad(faces, scale, border, image.width, image.height)
+    return choose(faces, image.width, image.height, corpus_box, aligned)
