@@ -80,6 +80,7 @@ class ChatSession:
     attachments: list[_Attachment] = field(default_factory=list)
     last_items: list[chat_answers.Item] = field(default_factory=list)  # what the last rules reply was about
     _focus_face: int | None = None
+    _focus_span: tuple[float, float] | None = None
 
     @property
     def backend(self) -> str:
@@ -118,7 +119,7 @@ class ChatSession:
     def reset(self) -> None:
         self.history, self.images, self.evidence, self.transcript = [], [], [], []
         self._pending, self._pending_images, self._pending_sources = [], [], []
-        self.attachments, self.last_items, self._focus_face = [], [], None
+        self.attachments, self.last_items, self._focus_face, self._focus_span = [], [], None, None
 
     def save(self, path: str) -> Path:
         """Write the transcript as JSON, atomically."""
@@ -214,7 +215,7 @@ class ChatSession:
             )
         self.evidence += evidence
         self.attachments.append(_Attachment(Path(path).name, evidence, faces))
-        self._focus_face = None
+        self._focus_face = self._focus_span = None
         self._pending_sources.append(path)
         summary = _summary(evidence, faces)
         self.write(f"Attached {path}: {summary}" + "".join(f" Note: {n}." for n in notes))
@@ -287,8 +288,8 @@ class ChatSession:
             return reply
         attachment = next((a for a in reversed(self.attachments) if a.name in question), self.attachments[-1])
         items = self._items(attachment)
-        view = chat_answers.focus(question, items, self._focus_face)
-        self._focus_face = view.face
+        view = chat_answers.focus(question, items, self._focus_face, self._focus_span)
+        self._focus_face, self._focus_span = view.face, view.span
         self.last_items = view.items
         reply = chat_answers.answer(question, view, items)
         if chat_answers.intent_of(question) == "label" and len(view.items) == 1:

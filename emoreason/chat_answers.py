@@ -30,6 +30,7 @@ _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixt
 _FACE_REF = re.compile(r"\b(?:face|person|people|track|subject)\s*(?:number\s*|no\.?\s*|#\s*)?(\d{1,2})\b", re.I)
 _ORDINAL_REF = re.compile(rf"\b({'|'.join(_ORDINALS)}|\d{{1,2}}(?:st|nd|rd|th))\s+(?:face|person|track)\b", re.I)
 _ALL_FACES = re.compile(r"\b(all|every|each|everyone|everybody|both)\b", re.I)
+_ALL_TIMES = re.compile(r"\b(whole|overall|throughout|entire|all along|over time|timeline|all the time)\b", re.I)
 _SECONDS = r"(\d+:\d{2}(?:\.\d+)?|\d+(?:\.\d+)?)"  # 1:02 before 1
 _SPAN = re.compile(rf"\b(?:between|from)\s+{_SECONDS}\s*(?:s|sec\w*)?\s*(?:and|to|-)\s*{_SECONDS}\s*(?:s\b|sec)", re.I)
 _POINT = re.compile(rf"(?:\bat|\baround|\babout|@)\s*{_SECONDS}\s*(?:s\b|sec\w*|\b)", re.I)
@@ -107,8 +108,10 @@ def time_ref(question: str) -> tuple[float, float] | None:
     return None
 
 
-def focus(question: str, items: list[Item], face: int | None) -> Focus:
-    """Narrow ``items`` (one attachment's) by the face and time the question names; ``face`` is the standing focus."""
+def focus(question: str, items: list[Item], face: int | None = None, span: tuple[float, float] | None = None) -> Focus:
+    """Narrow ``items`` (one attachment's) by the face and time the question names; ``face`` and ``span`` are the
+    standing focus from earlier questions ("what about face 2?", "at 5 s"), kept until another one is named or the
+    question asks about all faces ("each face") or the whole clip ("overall", "over time")."""
     out = Focus(items=list(items), face=face)
     named = face_ref(question)
     if named is not None:
@@ -122,11 +125,13 @@ def focus(question: str, items: list[Item], face: int | None) -> Focus:
             out.face = None
         else:
             out.items = [item for item in out.items if item.face == out.face]
-    span = time_ref(question)
+    named_span = time_ref(question)
+    span = named_span if named_span is not None else None if _ALL_TIMES.search(question) else span
     if span is not None:
         timed = [item for item in out.items if item.evidence.start is not None]
         if not timed:
-            out.notes.append(f"{items[0].name} is a photo; times ('at 5 s') apply to videos.")
+            if named_span is not None:
+                out.notes.append(f"{items[0].name} is a photo; times ('at 5 s') apply to videos.")
         else:
             a, b = span
             hit = [i for i in timed if i.evidence.start <= b and a <= (i.evidence.end or i.evidence.start)]  # type: ignore[operator]

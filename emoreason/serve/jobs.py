@@ -2,8 +2,8 @@
 and cancel.
 
 A clip is checked from its container header first (a video stream, at most ``video_seconds`` long, frames within
-the pixel cap). Jobs run one at a time on a runner thread; each job's perception (decode, faces, speech) runs in a
-fresh child process, so cancelling or a timeout ends it for real and its memory goes with it. Reasoning runs here,
+the pixel cap). Jobs run one at a time on a runner thread; their perception (decode, faces, speech) runs in a child
+process, kept warm between jobs and killed on cancel or timeout, so those end the work for real. Reasoning runs here,
 on the shared work queue, so a model backend stays one model in memory. Progress is the perception stage and the
 share of the clip decoded so far. At most ``video_jobs`` are queued or running; more get 429. Finished jobs are kept
 (``jobs_kept``, newest) so their result, subtitles and evidence (for a chat session) can be fetched.
@@ -70,41 +70,62 @@ class CaptionJob:
         return out
 
 
-def _perceive_child(path: str, options: Any, video_id: str, out: Any) -> None:
-    """Child process: perceive one video, sending ("progress", stage, share) and then ("done", perception) or
-    ("error", message) on ``out``."""
+def _worker_loop(inbox: Any, outbox: Any) -> None:
+    """The perception process: for each (path, options, video id) from ``inbox``, send ("progress", stage, share)
+    messages and then ("done", perception) or ("error", message) on ``outbox``. Stays warm between jobs."""
     from emoreason.perception import media
     from emoreason.video import perceive_video
 
-    info = media.probe(path)
-    duration = max(info.duration or 0.0, 1e-3)
-    frames, audio, last = media.iter_frames, media.iter_audio, [0.0]
+    frames, audio = media.iter_frames, media.iter_audio
+    state = {"duration": 1.0, "last": 0.0}
 
-    def report(stage: str, share: float) -> None:
+    def report(stage: str, at: float) -> None:
         now = time.monotonic()
-        if now - last[0] > 0.25:
-            last[0] = now
-            out.put(("progress", stage, min(1.0, share)))
+        if now - state["last"] > 0.25:
+            state["last"] = now
+            outbox.put(("progress", stage, min(1.0, at / state["duration"])))
 
     def frames_with_progress(*args: Any, **kwargs: Any) -> Any:
         for frame in frames(*args, **kwargs):
-            report("faces", frame.time / duration)
+            report("faces", frame.time)
             yield frame
 
     def audio_with_progress(*args: Any, **kwargs: Any) -> Any:
         for start, chunk in audio(*args, **kwargs):
-            report("speech", start / duration)
+            report("speech", start)
             yield start, chunk
 
-    # perceive_video has no progress hook; in this throwaway process its two decoders are wrapped to report one.
+    # perceive_video has no progress hook; in this process of our own its two decoders are wrapped to report one.
     media.iter_frames, media.iter_audio = frames_with_progress, audio_with_progress
-    try:
-        out.put(("done", perceive_video(path, options, video_id)))
-    except EmoreasonError as err:
-        out.put(("error", str(err)))
-    except Exception as err:  # noqa: BLE001 - reported as the job's error
-        logger.exception("%s: perception failed", path)
-        out.put(("error", f"{type(err).__name__}: {err}"))
+    while True:
+        path, options, video_id = inbox.get()
+        try:
+            state["duration"] = max(media.probe(path).duration or 0.0, 1e-3)
+            outbox.put(("done", perceive_video(path, options, video_id)))
+        except EmoreasonError as err:
+            outbox.put(("error", str(err)))
+        except Exception as err:  # noqa: BLE001 - reported as the job's error
+            logger.exception("%s: perception failed", path)
+            outbox.put(("error", f"{type(err).__name__}: {err}"))
+
+
+class _Worker:
+    """The perception process and its two queues; killed on cancel or timeout, started again when needed."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self.inbox, self.outbox = context.Queue(), context.Queue()
+        self.process = context.Process(target=_worker_loop, args=(self.inbox, self.outbox), daemon=True)
+        self.process.start()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(timeout=5)
+        self.inbox.close()
+        self.outbox.close()
 
 
 class CaptionJobs:
@@ -117,6 +138,7 @@ class CaptionJobs:
         self._lock = threading.Lock()
         self._todo: queue.Queue[CaptionJob] = queue.Queue()
         self._runner: threading.Thread | None = None
+        self._worker: _Worker | None = None
 
     def check_clip(self, path: Path, shown: str) -> float | None:
         """The clip's duration, after the header checks (422 not a video, 413 too long or too many pixels)."""
@@ -203,50 +225,39 @@ class CaptionJobs:
                 self._finish(job, "error", f"{type(err).__name__}: {err}")
 
     def _perceive(self, job: CaptionJob) -> Any:
-        """Run perception in a child process; None when cancelled or timed out (the job is finished then)."""
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")
-        messages = context.Queue()
-        child = context.Process(
-            target=_perceive_child, args=(str(job.path), job.options, job.id, messages), daemon=True
-        )
-        child.start()
+        """Run perception in the worker process; None when cancelled, timed out or failed (the job is finished)."""
+        if self._worker is None or not self._worker.process.is_alive():
+            self._worker = _Worker()
+        worker = self._worker
+        worker.inbox.put((str(job.path), job.options, job.id))
         deadline = time.monotonic() + self.limits.video_timeout_s
-        try:
-            while True:
-                if job.cancel.is_set():
-                    self._finish(job, "cancelled", None)
+        while True:
+            stop = None
+            if job.cancel.is_set():
+                stop = ("cancelled", None)
+            elif time.monotonic() > deadline:
+                stop = ("error", f"stopped after {self.limits.video_timeout_s:.0f} s (--video-timeout-s)")
+            if stop:
+                worker.kill()  # the only way to stop a decode midway; the next job starts a fresh process
+                self._worker = None
+                self._finish(job, *stop)
+                return None
+            try:
+                kind, *rest = worker.outbox.get(timeout=0.2)
+            except queue.Empty:
+                if not worker.process.is_alive():
+                    self._worker = None
+                    self._finish(job, "error", f"perception stopped (exit code {worker.process.exitcode})")
                     return None
-                if time.monotonic() > deadline:
-                    self._finish(
-                        job, "error", f"stopped after {self.limits.video_timeout_s:.0f} s (--video-timeout-s)"
-                    )
-                    return None
-                try:
-                    kind, *rest = messages.get(timeout=0.2)
-                except queue.Empty:
-                    if not child.is_alive() and messages.empty():
-                        self._finish(job, "error", f"perception stopped (exit code {child.exitcode})")
-                        return None
-                    continue
-                if kind == "progress":
-                    job.stage, share = rest
-                    job.progress = (
-                        0.05
-                        + (0.15 if job.stage == "speech" else 0.75) * share
-                        + (0.15 if job.stage == "faces" else 0.0)
-                    )
-                elif kind == "error":
-                    self._finish(job, "error", rest[0].replace(str(job.path), job.name))
-                    return None
-                else:
-                    return rest[0]
-        finally:
-            if child.is_alive():
-                child.terminate()
-            child.join(timeout=5)
-            messages.close()
+                continue
+            if kind == "progress":
+                job.stage, share = rest
+                job.progress = 0.05 + (0.15 * share if job.stage == "speech" else 0.15 + 0.75 * share)
+            elif kind == "error":
+                self._finish(job, "error", rest[0].replace(str(job.path), job.name))
+                return None
+            else:
+                return rest[0]
 
     def _run_one(self, job: CaptionJob) -> None:
         from emoreason.video import reason_video

@@ -317,3 +317,12 @@ def test_30_parallel_requests_are_each_answered_or_refused(server: str, face_pho
         replies = list(pool.map(lambda r: _status_and_retry(*r), requests))
     statuses = [status for status, _ in replies]
     assert len(statuses) == 30 and set(statuses) <= {200, 429} and 200 in statuses, statuses
+
+
+def test_the_examples_in_the_docstrings() -> None:
+    import doctest
+
+    from emoreason.serve import limits
+
+    result = doctest.testmod(limits)
+    assert result.attempted > 0 and result.failed == 0

@@ -70,3 +70,18 @@ def test_chat_session_attaches_a_photo_and_answers_twice(server: str, face_photo
     assert _call(f"{server}/v1/sessions/{sid}/ask", b'{"question": ""}', ask)[0] == 422
     assert _call(f"{server}/v1/sessions/{sid}", method="DELETE") == (200, {"ended": True})
     assert _call(f"{server}/v1/sessions/{sid}", method="DELETE")[0] == 404
+
+
+def test_docs_work_offline(server: str) -> None:
+    from emoreason.serve.docs import assets_folder
+
+    with urllib.request.urlopen(f"{server}/docs", timeout=10) as response:
+        page = response.read().decode()
+    if assets_folder() is None:  # without fastapi-offline: the plain list, still no network
+        assert "/openapi.json" in page and "/v1/chat/completions" in page and "http" not in page.split("<body>")[1]
+        return
+    assert "/docs/assets/swagger-ui-bundle.js" in page and "cdn." not in page and "https://" not in page
+    with urllib.request.urlopen(f"{server}/docs/assets/swagger-ui-bundle.js", timeout=10) as response:
+        assert response.status == 200 and len(response.read()) > 100_000
+    with urllib.request.urlopen(f"{server}/redoc", timeout=10) as response:
+        assert "/docs/assets/redoc.standalone.js" in response.read().decode()
