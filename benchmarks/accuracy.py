@@ -285,7 +285,33 @@ def accuracy_rows(scored: list[real_media.Item], systems: dict[str, dict[str, di
             summary[name][label] = {"n": len(group), "correct": hits, "accuracy": round(acc, 3)}
             row.append(f"{hits}/{len(group)} {acc:6.1%}")
         rows.append(row)
+    row = ["mean of labels", ""]
+    for name in systems:
+        mean = sum(summary[name][lb]["accuracy"] for lb in labels) / len(labels) if labels else 0.0
+        summary[name]["mean_of_labels"] = round(mean, 3)
+        row.append(f"{mean:13.1%}")
+    rows.append(row)
     return rows, summary
+
+
+def versus_lines(summary: dict[str, dict[str, Any]]) -> list[str]:
+    """emoreason against each peer: overall, and on how many labels it is ahead, level or behind."""
+    lines = []
+    mine = summary.get("emoreason", {})
+    labels = [lb for lb in mine if lb not in ("overall", "mean_of_labels")]
+    for peer, theirs in summary.items():
+        if peer == "emoreason":
+            continue
+        ahead = [lb for lb in labels if mine[lb]["accuracy"] > theirs[lb]["accuracy"]]
+        level = [lb for lb in labels if mine[lb]["accuracy"] == theirs[lb]["accuracy"]]
+        behind = [lb for lb in labels if mine[lb]["accuracy"] < theirs[lb]["accuracy"]]
+        overall = mine["overall"]["accuracy"] - theirs["overall"]["accuracy"]
+        lines.append(
+            f"emoreason vs {peer}: overall {overall:+.1%}; ahead on {len(ahead)}/{len(labels)} labels"
+            f" ({', '.join(ahead) or '-'}), level on {len(level)} ({', '.join(level) or '-'}),"
+            f" behind on {len(behind)} ({', '.join(behind) or '-'})"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             within = sum(1 for r in group_rows if r["max_delta"] <= 1.0)
             agree = sum(1 for r in group_rows if r["labels_agree"])
             print(f"{within}/{len(group_rows)} faces within 1.0 on every AU; {agree}/{len(group_rows)} labels agree")
-    checks = acceptance_checks(items, readings, group_rows)
+    checks = versus_lines(summary) + acceptance_checks(items, readings, group_rows)
     print()
     print("Issue 11 checks")
     for line in checks:

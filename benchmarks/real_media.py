@@ -80,11 +80,16 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _run(cmd: list[str], cwd: Path) -> None:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+# An sdist's metadata is built by its setup.py; old ones import pkg_resources, which setuptools 81 dropped.
+SDIST_BUILD_CONSTRAINTS = ("setuptools<81",)
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise FetchError(f"{' '.join(cmd)} failed ({proc.returncode}): {' / '.join(tail)}")
+        lines = [ln.strip() for ln in (proc.stderr or proc.stdout).strip().splitlines()]
+        useful = [ln for ln in lines if ln and not ln.startswith(("note:", "hint:", "WARNING:", "[end", "╰", "│"))]
+        raise FetchError(f"{' '.join(cmd)} failed ({proc.returncode}): {' / '.join(useful[-3:])}")
 
 
 def _download(pkg: dict[str, Any], into: Path) -> Path:
@@ -108,10 +113,16 @@ def _download(pkg: dict[str, Any], into: Path) -> Path:
         if kind == "wheel":
             _run(base + ["--only-binary", name], into)
         else:
-            try:  # pip prepares an sdist's metadata; an old setup.py may need the build tools already here
-                _run(base + ["--no-binary", name], into)
-            except FetchError:
-                _run(base + ["--no-binary", name, "--no-build-isolation"], into)
+            # pip prepares an sdist's metadata in a build env; PIP_CONSTRAINT reaches the pip that fills it
+            with tempfile.TemporaryDirectory(prefix="emoreason-bench-") as tmp:
+                constraints = Path(tmp) / "build-constraints.txt"
+                lines = [*SDIST_BUILD_CONSTRAINTS, *pkg.get("build_constraints", [])]
+                constraints.write_text("\n".join(lines) + "\n", encoding="utf-8")
+                env = {**os.environ, "PIP_CONSTRAINT": str(constraints)}
+                try:
+                    _run(base + ["--no-binary", name], into, env)
+                except FetchError:  # last resort: the build tools of this venv
+                    _run(base + ["--no-binary", name, "--no-build-isolation"], into, env)
     elif kind == "npm":
         npm = shutil.which("npm")
         if not npm:
