@@ -26,6 +26,7 @@ from emoreason.modalities import MODALITIES, present_modalities, without_modalit
 from emoreason.schema import Evidence
 
 logger = logging.getLogger(__name__)
+EXAMPLES = 10  # changed answers listed per modality in report.md
 
 
 def answer_key(label: str | None, labels: Sequence[str] | None) -> tuple[str | None, tuple[str, ...]]:
@@ -103,7 +104,13 @@ def ablation_block(
             }
         s["ablation"] = {"present": record["present"], "without": record["without"]}
         records.append(record)
-    return summarize(records, list(ablated))
+    summary = summarize(records, list(ablated))
+    summary["changed_examples"] = {
+        m: [{"id": s["id"], "gold": s["gold"], "full": s["pred"], "without": s["ablation"]["without"][m]["pred"]}
+            for s in samples if s["ablation"]["without"].get(m, {}).get("changed")][:EXAMPLES]
+        for m in ablated
+    }  # fmt: skip
+    return summary
 
 
 # ---------------------------------------------------------------------------------------------- analyze / caption
@@ -206,6 +213,10 @@ def attribution_table(summary: dict[str, Any]) -> str:
         cells = [str(row["n_present"]), str(row["changed"]), _fmt(row["changed_rate"]),
                  _fmt(row["accuracy_without"]), _fmt(row["delta_accuracy"], signed=True)]  # fmt: skip
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    for m, examples in (summary.get("changed_examples") or {}).items():
+        if examples:
+            items = "; ".join(f"{e['id']} ({e['gold'] or 'no gold'}): {e['full']} -> {e['without']}" for e in examples)
+            lines += ["", f"Changed without {m} (first {len(examples)}): {items}"]
     if any(row["errors"] for row in summary["per_modality"].values()):
         lines += ["", "Some runs without a modality failed: " + ", ".join(
             f"{m} {row['errors']}" for m, row in summary["per_modality"].items() if row["errors"])]  # fmt: skip

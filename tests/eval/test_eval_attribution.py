@@ -135,6 +135,7 @@ def test_eval_ablate_reports_accuracy_without_each_modality(
     assert samples["m3"]["ablation"]["present"] == ["speech"] and "face" not in samples["m3"]["ablation"]["without"]
     report = (out / "report.md").read_text()
     assert "## Modality attribution" in report and "![modality attribution](modality_attribution.png)" in report
+    assert "Changed without speech (first 2): m2 (happiness): happiness -> anger; m3 (fear): fear -> neutral" in report
     png = (out / "modality_attribution.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert sorted(p.name for p in (out / "ablate").iterdir()) == ["face.jsonl", "prosody.jsonl", "speech.jsonl"]
