@@ -315,8 +315,10 @@ def build(config: BuildConfig, progress: Progress | None = None) -> BuildSummary
 
     finished, seen, batch, order = 0, set(), [], []
     for item in _samples(source, ctx, config.limit):
-        if isinstance(item, Skip):
-            work.skip(item.id, item.split, item.reason, item.detail)
+        if isinstance(item, Skip):  # its id counts as seen, so a later item with that id is a duplicate, not "done"
+            work.skip(item.id if item.id not in seen else f"{item.id}#dup{len(seen)}", item.split, item.reason,
+                      item.detail)  # fmt: skip
+            seen.add(item.id)
             continue
         if not _SPLIT.match(item.split):
             raise EmoreasonError(f"{item.id}: split name {item.split!r} must be letters, digits and underscores")

@@ -208,3 +208,14 @@ def test_a_killed_build_process_resumes_through_the_cli(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "(4 rows were finished by an earlier run and reused)" in done.stdout
     assert "train: 3 rows" in done.stdout and "test: 2 rows" in done.stdout
+
+
+def test_a_skipped_line_and_a_good_line_with_the_same_id_are_both_counted(tmp_path: Path) -> None:
+    replicas.image(tmp_path / "a.png")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\na.png,bananas\na.png,happy\nb.png,sad\nb.png,bananas\n")
+    summary = build(BuildConfig("manifest", manifest, tmp_path / "out", au_source="none"))
+    # line 3 is not taken for "finished" because line 2 (same id) was skipped; b's bad line keeps its reason
+    assert summary.skipped == {"unknown label": 2, "duplicate id": 1, "missing file": 1}
+    again = build(BuildConfig("manifest", manifest, tmp_path / "out", au_source="none"))
+    assert again.skipped == summary.skipped
