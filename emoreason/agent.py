@@ -66,7 +66,6 @@ def _openface_csv_for(path: Path, openface_csv: str | os.PathLike[str] | None) -
 
 def _openface_aus(path: Path, faces: list[Face], options: ImageOptions) -> None:
     """Give each detected face the AUs of the OpenFace row that matches it (by position, else by order)."""
-    from emoreason.perception.aus import blendshapes_to_aus
     from emoreason.perception.openface import read_openface_rows
 
     rows = read_openface_rows(_openface_csv_for(path, options.openface_csv), options.min_confidence)
@@ -88,9 +87,9 @@ def _openface_aus(path: Path, faces: list[Face], options: ImageOptions) -> None:
                 unused.remove(nearest)
         if match is not None:
             face.aus = dict(match.aus)
+            face.uncertain_aus = []  # the uncertainty was between landmarks and blendshapes, now replaced
         else:
-            logger.warning("%s: face %d has no OpenFace row; using blendshape AUs for it", path, index)
-            face.aus = blendshapes_to_aus(face.blendshapes, face.landmarks)
+            logger.warning("%s: face %d has no OpenFace row; keeping its landmark and blendshape AUs", path, index)
 
 
 def _save_crop(crop: Any, crops_dir: Path, name: str) -> None:
@@ -112,10 +111,10 @@ def perceive_image(
 
     ``image`` is the already-loaded picture (``images.load_image(path)``), when the caller prefetched it.
     """
-    from emoreason.perception.aus import blendshapes_to_aus
     from emoreason.perception.crops import aligned_crop
     from emoreason.perception.faces import detect_faces
     from emoreason.perception.images import load_image
+    from emoreason.perception.readings import read_face
 
     options = options or ImageOptions()
     if options.au_source not in AU_SOURCES:
@@ -123,11 +122,11 @@ def perceive_image(
     path = Path(path)
     image = image if image is not None else load_image(path)
     faces = detect_faces(image, num_faces=options.num_faces, model_path=options.face_model)
+    bounds = (float(image.width), float(image.height)) if hasattr(image, "width") else None
+    for face in faces:
+        read_face(face, image, bounds)  # fused AUs, uncertain AUs and quality flags
     if options.au_source == "openface" and faces:
         _openface_aus(path, faces, options)
-    else:
-        for face in faces:
-            face.aus = blendshapes_to_aus(face.blendshapes, face.landmarks)
     if with_crops or options.crops_dir:
         for index, face in enumerate(faces):
             face.crop = aligned_crop(image, face.landmarks)
@@ -142,7 +141,10 @@ def face_evidence(path: Path, index: int, face: Face, label_set: str) -> Evidenc
         id=f"{path}#face{index}",
         images=[face.crop] if face.crop is not None else [],
         aus=face.aus,
-        au_text=facs.au_text(face.aus),
+        au_text=facs.au_text(face.aus, uncertain=face.uncertain_aus),
+        quality=list(face.quality),
+        quality_text=face.quality_text,
+        uncertain_aus=list(face.uncertain_aus),
         label_set=label_set,
         meta={"path": str(path), "face_index": index, "box": list(face.box)},
     )
@@ -223,6 +225,8 @@ def _finish(batch: list[_Pending], reasoner: Any) -> list[ImageResult]:
                         label=reasoning.label,
                         scores=reasoning.scores,
                         head_pose=face.head_pose,
+                        quality=list(face.quality),
+                        uncertain_aus=list(face.uncertain_aus),
                         raw=reasoning.raw,
                         format_ok=reasoning.format_ok,
                     )

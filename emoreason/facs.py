@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,35 @@ AU_TABLE: dict[int, ActionUnit] = {
     ]
 }
 
+# Lay phrases for the plain-language video caption (the FACS names stay the AU text of prompts and CoTs).
+AU_PLAIN: dict[int, str] = {
+    1: "inner brows raised", 2: "outer brows raised", 4: "brows drawn down", 5: "eyes wide open",
+    6: "cheeks raised", 7: "lids tightened", 9: "nose wrinkled", 10: "upper lip raised", 12: "lip corners up",
+    14: "cheeks dimpled", 15: "lip corners down", 16: "lower lip pulled down", 17: "chin pushed up",
+    18: "lips puckered", 20: "lips stretched", 22: "lips funnelled", 23: "lips tightened", 24: "lips pressed",
+    25: "lips apart", 26: "jaw dropped", 27: "mouth stretched open", 28: "lips sucked in", 43: "eyes closed",
+}
+# Pairs said as one phrase: (a, b) -> phrase, replacing both.
+AU_PLAIN_PAIRS: dict[tuple[int, int], str] = {
+    (1, 4): "brows raised and drawn together", (1, 2): "brows raised", (25, 26): "mouth open",
+}
+
+
+def plain_movements(aus: dict[str, float], threshold: float = PRESENCE_THRESHOLD, limit: int = 4) -> list[str]:
+    """The strongest visible movements in lay words, pairs merged, strongest first.
+
+    >>> plain_movements({"AU1": 3.0, "AU4": 2.0, "AU43": 4.0, "AU15": 1.5})
+    ['eyes closed', 'brows raised and drawn together', 'lip corners down']
+    """
+    strength = {n: v for n, v in bilateral(aus).items() if v >= threshold and n in AU_PLAIN}
+    phrases: list[tuple[float, str]] = []
+    for (a, b), phrase in AU_PLAIN_PAIRS.items():
+        if a in strength and b in strength:
+            phrases.append((max(strength.pop(a), strength.pop(b)), phrase))
+    phrases += [(v, AU_PLAIN[n]) for n, v in strength.items()]
+    return [p for _, p in sorted(phrases, key=lambda x: -x[0])[:limit]]
+
+
 # FACS intensity letters on the 0..5 scale: 1=A trace, 2=B slight, 3=C marked, 4=D severe, 5=E maximum.
 INTENSITY_WORDS: dict[str, str] = {"A": "trace", "B": "slight", "C": "marked", "D": "severe", "E": "maximum"}
 
@@ -86,11 +116,13 @@ INTENSITY_WORDS: dict[str, str] = {"A": "trace", "B": "slight", "C": "marked", "
 # Basic emotions: EMFACS-7 prototypes (Friesen & Ekman, EMFACS-7, 1983) as tabulated in Ekman, Friesen & Hager,
 # FACS Investigator's Guide (2002), Table 10-1, with the major variants folded in as supporting AUs.
 # Contempt is unilateral AU14 (often with unilateral AU12): see CONTEMPT_UNILATERAL below.
+# Sadness carries AU43 as a supporting AU: EMFACS's sadness variants add AU54+AU64 (head and eyes down), which a
+# camera sees as lowered or closed lids, and crying shuts the eyes (inner brows up with eyes shut: a signature).
 # Compound emotions: Du, Tao & Martinez, "Compound facial expressions of emotion", PNAS 111(15), 2014, Table 1
 # (the AUs used by at least 70% of their subjects).
 PROTOTYPES: dict[str, dict[int, float]] = {
     "happiness": {6: 1.0, 12: 1.0, 25: 0.25},
-    "sadness": {1: 1.0, 4: 0.5, 15: 1.0, 17: 0.5},
+    "sadness": {1: 1.0, 4: 0.5, 15: 1.0, 17: 0.5, 43: 0.5},
     "surprise": {1: 1.0, 2: 1.0, 5: 0.5, 26: 1.0, 27: 0.5, 25: 0.25},
     "fear": {1: 1.0, 2: 0.5, 4: 1.0, 5: 1.0, 7: 0.5, 20: 1.0, 26: 0.5, 25: 0.25},
     "disgust": {9: 1.0, 10: 1.0, 15: 0.5, 16: 0.5, 17: 0.25, 25: 0.25},
@@ -110,6 +142,54 @@ PROTOTYPES: dict[str, dict[int, float]] = {
 }
 # AUs whose one-sided (asymmetric) form is the signature of contempt.
 CONTEMPT_UNILATERAL: tuple[int, ...] = (14, 12)
+
+# Signatures: a basic emotion is only read when the face shows one of these AU combinations in full (each AU at
+# or above the presence threshold). They encode the FACS Investigator's Guide's point that no single AU but the
+# specific combination signals an emotion: AU4 alone (MediaPipe reads some on calm faces) is neither anger nor
+# sadness; AU20 alone is not fear; AU26 alone (an open, laughing mouth) is not surprise. Surprise and fear widen
+# the eyes and anger glares, so with the eyes shut (EYES_SHUT) none of them is read; eyes squeezed shut under
+# raised or lowered brows, or with the chin pushed up (AU17), is the crying face (sadness).
+SIGNATURES: dict[str, tuple[frozenset[int], ...]] = {
+    "happiness": (frozenset({12}),),
+    "sadness": (
+        frozenset({15}), frozenset({1, 4}), frozenset({1, 17}), frozenset({1, 43}), frozenset({17, 43}),
+        frozenset({4, 43}), frozenset({-43}),  # -43: eyes squeezed shut over closed lips (crying)
+    ),
+    # EMFACS surprise: 1+2 with 5 or 26/27, or 5 with 26/27 (1+2 alone is a brow flash, not surprise); 1+26 for
+    # faces whose hair hides the outer brows
+    "surprise": (frozenset({1, 2, 5}), frozenset({1, 2, 26}), frozenset({1, 2, 27}), frozenset({5, 26}),
+                 frozenset({5, 27}), frozenset({1, 26})),
+    "fear": (frozenset({20, 1}), frozenset({20, 4}), frozenset({20, 5}), frozenset({1, 2, 4}), frozenset({1, 4, 5})),
+    "disgust": (frozenset({9}), frozenset({10})),
+    # every EMFACS anger prototype lowers the brows; -4 is a marked frown on its own (AU4 >= MARKED_FROWN)
+    "anger": (frozenset({4, 7}), frozenset({4, 23}), frozenset({4, 24}), frozenset({4, 5}), frozenset({-4})),
+    "contempt": (frozenset({14}), frozenset({12})),  # one-sided only: the asymmetry is checked by the rule engine
+}
+MARKED_FROWN = 3.5  # AU4 this strong (fused, mostly geometry) is the anger brow even alone
+EYES_SHUT: tuple[frozenset[int], ...] = (frozenset({43}),)
+# Combinations that rule a label out although its signature shows: a smile-like mouth under knit brows (AU1+AU4),
+# with the eyes shut under raised inner brows, or squeezed shut over closed lips (-43: the rule engine's marker
+# for AU43 >= 4 with AU25 absent) is the crying face, and under a marked frown (-4) the shout, not happiness.
+CONTRA: dict[str, tuple[frozenset[int], ...]] = {
+    "happiness": (frozenset({1, 4}), frozenset({1, 43}), frozenset({-43}), frozenset({-4})),
+    "contempt": (frozenset({26}), frozenset({27}), frozenset({-4})),  # a smirk does not drop the jaw or frown
+}
+EYES_OPEN_LABELS = ("surprise", "fear", "anger")
+
+
+def prototype_aus(label: str) -> set[int]:
+    """The AU numbers of a label's prototype; for a compound, its own (Du et al.) and both components'.
+
+    >>> sorted(prototype_aus("sadly angry"))
+    [1, 4, 5, 7, 15, 17, 23, 24, 43]
+    """
+    from emoreason.labels import COMPOUND_LABELS, components
+
+    found = set(PROTOTYPES.get(label, {}))
+    if label in COMPOUND_LABELS:
+        for part in components(label):
+            found |= set(PROTOTYPES.get(part, {}))
+    return found
 
 _AU_KEY = re.compile(r"^\s*(?:AU)?\s*0*(\d{1,2})\s*([LR])?\s*(?:_[rc])?\s*$", re.IGNORECASE)
 
@@ -194,17 +274,26 @@ def au_name(number: int) -> str:
     return au.name if au else f"action unit {number}"
 
 
-def au_phrase(key: str | int, value: float) -> str:
+def au_phrase(key: str | int, value: float, uncertain: bool = False) -> str:
     """One AU in words, the form the rule engine cites: ``AU12 lip corner puller (marked)``.
 
-    >>> au_phrase("AU14L", 2.2)
-    'AU14L dimpler (slight, left side)'
+    ``uncertain`` (the landmark geometry and the blendshapes disagree on it) is said in the parentheses.
+
+    >>> au_phrase("AU14L", 2.2), au_phrase("AU4", 2.0, uncertain=True)
+    ('AU14L dimpler (slight, left side)', 'AU4 brow lowerer (slight, uncertain)')
     """
     number, side = parse_au_key(key)
     detail = intensity_word(value)
     if side:
         detail += ", left side" if side == "L" else ", right side"
+    if uncertain:
+        detail += ", uncertain"
     return f"{au_key(number, side)} {au_name(number)} ({detail})"
+
+
+def uncertain_numbers(uncertain: Iterable[str] = ()) -> set[int]:
+    """AU numbers of a list of uncertain AU keys (``["AU4", "AU12L"]`` -> {4, 12})."""
+    return {parse_au_key(key)[0] for key in uncertain}
 
 
 def _merged_for_text(aus: dict[str, float], threshold: float) -> list[tuple[str, float]]:
@@ -230,7 +319,12 @@ def active_aus(aus: dict[str, float], threshold: float = PRESENCE_THRESHOLD) -> 
     return _merged_for_text(aus, threshold)
 
 
-def au_text(aus: dict[str, float], threshold: float = PRESENCE_THRESHOLD, with_description: bool = False) -> str:
+def au_text(
+    aus: dict[str, float],
+    threshold: float = PRESENCE_THRESHOLD,
+    with_description: bool = False,
+    uncertain: Iterable[str] = (),
+) -> str:
     """The one place AU intensities become text, for prompts, CoTs and the UI.
 
     >>> au_text({"AU6": 2.4, "AU12": 3.2, "AU4": 0.2})
@@ -239,9 +333,10 @@ def au_text(aus: dict[str, float], threshold: float = PRESENCE_THRESHOLD, with_d
     items = active_aus(aus, threshold)
     if not items:
         return "No action units above the presence threshold (a relaxed, neutral face)."
+    doubtful = uncertain_numbers(uncertain)
     parts = []
     for key, value in items:
-        phrase = au_phrase(key, value)
+        phrase = au_phrase(key, value, parse_au_key(key)[0] in doubtful)
         if with_description:
             au = AU_TABLE.get(parse_au_key(key)[0])
             if au:

@@ -38,7 +38,7 @@ class Face(BaseModel):
     blendshapes: dict[str, float] = Field(default_factory=dict, repr=False)  # the 52 ARKit-style scores, 0..1
     head_pose: HeadPose | None = None
     aus: dict[str, float] = Field(default_factory=dict)  # {"AU12": 3.1, "AU14L": 2.0}
-    # quality flags (perception.quality.FLAGS): small_face, turned_face, eyes_closed, cut_off, occluded, low_confidence
+    # quality flags (perception.readings.FLAGS): small_face, turned_face, eyes_closed, cut_off, low_confidence
     quality: list[str] = Field(default_factory=list)
     quality_text: str = ""  # one hedging sentence per flag, for the prompt and the CoT
     uncertain_aus: list[str] = Field(default_factory=list)  # AUs where the geometry and the blendshapes disagree

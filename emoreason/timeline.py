@@ -1,10 +1,11 @@
 """Video-level results from segment results: per-track emotion timelines, the dominant emotion, the temporal
 caption, and "emotion subtitles" (.srt/.vtt cues).
 
-The temporal caption is plain ordered sentences built for people and for the temporal LCS metric
-(``emoreason.eval.temporal``): emotions are named with canonical label words, AUs as ``AU<n>`` with their FACS
-names, one change per clause, and an AU that weakens is said to *fall* (an offset word the metric reads as the
-AU's offset).
+The temporal caption reads as plain language first, for people, and stays scorable by the temporal LCS metric
+(``emoreason.eval.temporal``): one sentence per run of the same label, in order, saying what the face does in lay
+words ("cries", "smiles broadly"), for how long and from when, then the canonical label word in brackets, the
+visible movements in lay words, and the AU codes after them; an AU that weakens at a change is said to *fall* (an
+offset word the metric reads as the AU's offset). A gap of a second or more with no face is said as such.
 """
 
 from __future__ import annotations
@@ -61,41 +62,118 @@ def _changes(before: dict[str, float], after: dict[str, float]) -> list[str]:
     return out[:3]
 
 
-def _as_noun(label: str | None) -> str:
+def _verb(label: str | None, aus: dict[str, float], plural: bool = False) -> str:
+    """What the person does, in plain words: "smiles broadly", "cries", "looks angry"."""
+    b = facs.bilateral(aus)
+    s = "" if plural else "s"
     if not label or label == "unknown":
-        return "an unclear expression"
+        return f"show{s} an unclear expression"
     if label == "neutral":
-        return "a neutral face"
-    return f"a {label} expression" if " " in label else label
+        return f"look{s} neutral"
+    if label == "happiness":
+        broad = b.get(12, 0.0) >= 4.0 or b.get(25, 0.0) >= 3.0
+        return f"smile{s}{' broadly' if broad else ''}"
+    if label == "sadness":
+        crying = b.get(43, 0.0) >= 3.0 or (b.get(17, 0.0) >= 1.0 and b.get(1, 0.0) >= 1.0)
+        return ("cry" if plural else "cries") if crying else f"look{s} downcast"
+    if label == "contempt":
+        return f"smirk{s}"
+    return f"look{s} {label_adjective(label)}"
 
 
-def _describe_label(label: str | None) -> str:
-    if not label or label == "unknown":
-        return "the expression is unclear"
+_ADJECTIVES = {"surprise": "surprised", "fear": "afraid", "disgust": "disgusted", "anger": "angry"}
+
+
+def label_adjective(label: str) -> str:
+    """ "anger" -> "angry"; compound labels ("happily surprised") are adjectives already."""
+    return _ADJECTIVES.get(label, label)
+
+
+def _duration(start: float, end: float) -> str:
+    length = end - start
+    if length < 1.0:
+        return "briefly"
+    return f"for about {length:.0f} s"
+
+
+def label_runs(segments: list[SegmentResult], track: int | None) -> list[dict[str, Any]]:
+    """The track's consecutive same-label segments merged (as :func:`timeline`), each with its strongest AUs and
+    the AUs of the segment where it starts."""
+    runs: list[dict[str, Any]] = []
+    for seg in sorted((s for s in segments if s.track == track), key=lambda s: s.start):
+        label = seg.label or "unknown"
+        if runs and runs[-1]["label"] == label and seg.start - runs[-1]["end"] < 1.0:
+            run = runs[-1]
+            run["end"] = max(run["end"], seg.end)
+            run["moves"].append((seg.start, _changes(run["last"], seg.aus)))
+            run["last"] = seg.aus
+            if expressiveness(seg.aus) > expressiveness(run["aus"]):
+                run["aus"] = seg.aus
+        else:
+            runs.append(
+                {"start": seg.start, "end": seg.end, "label": label, "aus": seg.aus, "first": seg.aus,
+                 "last": seg.aus, "moves": []}
+            )
+    return runs
+
+
+def _moves(run: dict[str, Any], limit: int = 3) -> str:
+    """Within one run: "; at 1.0 s AU5 rises and AU26 rises; at 3.0 s AU26 falls" (AUs changing by RISE_MIN)."""
+    parts = []
+    for t, changes in run["moves"]:
+        rose = [c.split()[0] for c in changes if c.endswith("rises")]
+        fell = [c.split()[0] for c in changes if c.endswith("falls")]
+        # each AU with its own verb: the temporal metric reads polarity per clause
+        said = [f"{au} rises" for au in rose] + [f"{au} falls" for au in fell]
+        if said:
+            parts.append(f"at {t:.1f} s {_join(said)}")
+    return "".join(f"; {p}" for p in parts[:limit])
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def expressiveness(aus: dict[str, float]) -> float:
+    return float(sum(facs.bilateral(aus).values()))
+
+
+def _details(aus: dict[str, float], label: str, changes: list[str]) -> str:
+    """": brows raised, eyes closed (AU1, AU43; AU12 lip corner puller falls)" - plain words, then the AU codes."""
     if label == "neutral":
-        return "the face looks neutral"
-    return f"the expression shows {label}"
+        return f" ({'; '.join(changes)})" if changes else ""
+    words = facs.plain_movements(aus)
+    codes = [key for key, _ in facs.active_aus(aus)[:4]]
+    inner = ", ".join(codes) + ("; " if codes and changes else "") + "; ".join(changes)
+    text = f": {', '.join(words)}" if words else ""
+    return text + (f" ({inner})" if inner else "")
 
 
 def track_caption(segments: list[SegmentResult], track: int | None, who: str = "The person") -> str:
-    """Ordered sentences for one track: where the expression starts, then each change of label."""
-    segs = sorted((s for s in segments if s.track == track), key=lambda s: s.start)
-    if not segs:
+    """Plain sentences for one track, in order: what the face does and for how long, then each change of label
+    with the time it happens; the AU codes (and the AUs that rose or fell) follow the plain words in brackets.
+
+    "The person cries for about 6 s (sadness): eyes closed, brows raised and drawn together (AU43, AU1, AU4).
+    Then, at 5.8 s, they smile broadly for about 14 s (happiness): lip corners up, lips apart (AU12, AU25; AU43
+    falls; AU4 falls)."
+    """
+    runs = label_runs(segments, track)
+    if not runs:
         return ""
-    first = segs[0]
-    start = f"{who} starts with {_as_noun(first.label)}"
-    if first.aus and facs.active_aus(first.aus) and first.label != "neutral":
-        start += f", showing {_aus_phrase(first.aus)}"
-    sentences = [start + "."]
-    prev = first
-    for seg in segs[1:]:
-        if seg.label == prev.label:
-            prev = seg if facs.bilateral(seg.aus) != facs.bilateral(prev.aus) else prev
-            continue
-        clauses = _changes(prev.aus, seg.aus)
-        body = "; ".join(clauses + [_describe_label(seg.label)])
-        sentences.append(f"Then {body}.")
-        prev = seg
+    sentences = []
+    plural = who.lower() == "they"
+    for k, run in enumerate(runs):
+        label = run["label"]
+        # offsets only: what rose is in the codes already
+        fell = _changes(runs[k - 1]["aus"], run["first"]) if k else []
+        changes = [c.split()[0] + " falls" for c in fell if c.endswith("falls")]
+        verb = _verb(label, run["aus"], plural=plural or k > 0)
+        head = who if k == 0 else f"Then, at {run['start']:.1f} s, they"
+        tag = f" ({label})" if label not in ("neutral", "unknown") else ""
+        body = f"{head} {verb} {_duration(run['start'], run['end'])}{tag}"
+        sentences.append(body + _details(run["aus"], label, changes) + _moves(run) + ".")
+        if k + 1 < len(runs) and runs[k + 1]["start"] - run["end"] >= 1.0:
+            sentences.append(f"The face is not visible from {run['end']:.1f} to {runs[k + 1]['start']:.1f} s.")
     return " ".join(sentences)
 
 

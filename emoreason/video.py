@@ -174,11 +174,30 @@ def _box_crop(image: Any, face: Any, size: int = 224) -> Any:
     return Image.fromarray(image).crop(box).resize((size, size), Image.BILINEAR)
 
 
+
+
+# The second pass costs a landmarker run per face and frame; in video, where the VIDEO-mode landmarker tracks a face
+# from frame to frame, only faces under a fifth of the frame's long side get it (the crowd, not the talking head).
+VIDEO_REFINE_BELOW = 0.2
+
+
 def _face_backend(options: VideoOptions) -> tuple[Any, Any, Any, Any]:
-    """(landmarker in VIDEO mode, faces_from_result, AU function, crop function) from the image perception."""
+    """(landmarker in VIDEO mode, faces_from_result, reading function, crop function) from the image perception.
+
+    The reading function is ``readings.read_face`` after the second pass (``faces.refine_face``) for faces that are
+    small in the frame (``VIDEO_REFINE_BELOW``): a large face already fills the landmarker's own crop.
+    """
     from emoreason.perception import faces
-    from emoreason.perception.aus import blendshapes_to_aus
     from emoreason.perception.crops import aligned_crop
+    from emoreason.perception.readings import read_face
+
+    refiner = faces.get_landmarker(2, options.face_model)
+
+    def read(image: Any, face: Any) -> Any:
+        h, w = image.shape[:2]
+        if max(face.box[2], face.box[3]) < VIDEO_REFINE_BELOW * max(w, h):
+            faces.refine_face(image, face, refiner, (float(w), float(h)))
+        return read_face(face, bounds=(float(w), float(h)))
 
     def crop_fn(image: Any, face: Any, size: int) -> Any:
         return (
@@ -188,7 +207,7 @@ def _face_backend(options: VideoOptions) -> tuple[Any, Any, Any, Any]:
         )
 
     landmarker = faces.create_landmarker(mode="video", num_faces=options.num_faces, model_path=options.face_model)
-    return landmarker, faces.faces_from_result, blendshapes_to_aus, crop_fn
+    return landmarker, faces.faces_from_result, read, crop_fn
 
 
 def _jpeg(image: Any) -> bytes:
@@ -197,19 +216,27 @@ def _jpeg(image: Any) -> bytes:
     return buf.getvalue()
 
 
-def _faces_pass(path: Path, options: VideoOptions, segments: list[tuple[float, float]], notes: list[str]):
-    """One streaming pass over sampled frames: tracks, AU series, and the peak crop per (track, segment).
+def frame_label(aus: dict[str, float], label_set: str, uncertain: tuple[str, ...] = ()) -> str:
+    """The rule engine's label for one frame's AUs: what splits a window where the expression changes."""
+    from emoreason.reasoning.rules import best_label, score_emotions
 
-    The best frame of each open (track, segment) is held by reference and cropped once, when its segment closes,
-    so only a handful of frames are ever alive.
+    return best_label(score_emotions(aus, label_set, uncertain=uncertain), aus)[0]  # type: ignore[arg-type]
+
+
+def _faces_pass(path: Path, options: VideoOptions, segments: list[tuple[float, float]], notes: list[str]):
+    """One streaming pass over sampled frames: tracks, AU series with a rule label per frame, and the peak crop
+    per (track, segment, frame label), so a window that changes expression has a crop for each part.
+
+    The best frame of each open key is held by reference and cropped once, when its segment closes, so only a
+    handful of frames are ever alive.
     """
     from emoreason.perception.faces import detect
 
-    landmarker, faces_from_result, to_aus, crop_fn = _face_backend(options)
+    landmarker, faces_from_result, read, crop_fn = _face_backend(options)
     tracker = FaceTracker(max_miss=options.max_miss)
     series: dict[int, AUSeries] = {}
-    peaks: dict[tuple[int, int], tuple[float, float, bytes]] = {}  # (track, seg) -> (score, time, jpeg)
-    open_best: dict[tuple[int, int], tuple[float, float, Any, Any]] = {}  # (track, seg) -> (score, time, rgb, face)
+    peaks: dict[tuple[int, int, str], tuple[float, float, bytes]] = {}  # (track, seg, label) -> (score, t, jpeg)
+    open_best: dict[tuple[int, int, str], tuple[float, float, Any, Any]] = {}  # -> (score, time, rgb, face)
     report = media.DecodeReport()
     last_ms = -1
     seg_i = 0
@@ -236,19 +263,74 @@ def _faces_pass(path: Path, options: VideoOptions, segments: list[tuple[float, f
                 if frame.time < segments[i][1]:
                     active.append(i)
             for face in found:
-                aus = face.aus or to_aus(face.blendshapes, face.landmarks)
+                if not face.aus:
+                    read(frame.image, face)
+                aus = face.aus
                 tid = int(face.track_id)  # type: ignore[arg-type]
-                series.setdefault(tid, AUSeries(tid)).add(frame.time, aus, face.box)
+                quality = (tuple(face.quality), face.quality_text, tuple(face.uncertain_aus))
+                label = frame_label(aus, options.label_set, quality[2])
+                series.setdefault(tid, AUSeries(tid)).add(frame.time, aus, face.box, quality, label)
                 score = expressiveness(aus)
                 for si in active:
-                    best = open_best.get((tid, si))
+                    best = open_best.get((tid, si, label))
                     if best is None or score > best[0]:
-                        open_best[(tid, si)] = (score, frame.time, frame.image, face)
+                        open_best[(tid, si, label)] = (score, frame.time, frame.image, face)
         close(float("inf"))
     finally:
         landmarker.close()
     notes += report.notes
     return series, peaks
+
+
+MIN_RUN_FRAMES = 3  # a change of frame label must hold this many sampled frames (0.75 s at 4 fps) to split
+BRIDGE_FRAMES = 4  # a run this short or shorter between two runs of one label is folded into them
+
+
+def label_runs(
+    labels: list[str], min_run: int = MIN_RUN_FRAMES, bridge: int = BRIDGE_FRAMES
+) -> list[tuple[str, int, int]]:
+    """Runs ``(label, first, last)`` (positions in ``labels``) of one track's frame labels: runs shorter than
+    ``min_run`` are folded into the run before them (or after, for the first), a run of at most ``bridge`` frames
+    between two runs of the same label is folded into them (a blink of another reading inside one expression),
+    and equal neighbours are merged.
+
+    >>> label_runs(["neutral", "neutral", "neutral", "happiness", "happiness", "happiness"])
+    [('neutral', 0, 2), ('happiness', 3, 5)]
+    >>> label_runs(["happiness", "happiness", "happiness", "anger", "happiness", "happiness"])
+    [('happiness', 0, 5)]
+    >>> label_runs(["sadness"] * 4 + ["neutral"] * 3 + ["sadness"] * 4)
+    [('sadness', 0, 10)]
+    """
+    runs: list[list[Any]] = []
+    for i, lab in enumerate(labels):
+        if runs and runs[-1][0] == lab:
+            runs[-1][2] = i
+        else:
+            runs.append([lab, i, i])
+    changed = True
+    while changed and len(runs) > 1:
+        changed = False
+        for k, run in enumerate(runs):
+            if run[2] - run[1] + 1 < min_run:
+                other = runs[k - 1] if k > 0 else runs[k + 1]
+                other[1], other[2] = min(other[1], run[1]), max(other[2], run[2])
+                runs.pop(k)
+                changed = True
+                break
+        merged: list[list[Any]] = []
+        for run in runs:
+            if merged and merged[-1][0] == run[0]:
+                merged[-1][2] = run[2]
+            else:
+                merged.append(run)
+        runs = merged
+        for k in range(1, len(runs) - 1):
+            if runs[k - 1][0] == runs[k + 1][0] and runs[k][2] - runs[k][1] + 1 <= bridge:
+                runs[k - 1][2] = runs[k + 1][2]
+                del runs[k : k + 2]
+                changed = True
+                break
+    return [(lab, a, b) for lab, a, b in runs]
 
 
 # ------------------------------------------------------------------------------------------------ perception
@@ -257,6 +339,48 @@ def _change_text(s: AUSeries, idx: list[int], peak: int, baseline: dict[str, flo
     peak_aus = s.relative(peak, baseline)
     parts = [p for p in (facs.au_change_text(first, peak_aus), facs.au_change_text(peak_aus, last)) if p]
     return "; then ".join(parts)
+
+
+def _segment_evidence(
+    s: AUSeries,
+    idx: list[int],
+    baseline: dict[str, float],
+    ev_id: str,
+    span: tuple[float, float],
+    crop: tuple[float, float, bytes] | None,
+    options: VideoOptions,
+    speech_for: Any,
+) -> Evidence:
+    """The Evidence of one track over one (part of a) window: AUs at the peak frame, their change, speech."""
+    start, end = span
+    peak_time = crop[1] if crop is not None and s.times[idx[0]] <= crop[1] <= s.times[idx[-1]] else None
+    if peak_time is None:
+        peak = max(idx, key=lambda i: expressiveness(s.relative(i, baseline)))
+    else:
+        peak = min(idx, key=lambda i: abs(s.times[i] - peak_time))
+    aus = s.relative(peak, baseline)
+    change = _change_text(s, idx, peak, baseline)
+    flags, hedge, uncertain = s.quality[peak] if peak < len(s.quality) else ((), "", ())
+    au_text = facs.au_text(aus, uncertain=uncertain)
+    if change:
+        au_text = f"{au_text.rstrip('.')}. Over {start:.1f}-{end:.1f} s: {change}."
+    transcript, prosody_text = speech_for(start, end)
+    return Evidence(
+        id=ev_id,
+        aus=aus,
+        au_text=au_text,
+        au_changes=change,
+        transcript=transcript,
+        prosody=prosody_text,
+        quality=list(flags),
+        quality_text=hedge,
+        uncertain_aus=list(uncertain),
+        track=s.track,
+        start=round(start, 3),
+        end=round(end, 3),
+        label_set=options.label_set,
+        meta={"peak_time": round(s.times[peak], 3), "frames": len(idx)},
+    )
 
 
 def perceive_video(
@@ -289,35 +413,34 @@ def perceive_video(
         out.tracks.append(
             {"track": tid, "frames": len(s.times), "start": s.times[0], "end": s.times[-1], "baseline": baseline}
         )
+        step = 1.0 / options.fps if options.fps else 0.25
+        run_of = [0] * len(s.times)  # frame -> index of its run over the whole track
+        track_runs = label_runs(s.labels or [""] * len(s.times))
+        for r, (_, first, last) in enumerate(track_runs):
+            run_of[first : last + 1] = [r] * (last - first + 1)
         for si, (start, end) in enumerate(segments):
             idx = s.frames_between(start, end)
             if not idx:
                 continue
             covered.add(si)
-            peak_time = peaks[(tid, si)][1] if (tid, si) in peaks else s.times[idx[0]]
-            peak = min(idx, key=lambda i: abs(s.times[i] - peak_time))
-            aus = s.relative(peak, baseline)
-            change = _change_text(s, idx, peak, baseline)
-            au_text = facs.au_text(aus)
-            if change:
-                au_text = f"{au_text.rstrip('.')}. Over {start:.1f}-{end:.1f} s: {change}."
-            transcript, prosody_text = speech_for(start, end)
-            ev = Evidence(
-                id=f"{out.id}#t{tid}s{si}",
-                aus=aus,
-                au_text=au_text,
-                au_changes=change,
-                transcript=transcript,
-                prosody=prosody_text,
-                track=tid,
-                start=round(start, 3),
-                end=round(end, 3),
-                label_set=options.label_set,
-                meta={"peak_time": round(s.times[peak], 3), "frames": len(idx)},
-            )
-            if (tid, si) in peaks:
-                out.crops[ev.id] = peaks[(tid, si)][2]
-            out.evidence.append(ev)
+            runs = []  # (label, first, last) positions in idx, one per track run the window overlaps
+            for pos, i in enumerate(idx):
+                if runs and run_of[i] == runs[-1][3]:
+                    runs[-1][2] = pos
+                else:
+                    runs.append([track_runs[run_of[i]][0], pos, pos, run_of[i]])
+            for k, (label, first, last, _) in enumerate(runs):
+                part = idx[first : last + 1]
+                # a part starts at its first frame (the window's start for the first part when the face is there
+                # from the start) and ends where the next part starts, or after its last frame: the face left
+                t0 = start if k == 0 and s.times[part[0]] - start <= step + 1e-6 else s.times[part[0]]
+                t1 = s.times[idx[runs[k + 1][1]]] if k + 1 < len(runs) else min(end, s.times[part[-1]] + step)
+                ev_id = f"{out.id}#t{tid}s{si}" + (f"p{k}" if len(runs) > 1 else "")
+                crop = peaks.get((tid, si, label))
+                ev = _segment_evidence(s, part, baseline, ev_id, (t0, t1), crop, options, speech_for)
+                if crop is not None:
+                    out.crops[ev.id] = crop[2]
+                out.evidence.append(ev)
     # Segments where no face is visible (none in the whole video, or the speaker is off screen for a while) keep
     # their words: speech-only Evidence, so the transcript is never dropped.
     for si, (start, end) in enumerate(segments):

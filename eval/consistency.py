@@ -16,8 +16,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from emoreason.facs import AU_TABLE, au_key, parse_au_key
-from emoreason.labels import CANONICAL_LABELS, COMPOUND_LABELS, normalize_label, valence
+from emoreason.facs import AU_TABLE, au_key, parse_au_key, prototype_aus
+from emoreason.labels import CANONICAL_LABELS, normalize_label, valence
 from emoreason.reasoning.parser import ParsedOutput, cited_aus, parse_output
 
 CITED_INTENSITY = 3.0  # each cited AU is read at FACS level C ("marked"): the rule engine's full activation
@@ -98,20 +98,8 @@ def evidence_support(aus_cited: Iterable[str | int], label: str) -> float | None
     numbers = {parse_au_key(a)[0] for a in aus_cited}
     if not numbers:
         return scores.get(label, 0.0) / best
-    explained = len(numbers & _prototype_aus(label)) / len(numbers)
+    explained = len(numbers & prototype_aus(label)) / len(numbers)
     return scores.get(label, 0.0) / best * explained
-
-
-def _prototype_aus(label: str) -> set[int]:
-    """The AU numbers of a label's FACS prototype (both components' for a compound label)."""
-    from emoreason.facs import PROTOTYPES
-    from emoreason.labels import components
-
-    parts = (label,) if label in PROTOTYPES and label not in COMPOUND_LABELS else components(label)
-    found = set(PROTOTYPES.get(label, {}))
-    for part in parts:
-        found |= set(PROTOTYPES.get(part, {}))
-    return found
 
 
 def evidence_consistency(parsed_or_text: ParsedOutput | str | None) -> float | None:

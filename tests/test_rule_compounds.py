@@ -30,12 +30,23 @@ def test_frown_with_lid_tightener_is_anger_not_fearfully_angry() -> None:
 
 
 def test_a_real_blend_still_reads_as_the_compound() -> None:
-    assert top({"AU4": 3.0, "AU20": 3.0, "AU25": 3.0}) == "fearfully angry"
+    assert top({"AU4": 3.0, "AU7": 2.5, "AU20": 3.0, "AU25": 3.0}) == "fearfully angry"
     assert explain({"AU1": 3.0, "AU2": 3.0, "AU12": 3.0, "AU25": 3.0}).label == "happily surprised"
+
+
+# Du et al.'s "sadly angry" (AU4+AU15) and "fearfully angry" (AU4+AU20+AU25) lie wholly inside the sadness and
+# fear prototypes: they read as the compound only when anger shows its own signature too.
+INSIDE_ONE_COMPONENT = {"sadly angry": {"AU7": 2.5}, "fearfully angry": {"AU7": 2.5}}
 
 
 @pytest.mark.parametrize("label", sorted(COMPOUND_LABELS))
 def test_every_compound_prototype_shows_both_components(label: str) -> None:
     proto = set(facs.PROTOTYPES[label])
     assert components_shown(label, proto)
-    assert top({facs.au_key(n): 3.0 for n in proto}) == label
+    aus = {facs.au_key(n): 3.0 for n in proto} | INSIDE_ONE_COMPONENT.get(label, {})
+    assert top(aus) == label
+
+
+def test_a_compound_inside_one_components_prototype_reads_as_that_component() -> None:
+    assert top({"AU1": 3.0, "AU4": 3.0, "AU15": 3.0}) == "sadness"  # not "sadly angry"
+    assert top({"AU4": 3.0, "AU15": 3.0}) == "sadness"

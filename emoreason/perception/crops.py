@@ -40,6 +40,17 @@ def aligned_crop(
     ``image`` is a PIL image or an RGB array; ``landmarks`` are (x, y[, z]) in that image's pixels (478 or 468).
     Parts of the square outside the image are black.
     """
+    return aligned_crop_with_transform(image, landmarks, size, margin)[0]
+
+
+def aligned_crop_with_transform(
+    image: Any,
+    landmarks: Sequence[Sequence[float]],
+    size: int = CROP_SIZE,
+    margin: float = CROP_MARGIN,
+) -> tuple[Any, tuple[float, float, float, float, float, float]]:
+    """The aligned crop and its affine map ``(a, b, c, d, e, f)`` from crop pixels (u, v) to image pixels:
+    ``x = a u + b v + c``, ``y = d u + e v + f`` (so crop landmarks can be put back in the original image)."""
     from PIL import Image
 
     if landmarks is None or len(landmarks) < 468:
@@ -58,6 +69,7 @@ def aligned_crop(
     side = max(side, 1.0)
     # Pre-shrink big faces so the affine resample never skips more than ~2 source pixels per output pixel.
     step = side / size
+    origin, factor = np.zeros(2), 1
     if step > 2.0:
         factor = int(step // 2)
         half = side * 0.75
@@ -65,14 +77,66 @@ def aligned_crop(
         x1, y1 = min(pil.width, int(center[0] + half) + 1), min(pil.height, int(center[1] + half) + 1)
         if x1 > x0 and y1 > y0:
             region = pil.crop((x0, y0, x1, y1)).reduce(factor)
-            center = (center - np.array([x0, y0])) / factor
+            origin = np.array([x0, y0], dtype=np.float64)
+            center = (center - origin) / factor
             side /= factor
             step = side / size
             pil = region
+        else:
+            factor = 1
     half_out = size / 2.0
     # Output (u, v) -> input (x, y): x = cx + step * (cos * (u - h) - sin * (v - h)), y likewise.
     a, b = step * cos, -step * sin
     d, e = step * sin, step * cos
     c = center[0] - a * half_out - b * half_out
     f = center[1] - d * half_out - e * half_out
-    return pil.transform((size, size), Image.Transform.AFFINE, (a, b, c, d, e, f), Image.Resampling.BICUBIC)
+    crop = pil.transform((size, size), Image.Transform.AFFINE, (a, b, c, d, e, f), Image.Resampling.BICUBIC)
+    k = float(factor)
+    return crop, (a * k, b * k, c * k + origin[0], d * k, e * k, f * k + origin[1])
+
+
+def aligned_crop_array(
+    rgb: np.ndarray, landmarks: Sequence[Sequence[float]], size: int = CROP_SIZE, margin: float = CROP_MARGIN
+) -> tuple[np.ndarray, tuple[float, float, float, float, float, float]]:
+    """:func:`aligned_crop_with_transform` for an RGB array, resampled with OpenCV (bilinear, ~20x faster than
+    Pillow's bicubic affine): the second detection pass needs a crop per face, not a pretty one."""
+    import cv2
+
+    if landmarks is None or len(landmarks) < 468:
+        raise EmoreasonError("an aligned crop needs the 478 face-mesh landmarks of the face")
+    src = np.asarray(rgb)
+    pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
+    theta = eye_angle(landmarks)
+    cos, sin = math.cos(theta), math.sin(theta)
+    center = (pts.min(axis=0) + pts.max(axis=0)) / 2.0
+    rel = pts - center
+    aligned = np.stack([rel[:, 0] * cos + rel[:, 1] * sin, -rel[:, 0] * sin + rel[:, 1] * cos], axis=1)
+    lo, hi = aligned.min(axis=0), aligned.max(axis=0)
+    center = center + np.array([[cos, -sin], [sin, cos]]) @ ((lo + hi) / 2.0)
+    side = max(float(max(hi - lo)) * (1.0 + 2.0 * margin), 1.0)
+    step = side / size
+    origin, factor = np.zeros(2), 1
+    if step > 2.0:  # pre-shrink (area filter) so the bilinear warp never skips source pixels
+        factor = int(step // 2)
+        half = side * 0.75
+        x0, y0 = max(0, int(center[0] - half)), max(0, int(center[1] - half))
+        x1, y1 = min(src.shape[1], int(center[0] + half) + 1), min(src.shape[0], int(center[1] + half) + 1)
+        if x1 - x0 >= factor and y1 - y0 >= factor:
+            region = src[y0:y1, x0:x1]
+            src = cv2.resize(region, ((x1 - x0) // factor, (y1 - y0) // factor), interpolation=cv2.INTER_AREA)
+            origin = np.array([x0, y0], dtype=np.float64)
+            center = (center - origin) / factor
+            step = side / factor / size
+        else:
+            factor = 1
+    half_out = size / 2.0
+    a, b, d, e = step * cos, -step * sin, step * sin, step * cos
+    c = center[0] - a * half_out - b * half_out
+    f = center[1] - d * half_out - e * half_out
+    warp = np.array([[a, b, c], [d, e, f]], dtype=np.float64)
+    crop = cv2.warpAffine(
+        np.ascontiguousarray(src), warp, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+    )
+    k = float(factor)
+    return crop, (a * k, b * k, c * k + origin[0], d * k, e * k, f * k + origin[1])

@@ -118,11 +118,23 @@ class AUSeries:
     times: list[float] = field(default_factory=list)
     rows: list[np.ndarray] = field(default_factory=list)
     boxes: list[Box] = field(default_factory=list)
+    # per frame: (quality flags, quality text, uncertain AUs) of the reading (perception.readings.read_face)
+    quality: list[tuple[tuple[str, ...], str, tuple[str, ...]]] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)  # per frame: the rule engine's label (video.frame_label)
 
-    def add(self, t: float, aus: dict[str, float], box: Box) -> None:
+    def add(
+        self,
+        t: float,
+        aus: dict[str, float],
+        box: Box,
+        quality: tuple[tuple[str, ...], str, tuple[str, ...]] = ((), "", ()),
+        label: str = "",
+    ) -> None:
         for key in aus:
             if key not in self.keys:
                 self.keys.append(key)
+        self.quality.append(quality)
+        self.labels.append(label)
         self.times.append(float(t))
         self.rows.append(np.array([aus.get(k, 0.0) for k in self.keys], np.float32))
         self.boxes.append(tuple(round(float(v), 1) for v in box))  # type: ignore[arg-type]

@@ -73,9 +73,11 @@ def quote_untrusted(text: str) -> str:
 
 
 def _au_text(evidence: Evidence) -> str:
-    if evidence.au_text.strip():
-        return evidence.au_text.strip()
-    return facs.au_text(evidence.aus)
+    """The AU text, followed by the face's reading-quality hedges (turned, small, eyes closed...) when it has any."""
+    text = evidence.au_text.strip() or facs.au_text(evidence.aus, uncertain=evidence.uncertain_aus)
+    if evidence.quality_text.strip():
+        text = f"{text.rstrip('.')}. Reading quality: {evidence.quality_text.strip()}"
+    return text
 
 
 def _evidence_fields(evidence: Evidence) -> dict[str, Any]:

