@@ -60,6 +60,7 @@ class Skip:
     split: str
     reason: str
     detail: str = ""
+    label: str | None = None  # the item's label where the corpus gives one (for the card's per-label counts)
 
 
 class SkipSample(Exception):

@@ -317,7 +317,7 @@ def build(config: BuildConfig, progress: Progress | None = None) -> BuildSummary
     for item in _samples(source, ctx, config.limit):
         if isinstance(item, Skip):  # its id counts as seen, so a later item with that id is a duplicate, not "done"
             work.skip(item.id if item.id not in seen else f"{item.id}#dup{len(seen)}", item.split, item.reason,
-                      item.detail)  # fmt: skip
+                      item.detail, item.label)  # fmt: skip
             seen.add(item.id)
             continue
         if not _SPLIT.match(item.split):

@@ -68,8 +68,13 @@ def _evidence_lines(report: dict[str, Any], summary: Any, plot: str | None) -> l
     if plot:
         lines += [f"![evidence support per label]({plot})", "", f"[{plot}]({plot}): each kept row's support per label "
                   "(blue supported, orange weak, red contradicting; the bar is the median).", ""]  # fmt: skip
-    for key, title in (("face_rules", "Face chosen by"), ("quality", "Quality flags on kept rows"),
-                       ("uncertain_aus", "Uncertain AUs on kept rows")):  # fmt: skip
+    titles = {
+        "face_rules": "Face chosen by",
+        "quality": "Quality flags on kept rows",
+        "flagged_unsupported": "Quality flags on weak or contradicting rows (a misreading rather than a wrong label?)",
+        "uncertain_aus": "Uncertain AUs on kept rows",
+    }
+    for key, title in titles.items():
         values = report.get(key) or {}
         lines.append(f"- {title}: " + (", ".join(f"{k} ({v})" for k, v in values.items()) or "none") + ".")
     least = report.get("least_supported") or []

@@ -79,9 +79,9 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
         split = str(row.get("split") or "train")
         raw_path = str(row.get("path") or "").strip()
         if not raw_path:
-            yield Skip(
-                str(row.get("id") or f"line{number}"), split, "missing path", f"{where}: the path cell is empty"
-            )
+            label = normalize_label(str(row.get("label") or ""), "compound")
+            detail = f"{where}: the path cell is empty"
+            yield Skip(str(row.get("id") or f"line{number}"), split, "missing path", detail, label)
             continue
         text = str(row.get("label") or "")
         label = normalize_label(text, "compound")

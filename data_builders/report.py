@@ -110,6 +110,14 @@ def summarize(
         ),
         "quality": dict(Counter(f for r in rows for f in r["meta"].get("quality") or []).most_common()),
         "uncertain_aus": dict(Counter(a for r in rows for a in r["meta"].get("uncertain_aus") or []).most_common()),
+        "flagged_unsupported": dict(  # quality flags on weak/contradicting rows: perception trouble, not the label?
+            Counter(
+                f
+                for r in rows
+                if r["meta"].get("evidence") in ("weak", "contradicts")
+                for f in r["meta"].get("quality") or []
+            ).most_common()
+        ),
         "least_supported": [
             {
                 "id": r["id"],
@@ -267,6 +275,7 @@ def report_lines(report: dict[str, Any], n: int = 10) -> list[str]:
             cells = (v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True)))
             lines.append("  " + "  ".join(cells))
     for key, title in (("au_sources", "AU sources"), ("face_rules", "face chosen by"), ("quality", "quality flags"),
+                       ("flagged_unsupported", "quality flags on weak/contradicting rows"),
                        ("uncertain_aus", "uncertain AUs")):  # fmt: skip
         values = report.get(key) or {}
         lines.append(f"{title}: " + (", ".join(f"{k} {v}" for k, v in values.items()) or "none"))

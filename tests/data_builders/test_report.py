@@ -54,9 +54,11 @@ def test_card_report_plot_and_inspect_match_a_count_by_hand(tmp_path: Path) -> N
     assert "evidence: 2 supported, 1 weak, 1 contradicts, 0 unchecked (of 4 kept)" in done.stdout
     card = (out / "README.md").read_text()
     # label | kept | no face | corrupt | ambiguous | low support | other | quartiles | checked | weak | contradicting
-    assert "| happiness | 1 | 0 | 1 | 0 | 0 | 0 | 1.00/1.00/1.00 | 1 | 0 | 0% |" in card  # a kept, d truncated
+    assert (
+        "| happiness | 1 | 0 | 2 | 0 | 0 | 0 | 1.00/1.00/1.00 | 1 | 0 | 0% |" in card
+    )  # a kept; d truncated, h no path
     assert "| sadness | 1 | 0 | 1 | 0 | 0 | 0 | 0.00/0.00/0.00 | 1 | 0 | 100% |" in card  # b contradicts, e empty
-    assert "| unknown | 0 | 0 | 1 | 0 | 0 | 1 | - | 0 | 0 | - |" in card  # h no path (corrupt column), g label
+    assert "| unknown | 0 | 0 | 0 | 0 | 0 | 1 | - | 0 | 0 | - |" in card  # g: a label outside the map
     assert "| anger | 1 | 0 | 0 | 0 | 0 | 0 | 0.00/0.00/0.00 | 1 | 1 | 0% |" in card  # c: weak, in test
     assert "| sadness | 0 | 0 | 1 | 0 | 0 | 0 | - | 0 | 0 | - |" in card  # f missing, in test
     assert "![evidence support per label](support.png)" in card and (out / "support.png").stat().st_size > 1000
@@ -86,3 +88,26 @@ def test_min_support_on_resume_changes_the_card_without_rebuilding(tmp_path: Pat
     assert summary.excluded == {"below --min-support": 2}
     card = (tmp_path / "out" / "README.md").read_text()
     assert "| sadness | 0 | 0 | 1 | 0 | 1 | 0 | - | 0 | 0 | - |" in card  # b now left out for low support
+
+
+def test_report_counts_quality_flags_and_those_on_unsupported_rows() -> None:
+    from emoreason.data_builders.report import report_lines, summarize
+
+    def row(i: int, label: str, evidence: str, support: float, quality: list[str]) -> dict:
+        meta = {"split": "train", "evidence": evidence, "support": support, "quality": quality, "au_source": "x",
+                "face_rule": "only face", "implied": "happiness"}  # fmt: skip
+        return {"id": f"r{i}", "label": label, "labels": [label], "images": [f"/p/{i}.jpg"], "meta": meta}
+
+    kept = {"train": [row(1, "happiness", "supported", 1.0, ["small_face"]),
+                      row(2, "sadness", "contradicts", 0.0, ["turned_face", "small_face"]),
+                      row(3, "sadness", "weak", 0.2, [])]}  # fmt: skip
+    skipped = [{"id": "r4", "split": "train", "reason": "no face", "label": "sadness"}]
+    report = summarize(kept, [], skipped)
+    assert report["quality"] == {"small_face": 2, "turned_face": 1}
+    assert report["flagged_unsupported"] == {"turned_face": 1, "small_face": 1}
+    sad = report["splits"]["train"]["sadness"]
+    assert (sad["kept"], sad["skipped"], sad["checked"], sad["contradicting_share"]) == (2, {"no face": 1}, 2, 0.5)
+    assert sad["support_quartiles"] == [0.05, 0.1, 0.15]
+    text = "\n".join(report_lines(report, 1))
+    assert "quality flags on weak/contradicting rows: turned_face 1, small_face 1" in text
+    assert "0.00  contradicts train/r2  sadness (points at happiness)  /p/2.jpg" in text and "r3" not in text
