@@ -11,15 +11,15 @@ Scoring (deterministic; all numbers are in this module):
    ``unexplained_e = sum(a_n, n not in e) / sum(a_n)`` and ``score_e = coverage_e * (1 - 0.5 * unexplained_e)``.
 4. **Signatures.** A basic emotion whose signature (``facs.SIGNATURES``: AU12 for happiness; AU15, AU1+4 or AU1+17
    for sadness; AU4 with AU7, AU23, AU24 or AU5, or a marked AU4 >= 3.5, for anger; AU20 with a brow or lid sign
-   for fear; ...) is not shown in full scores ``0.25 * score``: one AU is not an emotion, so a slight AU4 alone on
+   for fear; ...) is not shown in full scores ``0.2 * score``: one AU is not an emotion, so a slight AU4 alone on
    a calm face is not anger or sadness, AU20 alone is not fear, and an open laughing mouth (AU26 without raised
    brows or widened eyes) is not surprise; with the eyes shut (AU43) neither surprise, fear nor anger (they widen
    or glare) shows its signature. A signature AU must be at least slight (``I >= 1.5``): a trace is not a sign.
    ``facs.CONTRA`` rules a label out the same way: a smile-like mouth under knit brows (AU1+AU4), with the
    eyes shut under raised inner brows (AU43 with AU1), or with the eyes squeezed shut (AU43 >= 4) over closed
    lips (the pseudo-AU -43 of ``_marked``; laughing opens the mouth) is crying, and under a marked frown
-   (AU4 >= 3.5, pseudo-AU -4, which is also anger's signature on its own) it is a shout, not happiness. An
-   uncertain AU counts for a signature only at ``I >= 2``.
+   (AU4 >= 3.5, pseudo-AU -4, which is also anger's signature on its own) it is a shout, not happiness.
+   Contempt's signature is a one-sided AU14 or AU12: a left/right difference of at least 1.5.
 5. Contempt is one-sided: its AU14 (and AU12) activation is the left/right *difference* when sides are known,
    and half the bilateral activation when they are not, so a symmetric smile never reads as contempt.
 6. Compound labels (RAF-DB) score ``0.9 * score`` so a basic label wins unless the compound fits clearly better;
@@ -31,9 +31,10 @@ Scoring (deterministic; all numbers are in this module):
    prototype AU of weight >= 0.5), two different AUs, at least one of which the other component does not share;
    otherwise it scores 0. So AU4+AU7 (signs of both fear and anger) is anger, not "fearfully angry", and one
    weak cue never makes a compound.
-7. ``neutral = max(NEUTRAL_FLOOR, 1 - sum(a_n))`` (uncertain AUs at full weight here: they are still visible
+7. ``neutral = max(NEUTRAL_FLOOR, 1 - 1.5 * sum(a_n))`` (uncertain AUs at full weight here: they are still visible
    movements): with no AU at or above the threshold the face is neutral
-   (score 1), and weak, signature-less movements never outscore the floor of 0.15.
+   (score 1), one slight AU (B, ``a = 0.5``) already brings it to 0.25, and signature-less movements never
+   outscore the floor of 0.1.
 8. Speech: an emotion word said in the transcript ("I'm so happy") adds 0.1 to that label's score (negated
    words - "not happy" - add nothing; see ``labels.normalize_label``). When the face is **weak** (its best
    non-neutral score is below ``FACE_WEAK`` = 0.3) and the words name exactly one basic emotion, the words
@@ -62,11 +63,11 @@ from emoreason.schema import Evidence, Reasoning
 
 COMPOUND_DISCOUNT = 0.9
 SPEECH_BONUS = 0.1
-SIGNATURE_MISSING = 0.25
-NEUTRAL_FLOOR = 0.15
+SIGNATURE_MISSING = 0.2
+NEUTRAL_FLOOR = 0.1
+NEUTRAL_GAIN = 1.5
 UNCERTAIN_WEIGHT = 0.75
 SIGN_MIN = 1.5  # a signature AU must be at least slight (B); a trace (A) is not a sign
-UNCERTAIN_SIGN_MIN = 2.0
 FACE_WEAK = 0.3
 SPEECH_DECIDES = 0.5
 TIE = 0.02
@@ -105,10 +106,10 @@ def _activations(aus: dict[str, float], threshold: float, uncertain: Iterable[st
 
 
 def _shown(aus: dict[str, float], threshold: float, uncertain: Iterable[str] = ()) -> set[int]:
-    """AUs that count for signatures: at least slight (SIGN_MIN), and (when uncertain) at least UNCERTAIN_SIGN_MIN."""
-    doubtful = facs.uncertain_numbers(uncertain)
+    """AUs that count for signatures: at least slight (SIGN_MIN); an uncertain AU counts too (at its lower weight
+    in the scores)."""
     low = max(threshold, SIGN_MIN)
-    return {n for n, v in facs.bilateral(aus).items() if v >= low and (n not in doubtful or v >= UNCERTAIN_SIGN_MIN)}
+    return {n for n, v in facs.bilateral(aus).items() if v >= low}
 
 
 EYES_SQUEEZED = 4.0  # AU43 this strong (stronger side) over closed lips is a squeeze, not a smile
@@ -146,6 +147,17 @@ def _contempt_activation(aus: dict[str, float], number: int, act: dict[int, floa
     if sides:
         return min(facs.asymmetry(aus, number), 3.0) / 3.0
     return 0.5 * act.get(number, 0.0)
+
+
+def _one_sided(aus: dict[str, float], number: int) -> float:
+    """How one-sided an AU is: |left - right| with both sides read, the one side's value when only it is given
+    ("AU14L"), and the bilateral value when no side is known (an OpenFace reading or a CoT citing "AU14")."""
+    left, right = aus.get(facs.au_key(number, "L")), aus.get(facs.au_key(number, "R"))
+    if left is not None and right is not None:
+        return abs(left - right)
+    if left is not None or right is not None:
+        return float(left if left is not None else right)  # type: ignore[arg-type]
+    return float(aus.get(facs.au_key(number), 0.0))
 
 
 def _signs(label: str) -> set[int]:
@@ -186,7 +198,7 @@ def score_emotions(
     shown = _shown(aus, threshold, uncertain) | _marked(aus, uncertain)
     total = sum(act.values())
     seen = sum(_activations(aus, threshold).values())  # an uncertain AU is still a visible movement
-    scores: dict[str, float] = {"neutral": max(NEUTRAL_FLOOR, 1.0 - seen)}
+    scores: dict[str, float] = {"neutral": max(NEUTRAL_FLOOR, 1.0 - NEUTRAL_GAIN * seen)}
     for label, proto in facs.PROTOTYPES.items():
         if label in COMPOUND_LABELS and label_set == "basic":
             continue
@@ -204,7 +216,10 @@ def score_emotions(
             score *= COMPOUND_DISCOUNT if components_shown(label, set(act)) and blend else 0.0
         elif label != "contempt" and not signature_shown(label, shown):
             score *= SIGNATURE_MISSING
-        elif label == "contempt" and any(contra <= shown for contra in facs.CONTRA["contempt"]):
+        elif label == "contempt" and (
+            any(contra <= shown for contra in facs.CONTRA["contempt"])
+            or max(_one_sided(aus, n) for n in facs.CONTEMPT_UNILATERAL) < SIGN_MIN
+        ):
             score *= SIGNATURE_MISSING
         scores[label] = score
     spoken = _spoken_emotions(transcript)

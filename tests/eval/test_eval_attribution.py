@@ -212,7 +212,7 @@ def test_ov_is_null_without_labels_and_the_benchmark_table_needs_a_known_source(
     assert "Compared with published results" not in (tmp_path / "o" / "report.md").read_text()
     dfew = {**metrics, "sources": ["dfew"]}
     text = render_markdown(dfew, has_png=False)
-    assert "| WAR | 0.625 | 0.658 | R1-Omni (Zhao, Wei & Bo 2025, arXiv:2503.05379, Table 1)" in text
+    assert "| WAR | 0.750 | 0.658 | R1-Omni (Zhao, Wei & Bo 2025, arXiv:2503.05379, Table 1)" in text
     assert "protocol difference" in text
     bp4d = benchmark_rows({"sources": ["bp4d"], "au_f1": 0.5})
     assert bp4d[0]["value"] == 0.674 and "Facial-R1" in bp4d[0]["system"] and "au_f1" in bp4d[0]["protocol"]
