@@ -66,6 +66,7 @@ class ChatSession:
     face_model: str | None = None
     write: Callable[[str], None] = print  # one finished line/block
     write_piece: Callable[[str], None] | None = None  # streamed text, no newline added (default: ``write``)
+    stream_end: str = "\n"  # written to ``write_piece`` after a streamed reply (the HTTP API wants none)
     max_faces: int = MAX_FACES
     max_attachments: int | None = None  # None: no cap (the REPL); the server sets its caps
     max_turns: int | None = None
@@ -263,8 +264,8 @@ class ChatSession:
             for piece in self.reasoner.stream_chat(messages, images, **generation):
                 pieces.append(piece)
                 emit(piece)
-            if self.write_piece:
-                self.write_piece("\n")
+            if self.write_piece and self.stream_end:
+                self.write_piece(self.stream_end)
             return "".join(pieces)
         if hasattr(self.reasoner, "generate_texts"):
             reply = self.reasoner.generate_texts([messages], [images], **generation)[0]

@@ -123,6 +123,4 @@ def serve(
     typer.echo(f"emoreason serving the {backend} backend on http://{shown}:{port}/ (docs at /docs; Ctrl-C stops)")
     if access.api_key:
         typer.echo("API key required: send 'Authorization: Bearer KEY' (the page asks for it once)")
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        typer.secho(f"warning: --host {host} is reachable from your network", fg="yellow", err=True)
     run(reasoner, host=host, port=port, label_set=label_set, limits=limits, access=access)

@@ -162,6 +162,7 @@ def _answer(ctx: ServeContext, turns: list[dict[str, Any]], generation: dict[str
                     session.record_turn(turn["text"], turn["reply"])
             session.write = lambda _text: None
             session.write_piece = on_piece if ctx.backend != "rules" else None
+            session.stream_end = ""
             reply = session.ask(turns[-1]["text"], **generation)
         except SessionFull as err:
             raise ApiError(409, str(err), "session_full") from err

@@ -88,3 +88,24 @@ def test_the_api_key_is_required_when_set(start, face_photo: Path) -> None:
             openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()
         good = openai.OpenAI(base_url=f"{url}/v1", api_key="s3cret", max_retries=0)
         assert [m.id for m in good.models.list()][-1] == "emoreason"
+
+
+def test_a_model_backend_streams_as_it_generates(start, face_photo: Path, tmp_path_factory) -> None:
+    from emoreason.reasoning.hf import HFReasoner
+    from emoreason.testing.vlm import build_tiny_vlm
+
+    model = build_tiny_vlm(tmp_path_factory.mktemp("serve_vlm") / "qwen2_5_vl")
+    with start(HFReasoner(str(model), max_new_tokens=8)) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        (model_id, _) = [m.id for m in client.models.list()]
+        assert model_id == "qwen2_5_vl"
+        messages = [{"role": "user", "content": [_image(face_photo), {"type": "text", "text": "Why?"}]}]
+        plain = client.chat.completions.create(model=model_id, messages=messages, max_tokens=5)
+        chunks = list(client.chat.completions.create(model=model_id, messages=messages, max_tokens=5, stream=True))
+        streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
+        assert streamed == plain.choices[0].message.content and streamed  # greedy: the same text, in pieces
+        assert len(chunks) >= 4 and chunks[-1].emoreason["backend"] == "hf"
+        (face,) = plain.emoreason["faces"]  # a model backend's reading: the measured faces, its own label
+        assert face["source"] == "image-1.jpg" and face["aus"]
+        text_only = client.chat.completions.create(model=model_id, messages=[{"role": "user", "content": "hello"}])
+        assert text_only.choices[0].message.content is not None  # a model can answer without an image
