@@ -176,9 +176,10 @@ def _box_crop(image: Any, face: Any, size: int = 224) -> Any:
 
 
 
-# The second pass costs a landmarker run per face and frame; in video, where the VIDEO-mode landmarker tracks a face
-# from frame to frame, only faces under a fifth of the frame's long side get it (the crowd, not the talking head).
-VIDEO_REFINE_BELOW = 0.2
+# The second pass costs a landmarker run per face and frame. In video the VIDEO-mode landmarker already places each
+# face's region from its landmarks in the previous frame (what the second pass does for a still), so only tiny
+# faces, under a tenth of the frame's long side (64 px at 640), get it.
+VIDEO_REFINE_BELOW = 0.1
 
 
 def _face_backend(options: VideoOptions) -> tuple[Any, Any, Any, Any]:
@@ -437,6 +438,8 @@ def perceive_video(
                 t1 = s.times[idx[runs[k + 1][1]]] if k + 1 < len(runs) else min(end, s.times[part[-1]] + step)
                 ev_id = f"{out.id}#t{tid}s{si}" + (f"p{k}" if len(runs) > 1 else "")
                 crop = peaks.get((tid, si, label))
+                if crop is None:  # the run's (smoothed) label is no frame's own here: the window's best frame
+                    crop = max((v for k, v in peaks.items() if k[:2] == (tid, si)), default=None, key=lambda v: v[0])
                 ev = _segment_evidence(s, part, baseline, ev_id, (t0, t1), crop, options, speech_for)
                 if crop is not None:
                     out.crops[ev.id] = crop[2]

@@ -11,10 +11,11 @@ Scoring (deterministic; all numbers are in this module):
    ``unexplained_e = sum(a_n, n not in e) / sum(a_n)`` and ``score_e = coverage_e * (1 - 0.5 * unexplained_e)``.
 4. **Signatures.** A basic emotion whose signature (``facs.SIGNATURES``: AU12 for happiness; AU15, AU1+4 or AU1+17
    for sadness; AU4 with AU7, AU23, AU24 or AU5, or a marked AU4 >= 3.5, for anger; AU20 with a brow or lid sign
-   for fear; ...) is not shown in full scores ``0.2 * score``: one AU is not an emotion, so a slight AU4 alone on
-   a calm face is not anger or sadness, AU20 alone is not fear, and an open laughing mouth (AU26 without raised
-   brows or widened eyes) is not surprise; with the eyes shut (AU43) neither surprise, fear nor anger (they widen
-   or glare) shows its signature. A signature AU must be at least slight (``I >= 1.5``): a trace is not a sign.
+   for fear; ...) is not shown in full scores ``min(0.2 * score, 0.06)``, below neutral's floor and its tie band:
+   one AU is not an emotion, so a slight AU4 alone on a calm face is not anger or sadness, AU20 alone is not
+   fear, and an open laughing mouth (AU26 without raised brows or widened eyes) is not surprise; with the eyes
+   shut (AU43) neither surprise, fear nor anger (they widen or glare) shows its signature. A signature AU must be at
+   least slight (``I >= 1.5``): a trace is not a sign.
    ``facs.CONTRA`` rules a label out the same way: a smile-like mouth under knit brows (AU1+AU4), with the
    eyes shut under raised inner brows (AU43 with AU1), or with the eyes squeezed shut (AU43 >= 4) over closed
    lips (the pseudo-AU -43 of ``_marked``; laughing opens the mouth) is crying, and under a marked frown
@@ -176,6 +177,12 @@ def components_shown(label: str, active: set[int]) -> bool:
     return any(x != y and (x not in signs_b or y not in signs_a) for x in signs_a & active for y in signs_b & active)
 
 
+def _gated(score: float) -> float:
+    """A score whose signature is missing: scaled by SIGNATURE_MISSING and kept below the neutral floor's tie band,
+    so a label without its signature never wins (or ties) against neutral."""
+    return min(score * SIGNATURE_MISSING, NEUTRAL_FLOOR - 2 * TIE)
+
+
 def score_emotions(
     aus: dict[str, float],
     label_set: LabelSet = "compound",
@@ -215,12 +222,12 @@ def score_emotions(
             blend = signature_shown(label, shown) or (own <= shown and not inside)
             score *= COMPOUND_DISCOUNT if components_shown(label, set(act)) and blend else 0.0
         elif label != "contempt" and not signature_shown(label, shown):
-            score *= SIGNATURE_MISSING
+            score = _gated(score)
         elif label == "contempt" and (
             any(contra <= shown for contra in facs.CONTRA["contempt"])
             or max(_one_sided(aus, n) for n in facs.CONTEMPT_UNILATERAL) < SIGN_MIN
         ):
-            score *= SIGNATURE_MISSING
+            score = _gated(score)
         scores[label] = score
     spoken = _spoken_emotions(transcript)
     for said in spoken:

@@ -27,9 +27,9 @@ def test_evidence_support_uses_the_rule_engine_scores() -> None:
     assert c.evidence_support(["AU6", "AU12"], "happiness") == 1.0
     assert c.evidence_support(["AU6", "AU12"], "sadness") == 0.0
     # AUs 1, 2, 26 (each read at 3.0 -> activation 1): surprise coverage 3/4.25 = 0.7059 (the best),
-    # fear coverage (1 + 0.5 + 0.5)/5.75 = 0.3478, times 0.2 as fear's signature (AU20, or AU4 with the raised
-    # brows) is not shown -> support 0.0870 / 0.7059
-    assert c.evidence_support(["AU1", "AU2", "AU26"], "fear") == pytest.approx(0.2 * 0.3478 / 0.7059, abs=1e-4)
+    # fear coverage (1 + 0.5 + 0.5)/5.75 = 0.3478; fear's signature (AU20, or AU4 with the raised brows) is not
+    # shown, so it scores min(0.2 * 0.3478, 0.06) = 0.06 -> support 0.06 / 0.7059
+    assert c.evidence_support(["AU1", "AU2", "AU26"], "fear") == pytest.approx(0.06 / 0.7059, abs=1e-4)
     assert c.evidence_support([], "neutral") == 1.0 and c.evidence_support([], "anger") == 0.0
     assert c.evidence_support(["AU6"], "anxiety") is None  # no prototype for an open-vocabulary label
     assert c.implied_label(["AU1", "AU2", "AU26"]) == "surprise"

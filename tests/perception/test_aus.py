@@ -79,8 +79,9 @@ def test_mirrored_photo_swaps_sides(face_photo: Path) -> None:
     img = load_image(face_photo)
     face = detect_faces(img)[0]
     mirror = detect_faces(ImageOps.mirror(img))[0]
-    assert face.blendshapes["mouthSmileLeft"] == pytest.approx(mirror.blendshapes["mouthSmileRight"], abs=0.1)  # the second pass reads each crop afresh
-    assert face.blendshapes["mouthSmileRight"] == pytest.approx(mirror.blendshapes["mouthSmileLeft"], abs=0.1)  # the second pass reads each crop afresh
+    # abs 0.1: each image's second pass reads its own crop afresh
+    assert face.blendshapes["mouthSmileLeft"] == pytest.approx(mirror.blendshapes["mouthSmileRight"], abs=0.1)
+    assert face.blendshapes["mouthSmileRight"] == pytest.approx(mirror.blendshapes["mouthSmileLeft"], abs=0.1)
 
 
 def test_docstring_examples() -> None:
