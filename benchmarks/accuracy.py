@@ -48,22 +48,14 @@ sys.path.insert(0, str(HERE))
 
 import real_media  # noqa: E402
 
+from emoreason.perception.tracks import iou  # noqa: E402 - the one IoU
+
 ENV_PEER_VENV = "EMOREASON_PEER_VENV"
 DEFAULT_PEER_VENV = "/work/venvs/fer"
 PEERS = ("fer", "facex")
 CROP_MARGIN = 0.6  # share of the face box added on each side when a face of a group photo is cropped alone
 TOP_AUS = 5
 NUM_FACES = 25  # the detection cap: the default 10 would leave out half of a 20-face collage in the set
-
-
-def iou(a: Any, b: Any) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
 
 
 def pick_face(faces: list[Any], box: Any) -> tuple[int | None, float]:

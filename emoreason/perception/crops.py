@@ -29,6 +29,21 @@ def eye_angle(landmarks: Sequence[Sequence[float]]) -> float:
     return math.atan2(dy, dx)
 
 
+def _square(landmarks: Sequence[Sequence[float]], margin: float) -> tuple[np.ndarray, float, float, float]:
+    """The crop square of a face: centre, side (landmark extent in the eye-aligned frame plus ``margin``), and the
+    cosine and sine of the eye line's angle."""
+    pts = np.asarray([p[:2] for p in landmarks], dtype=np.float64)
+    theta = eye_angle(landmarks)
+    cos, sin = math.cos(theta), math.sin(theta)
+    center = (pts.min(axis=0) + pts.max(axis=0)) / 2.0
+    # The landmarks in the face's own (eye-aligned) frame give the crop's extent.
+    rel = pts - center
+    aligned = np.stack([rel[:, 0] * cos + rel[:, 1] * sin, -rel[:, 0] * sin + rel[:, 1] * cos], axis=1)
+    lo, hi = aligned.min(axis=0), aligned.max(axis=0)
+    center = center + np.array([[cos, -sin], [sin, cos]]) @ ((lo + hi) / 2.0)
+    return center, max(float(max(hi - lo)) * (1.0 + 2.0 * margin), 1.0), cos, sin
+
+
 def aligned_crop(
     image: Any,
     landmarks: Sequence[Sequence[float]],
@@ -56,17 +71,7 @@ def aligned_crop_with_transform(
     if landmarks is None or len(landmarks) < 468:
         raise EmoreasonError("an aligned crop needs the 478 face-mesh landmarks of the face")
     pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
-    pts = np.asarray([p[:2] for p in landmarks], dtype=np.float64)
-    theta = eye_angle(landmarks)
-    cos, sin = math.cos(theta), math.sin(theta)
-    center = (pts.min(axis=0) + pts.max(axis=0)) / 2.0
-    # The landmarks in the face's own (eye-aligned) frame give the crop's extent.
-    rel = pts - center
-    aligned = np.stack([rel[:, 0] * cos + rel[:, 1] * sin, -rel[:, 0] * sin + rel[:, 1] * cos], axis=1)
-    lo, hi = aligned.min(axis=0), aligned.max(axis=0)
-    center = center + np.array([[cos, -sin], [sin, cos]]) @ ((lo + hi) / 2.0)
-    side = float(max(hi - lo)) * (1.0 + 2.0 * margin)
-    side = max(side, 1.0)
+    center, side, cos, sin = _square(landmarks, margin)
     # Pre-shrink big faces so the affine resample never skips more than ~2 source pixels per output pixel.
     step = side / size
     origin, factor = np.zeros(2), 1
@@ -105,15 +110,7 @@ def aligned_crop_array(
     if landmarks is None or len(landmarks) < 468:
         raise EmoreasonError("an aligned crop needs the 478 face-mesh landmarks of the face")
     src = np.asarray(rgb)
-    pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    theta = eye_angle(landmarks)
-    cos, sin = math.cos(theta), math.sin(theta)
-    center = (pts.min(axis=0) + pts.max(axis=0)) / 2.0
-    rel = pts - center
-    aligned = np.stack([rel[:, 0] * cos + rel[:, 1] * sin, -rel[:, 0] * sin + rel[:, 1] * cos], axis=1)
-    lo, hi = aligned.min(axis=0), aligned.max(axis=0)
-    center = center + np.array([[cos, -sin], [sin, cos]]) @ ((lo + hi) / 2.0)
-    side = max(float(max(hi - lo)) * (1.0 + 2.0 * margin), 1.0)
+    center, side, cos, sin = _square(landmarks, margin)
     step = side / size
     origin, factor = np.zeros(2), 1
     if step > 2.0:  # pre-shrink (area filter) so the bilinear warp never skips source pixels
