@@ -1,4 +1,5 @@
-"""The build-data pipeline: a source corpus -> rows (DESIGN.md format) -> CoTs -> a saved ``datasets.DatasetDict``.
+"""The build-data pipeline: a source corpus -> rows (the row format of docs/architecture.md) -> CoTs -> a saved
+``datasets.DatasetDict``.
 
 Reads top to bottom: check the options, load the work files of an earlier run, walk the source's items in batches
 (media -> image checks -> AUs -> CoT), append finished rows to ``--out/.work/rows-<split>.jsonl``, then assemble

@@ -1,4 +1,4 @@
-"""Training views of a build-data dataset, derived from the one row format (DESIGN.md).
+"""Training views of a build-data dataset, derived from the one row format (docs/architecture.md).
 
 - SFT view: ``messages`` = the user turn from the ONE prompt source (``prompts.build_messages``) + an assistant
   turn whose text is the row's ``cot``; ``images`` = the row's image paths.

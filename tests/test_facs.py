@@ -90,3 +90,15 @@ def test_prototypes_use_table_aus_and_cover_every_emotion() -> None:
         assert max(proto.values()) == 1.0
     assert facs.PROTOTYPES["happiness"][12] == 1.0 and facs.PROTOTYPES["happiness"][6] == 1.0
     assert 14 in facs.CONTEMPT_UNILATERAL
+
+
+def test_rule_engine_and_consistency_metric_share_one_pattern_per_label() -> None:
+    """The AUs the rule engine's CoT calls support for a label are exactly the AUs the consistency metric counts as
+    explained by it (one definition, ``facs.prototype_aus``): a second copy that drifted would fail here."""
+    from emoreason.reasoning.rules import _support
+
+    for label in facs.PROTOTYPES:
+        pattern = facs.prototype_aus(label)
+        cited = [facs.au_key(n) for n in sorted(pattern)] + ["AU45"]  # AU45 (blink) is in no prototype
+        hits, _ = _support(label, cited)
+        assert {facs.parse_au_key(k)[0] for k in hits} == pattern, label

@@ -1,5 +1,5 @@
-"""Packaging contracts from DESIGN.md: the top-level folders install under the emoreason namespace, prompts ship as
-package data, heavy and GPU-only parts are extras, and `emoreason --help` imports no heavy library."""
+"""Packaging contracts (docs/architecture.md): the top-level folders install under the emoreason namespace, prompts
+ship as package data, heavy and GPU-only parts are extras, and `emoreason --help` imports no heavy library."""
 
 from __future__ import annotations
 

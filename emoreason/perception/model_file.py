@@ -1,4 +1,4 @@
-"""Find MediaPipe's ``face_landmarker.task`` offline, in the order DESIGN.md gives.
+"""Find MediaPipe's ``face_landmarker.task`` offline, in this order:
 
 1. a path the user gives (``--face-model`` or ``$EMOREASON_FACE_MODEL``); a folder holding the file also works;
 2. the cache: ``$EMOREASON_CACHE/face_landmarker.task``, else ``~/.cache/emoreason/face_landmarker.task``;

@@ -1,8 +1,8 @@
 """Training data: load a `build-data` DatasetDict, turn rows into the SFT and GRPO views, drop over-long samples.
 
-Rows follow DESIGN.md (``id, images, aus, transcript, prosody, label, labels, cot, meta``). The views come from
-``emoreason.data_builders.views``; the prompt text comes from ``emoreason.reasoning.prompts``.
-"""
+Rows follow the row format of docs/architecture.md (``id, images, aus, transcript, prosody, label, labels, cot,
+meta``). The views come from ``emoreason.data_builders.views``; the prompt text comes from
+``emoreason.reasoning.prompts``."""
 
 from __future__ import annotations
 
