@@ -106,7 +106,7 @@ def _activations(aus: dict[str, float], threshold: float, uncertain: Iterable[st
     }
 
 
-def _shown(aus: dict[str, float], threshold: float, uncertain: Iterable[str] = ()) -> set[int]:
+def _shown(aus: dict[str, float], threshold: float) -> set[int]:
     """AUs that count for signatures: at least slight (SIGN_MIN); an uncertain AU counts too (at its lower weight
     in the scores)."""
     low = max(threshold, SIGN_MIN)
@@ -116,7 +116,7 @@ def _shown(aus: dict[str, float], threshold: float, uncertain: Iterable[str] = (
 EYES_SQUEEZED = 4.0  # AU43 this strong (stronger side) over closed lips is a squeeze, not a smile
 
 
-def _marked(aus: dict[str, float], uncertain: Iterable[str] = ()) -> set[int]:
+def _marked(aus: dict[str, float]) -> set[int]:
     """Pseudo-AUs for intensity-dependent signs: -43 eyes squeezed shut (``AU43 >= EYES_SQUEEZED``) over closed
     lips (AU25 below threshold), -4 a marked frown (``AU4 >= facs.MARKED_FROWN``)."""
     b = facs.bilateral(aus)
@@ -199,10 +199,20 @@ def score_emotions(
     >>> max(s, key=s.get)
     'neutral'
     """
-    aus = facs.coerce_aus(aus)
-    uncertain = list(uncertain)
+    face = _face_scores(facs.coerce_aus(aus), label_set, threshold, list(uncertain))
+    return _rounded(_with_speech(face, _spoken_emotions(transcript)))
+
+
+def _rounded(scores: dict[str, float]) -> dict[str, float]:
+    return {label: round(min(1.0, s), 4) for label, s in scores.items()}
+
+
+def _face_scores(
+    aus: dict[str, float], label_set: LabelSet, threshold: float, uncertain: list[str]
+) -> dict[str, float]:
+    """Steps 1-7 of the module docstring: the face's own scores, unrounded, before any speech."""
     act = _activations(aus, threshold, uncertain)
-    shown = _shown(aus, threshold, uncertain) | _marked(aus, uncertain)
+    shown = _shown(aus, threshold) | _marked(aus)
     total = sum(act.values())
     seen = sum(_activations(aus, threshold).values())  # an uncertain AU is still a visible movement
     scores: dict[str, float] = {"neutral": max(NEUTRAL_FLOOR, 1.0 - NEUTRAL_GAIN * seen)}
@@ -229,7 +239,12 @@ def score_emotions(
         ):
             score = _gated(score)
         scores[label] = score
-    spoken = _spoken_emotions(transcript)
+    return scores
+
+
+def _with_speech(face: dict[str, float], spoken: set[str]) -> dict[str, float]:
+    """Step 8 of the module docstring: the face's scores with the emotions named in the words fused in."""
+    scores = dict(face)
     for said in spoken:
         if said in scores:
             scores[said] += SPEECH_BONUS
@@ -239,7 +254,7 @@ def score_emotions(
         if said in scores and face_best < FACE_WEAK and scores[said] - SPEECH_BONUS < FACE_WEAK:
             scores[said] = max(scores[said], SPEECH_DECIDES)
             scores["neutral"] = min(scores["neutral"], NEUTRAL_FLOOR)  # a still face does not outvote the words
-    return {label: round(min(1.0, s), 4) for label, s in scores.items()}
+    return scores
 
 
 def best_label(
@@ -441,17 +456,18 @@ def explain(
 
     ``changes`` is a video window's change-over-time text (``facs.au_change_text``); changes of active AUs are cited.
     ``face=False`` is a speech-only window (no face visible): the CoT says so and only the words can name a label.
-    ``uncertain`` AUs count half (module docstring); ``quality`` flags and ``quality_text`` make the CoT hedge.
+    ``uncertain`` AUs count three quarters (module docstring); ``quality`` flags and ``quality_text`` make the CoT
+    hedge.
     """
     aus = facs.coerce_aus(aus)
     uncertain = list(uncertain)
-    scores = score_emotions(aus, label_set, threshold, transcript, uncertain)
     spoken = _spoken_emotions(transcript)
+    face_scores = _face_scores(aus, label_set, threshold, uncertain)
+    scores = _rounded(_with_speech(face_scores, spoken))
     if not face:  # no face: an emotion named in the words is the only evidence
         scores = {lab: 1.0 if lab in spoken else 0.0 for lab in scores} | {"neutral": 0.0 if spoken else 1.0}
     best, tied = best_label(scores, aus, threshold)
-    face_only = score_emotions(aus, label_set, threshold, "", uncertain)
-    face_best = best_label(face_only, aus, threshold)[0]
+    face_best = best_label(_rounded(face_scores), aus, threshold)[0]
     decided_by = "face"
     if not face:
         decided_by = "speech" if spoken else "none"
