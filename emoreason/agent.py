@@ -122,9 +122,8 @@ def perceive_image(
     path = Path(path)
     image = image if image is not None else load_image(path)
     faces = detect_faces(image, num_faces=options.num_faces, model_path=options.face_model)
-    bounds = (float(image.width), float(image.height)) if hasattr(image, "width") else None
     for face in faces:
-        read_face(face, image, bounds)  # fused AUs, uncertain AUs and quality flags
+        read_face(face, image)  # fused AUs, uncertain AUs and quality flags (bounds from the image)
     if options.au_source == "openface" and faces:
         _openface_aus(path, faces, options)
     if with_crops or options.crops_dir:

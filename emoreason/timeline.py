@@ -15,6 +15,7 @@ from typing import Any
 
 from emoreason import facs
 from emoreason.perception.subtitles import Cue
+from emoreason.perception.tracks import expressiveness
 from emoreason.schema import SegmentResult
 
 RISE_MIN = 1.0  # intensity change (0..5) worth a clause
@@ -96,7 +97,7 @@ def _duration(start: float, end: float) -> str:
     return f"for about {length:.0f} s"
 
 
-def label_runs(segments: list[SegmentResult], track: int | None) -> list[dict[str, Any]]:
+def segment_runs(segments: list[SegmentResult], track: int | None) -> list[dict[str, Any]]:
     """The track's consecutive same-label segments merged (as :func:`timeline`), each with its strongest AUs and
     the AUs of the segment where it starts."""
     runs: list[dict[str, Any]] = []
@@ -134,10 +135,6 @@ def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def expressiveness(aus: dict[str, float]) -> float:
-    return float(sum(facs.bilateral(aus).values()))
-
-
 def _details(aus: dict[str, float], label: str, changes: list[str]) -> str:
     """": brows raised, eyes closed (AU1, AU43; AU12 lip corner puller falls)" - plain words, then the AU codes."""
     if label == "neutral":
@@ -157,7 +154,7 @@ def track_caption(segments: list[SegmentResult], track: int | None, who: str = "
     Then, at 5.8 s, they smile broadly for about 14 s (happiness): lip corners up, lips apart (AU12, AU25; AU43
     falls; AU4 falls)."
     """
-    runs = label_runs(segments, track)
+    runs = segment_runs(segments, track)
     if not runs:
         return ""
     sentences = []

@@ -192,13 +192,10 @@ def _face_backend(options: VideoOptions) -> tuple[Any, Any, Any, Any]:
     from emoreason.perception.crops import aligned_crop
     from emoreason.perception.readings import read_face
 
-    refiner = faces.get_landmarker(2, options.face_model)
-
     def read(image: Any, face: Any) -> Any:
-        h, w = image.shape[:2]
-        if max(face.box[2], face.box[3]) < VIDEO_REFINE_BELOW * max(w, h):
-            faces.refine_face(image, face, refiner, (float(w), float(h)))
-        return read_face(face, bounds=(float(w), float(h)))
+        # the IMAGE-mode landmarker of the second pass is only made once a tiny face needs it
+        faces.refine_faces(image, [face], options.face_model, below=VIDEO_REFINE_BELOW)
+        return read_face(face, image)
 
     def crop_fn(image: Any, face: Any, size: int) -> Any:
         return (

@@ -309,7 +309,7 @@ def refine_faces(
     if not faces:
         return faces
     h, w = (image.height, image.width) if hasattr(image, "height") else np.asarray(image).shape[:2]
-    small = [f for f in faces if max(f.box[2], f.box[3]) < below * max(w, h) or below >= 1.0]
+    small = [f for f in faces if max(f.box[2], f.box[3]) <= below * max(w, h)]
     if small:
         from emoreason.perception.images import as_array
 
