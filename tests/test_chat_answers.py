@@ -6,30 +6,12 @@ from __future__ import annotations
 import doctest
 from pathlib import Path
 
-import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from emoreason import chat_answers
 from emoreason.cli import app
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def five_faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Five real faces in a row (the astronaut at different expressions: faces 2 and 5 open-mouthed, brows up)."""
-    from PIL import Image
-
-    from emoreason.testing.media import _face_variant
-
-    tiles = [
-        np.pad(_face_variant(level, 6, 256), ((40, 40), (20, 20), (0, 0)), constant_values=200)
-        for level in (0, 5, 2, 0, 5)
-    ]
-    path = tmp_path_factory.mktemp("photos") / "five.jpg"
-    Image.fromarray(np.concatenate(tiles, 1)).save(path, quality=92)
-    return path
 
 
 def _replies(lines: list[str]) -> list[str]:

@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
@@ -31,22 +30,6 @@ def start() -> Callable[..., Any]:
 def server(start: Callable[..., Any]) -> Iterator[str]:
     with start() as url:
         yield url
-
-
-@pytest.fixture(scope="session")
-def five_faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Five real faces in a row (the astronaut at different expressions: faces 2 and 5 open-mouthed, brows up)."""
-    from PIL import Image
-
-    from emoreason.testing.media import _face_variant
-
-    tiles = [
-        np.pad(_face_variant(level, 6, 256), ((40, 40), (20, 20), (0, 0)), constant_values=200)
-        for level in (0, 5, 2, 0, 5)
-    ]
-    path = tmp_path_factory.mktemp("photos") / "five.jpg"
-    Image.fromarray(np.concatenate(tiles, 1)).save(path, quality=92)
-    return path
 
 
 @pytest.fixture(scope="session")
