@@ -48,6 +48,7 @@ sys.path.insert(0, str(HERE))
 
 import real_media  # noqa: E402
 
+from emoreason.labels import BASIC_LABELS  # noqa: E402
 from emoreason.perception.tracks import iou  # noqa: E402 - the one IoU
 
 ENV_PEER_VENV = "EMOREASON_PEER_VENV"
@@ -266,7 +267,7 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def accuracy_rows(scored: list[real_media.Item], systems: dict[str, dict[str, dict[str, Any]]]) -> tuple[list, dict]:
-    labels = [lb for lb in real_media.BASIC_LABELS if any(it.label == lb for it in scored)]
+    labels = [lb for lb in BASIC_LABELS if any(it.label == lb for it in scored)]
     rows, summary = [], {name: {} for name in systems}
     for label in labels + ["overall"]:
         group = [it for it in scored if label == "overall" or it.label == label]
