@@ -4,10 +4,9 @@ The rule (documented in the README and the dataset card):
 
 1. **No face**: the image gives no reading (a row with no face in any of its images is skipped as ``no face``).
 2. **Aligned crops** (RAF-DB ``aligned``, FER2013/FERPlus, AffectNet images: the corpus's own face crops):
-   the whole image is the face. Detection runs on the image as it is; when it finds nothing (a tight crop that
-   cuts off the chin or brow defeats the detector), it runs again on a copy with a grey border of
-   ``PAD`` times the side on each edge, upscaled to at least ``MIN_SIDE`` pixels, and the boxes are mapped back.
-   With several detections the one covering the image centre best is used; never ambiguous.
+   the whole image is the face. Perception reads tight crops itself (when the whole image gives nothing it
+   retries on a padded, upscaled copy: ``emoreason.perception.faces._padded_retry``). With several detections
+   the one covering the image centre best is used; never ambiguous.
 3. **The corpus's own face box** (``meta.face_box``, x y w h in image pixels): the detected face overlapping it
    most (intersection over union at least ``BOX_MATCH``).
 4. Otherwise **the largest face near the centre**: each face scores ``plausibility = area share * (1 - d)**2``,
@@ -25,8 +24,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-PAD = 0.25
-MIN_SIDE = 256
 BOX_MATCH = 0.3
 AMBIGUOUS = 0.8
 
@@ -83,25 +80,6 @@ def choose(faces: list[Any], width: int, height: int, corpus_box: list[float] | 
                       box=list(ranked[0].box))  # fmt: skip
 
 
-def _padded(image: Any) -> tuple[Any, float, int]:
-    """A grey-bordered, upscaled copy of ``image`` and (scale, border) to map its boxes back."""
-    from PIL import Image, ImageOps
-
-    side = max(image.size)
-    scale = max(1.0, MIN_SIDE / (side * (1 + 2 * PAD)))
-    big = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC)
-    border = round(max(big.size) * PAD)
-    return ImageOps.expand(big, border=border, fill=(128, 128, 128)), scale, border
-
-
-def _unpad(faces: list[Any], scale: float, border: int, width: int, height: int) -> None:
-    for face in faces:
-        x, y, w, h = face.box
-        x0, y0 = max(0.0, (x - border) / scale), max(0.0, (y - border) / scale)
-        x1, y1 = min(float(width), (x + w - border) / scale), min(float(height), (y + h - border) / scale)
-        face.box = (x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))
-
-
 def read_face(path: str, corpus_box: list[float] | None = None, aligned: bool = False) -> FaceChoice:
     """Detect the faces of one image file (AUs from the built-in estimator) and choose the row's face.
 
@@ -112,8 +90,4 @@ def read_face(path: str, corpus_box: list[float] | None = None, aligned: bool = 
 
     image = load_image(path)
     faces = perceive_image(path, image=image)
-    if not faces and aligned:
-        padded, scale, border = _padded(image)
-        faces = perceive_image(path, image=padded)
-        _unpad(faces, scale, border, image.width, image.height)
     return choose(faces, image.width, image.height, corpus_box, aligned)

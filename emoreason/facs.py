@@ -161,8 +161,10 @@ SIGNATURES: dict[str, tuple[frozenset[int], ...]] = {
                  frozenset({5, 27}), frozenset({1, 26})),
     "fear": (frozenset({20, 1}), frozenset({20, 4}), frozenset({20, 5}), frozenset({1, 2, 4}), frozenset({1, 4, 5})),
     "disgust": (frozenset({9}), frozenset({10})),
-    # every EMFACS anger prototype lowers the brows; -4 is a marked frown on its own (AU4 >= MARKED_FROWN)
-    "anger": (frozenset({4, 7}), frozenset({4, 23}), frozenset({4, 24}), frozenset({4, 5}), frozenset({-4})),
+    # every EMFACS anger prototype lowers the brows (4+5+7 with 23, 24 or 17+23/24); -4 is a marked frown on its
+    # own (AU4 >= MARKED_FROWN). 4+17: the brows drawn down over a pushed-up chin (CK+ anger, lips pressed)
+    "anger": (frozenset({4, 7}), frozenset({4, 23}), frozenset({4, 24}), frozenset({4, 5}), frozenset({4, 17}),
+              frozenset({-4})),
     "contempt": (frozenset({14}), frozenset({12})),  # one-sided only: the asymmetry is checked by the rule engine
 }
 MARKED_FROWN = 3.5  # AU4 this strong (fused, mostly geometry) is the anger brow even alone
@@ -170,9 +172,12 @@ EYES_SHUT: tuple[frozenset[int], ...] = (frozenset({43}),)
 # Combinations that rule a label out although its signature shows: a smile-like mouth under knit brows (AU1+AU4),
 # with the eyes shut under raised inner brows, or squeezed shut over closed lips (-43: the rule engine's marker
 # for AU43 >= 4 with AU25 absent) is the crying face, and under a marked frown (-4) the shout, not happiness.
+# A wrinkled nose (AU9) rules out anger: AU9 lowers the inner brows, so its AU4 is the nose wrinkler's.
 CONTRA: dict[str, tuple[frozenset[int], ...]] = {
     "happiness": (frozenset({1, 4}), frozenset({1, 43}), frozenset({-43}), frozenset({-4})),
     "contempt": (frozenset({26}), frozenset({27}), frozenset({-4})),  # a smirk does not drop the jaw or frown
+    # the nose wrinkler pulls the inner brows down too (FACS): lowered brows over a wrinkled nose are disgust
+    "anger": (frozenset({9}),),
 }
 EYES_OPEN_LABELS = ("surprise", "fear", "anger")
 

@@ -53,7 +53,8 @@ Cross-talk corrections, each a FACS observation:
 - AU23 (lip tightener) has no ARKit blendshape; narrowed lips show up as mouthRoll, so mild roll maps to AU23 and
   only strong roll (lips disappearing) to AU28.
 Known blind spots of the blendshape model: noseSneer and eyeWide stay near 0 even when posed (MediaPipe issue
-4450), so AU9 and AU5 are under-read; use OpenFace CSVs (``--au-source openface``) where they matter.
+4450), so AU9 and AU5 are under-read. AU5 is also measured on the landmarks (``geometry``) and AU9 on the skin's
+texture (``texture.nose_wrinkle``); use OpenFace CSVs (``--au-source openface``) where they matter most.
 """
 
 from __future__ import annotations

@@ -15,10 +15,16 @@ through ``low_confidence`` (a poor mesh fit, or geometry and blendshapes disagre
 - ``eyes_closed``: the geometric eye aperture is below 45% of the neutral mesh's on both sides (AU43 >= 3);
   eye-region AUs (AU5, AU6, AU7) are dropped: a shut eye can't show them.
 - ``cut_off``: more than ``CUT_OFF_SHARE`` (5%) of the landmarks lie outside the image.
-Before the flags, one cross-talk correction: a smile lowers the AU4 reading (``_smile_crosstalk``).
-
 - ``low_confidence``: the second pass could not find the face on its own crop, or the landmarks fit the
   canonical mesh badly (Procrustes residual > ``MAX_FIT_RESIDUAL``), or three or more AUs are uncertain.
+
+Before the flags, two corrections:
+
+- AU9 from the skin's texture (``texture.nose_wrinkle``: horizontal creases on the nasal bridge), read when the
+  image is given and the face is frontal (within ``TURN_LIMIT``) and at least ``SMALL_FACE_PX``. Where it reads
+  AU9 at presence and above the blendshapes' AU9, it replaces it on both sides; when the blendshapes saw no AU9
+  at all, that AU9 is *uncertain* (one cue, not confirmed).
+- A smile lowers the AU4 reading (``_smile_crosstalk``).
 """
 
 from __future__ import annotations
@@ -65,6 +71,18 @@ def quality_text(flags: list[str], face: Face) -> str:
 
 
 SMILE_BROW_CROSSTALK = 0.5
+
+
+def _with_texture_au9(aus: dict[str, float], uncertain: list[str], wrinkle: float) -> tuple[dict, list[str]]:
+    """The texture AU9 (module docstring) merged into the fused reading."""
+    seen = facs.bilateral(aus).get(9, 0.0)
+    if wrinkle < facs.PRESENCE_THRESHOLD or wrinkle <= seen:
+        return aus, uncertain
+    out = {k: v for k, v in aus.items() if facs.parse_au_key(k)[0] != 9}
+    out[facs.au_key(9, "L")] = out[facs.au_key(9, "R")] = wrinkle
+    if seen < facs.PRESENCE_THRESHOLD:
+        uncertain = sorted(set(uncertain) | {facs.au_key(9, "L"), facs.au_key(9, "R")})
+    return out, uncertain
 
 
 def _smile_crosstalk(aus: dict[str, float]) -> dict[str, float]:
@@ -115,13 +133,19 @@ def read_face(face: Face, image: Any = None, bounds: tuple[float, float] | None 
             outside = (marks[:, 0] < 0) | (marks[:, 1] < 0) | (marks[:, 0] > bounds[0]) | (marks[:, 1] > bounds[1])
             if outside.mean() > CUT_OFF_SHARE:
                 flags.add("cut_off")
+    pose = face.head_pose
+    frontal = pose is None or max(abs(pose.yaw), abs(pose.pitch)) <= TURN_LIMIT
+    if image is not None and len(marks) >= 468 and frontal and max(face.box[2], face.box[3]) >= SMALL_FACE_PX:
+        from emoreason.perception.images import as_array
+        from emoreason.perception.texture import nose_wrinkle
+
+        aus, uncertain = _with_texture_au9(aus, uncertain, nose_wrinkle(as_array(image), marks))
     aus = _smile_crosstalk(aus)
     if len(uncertain) >= 3:
         flags.add("low_confidence")
     if max(face.box[2], face.box[3]) < SMALL_FACE_PX:
         flags.add("small_face")
-    pose = face.head_pose
-    if pose is not None and max(abs(pose.yaw), abs(pose.pitch)) > TURN_LIMIT:
+    if not frontal:
         flags.add("turned_face")
     closed = [aus.get(facs.au_key(43, s), aus.get("AU43", 0.0)) for s in ("L", "R")]
     if min(closed) >= 3.0:

