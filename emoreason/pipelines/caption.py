@@ -1,10 +1,10 @@
 """Resumable batch captioning: many videos -> one JSON line each (``MediaResult``), plus optional emotion subtitles.
 
-Inputs are files, directories (searched recursively for videos), globs, or manifests (``.txt`` one path a line,
-``.csv`` with a ``path`` column, ``.jsonl`` with ``path``/``video``; optional ``id``). Each finished video is
-appended as one whole line with flush + fsync, so Ctrl-C or a kill leaves a valid file; a partial last line from a
-crash is cut off on the next run, and ids already present are skipped. A bad video becomes an ``error`` line and
-the run carries on.
+Inputs are files, directories, globs or manifests (:mod:`emoreason.pipelines.inputs`). The output is an
+:class:`emoreason.io.JsonlLog`: each finished video is appended as one whole line with flush + fsync, so Ctrl-C or
+a kill leaves a valid file; a partial last line from a crash is cut off on the next run, and ids already present
+are skipped. The settings that change a caption are kept in ``<out>.settings.json``; a resume with other settings
+refuses. A bad video becomes an ``error`` line and the run carries on.
 
 Engines: ``local`` runs perception in ``workers`` processes and reasoning in this one (one model in memory);
 ``ray`` runs the same per-video function (:func:`caption_one`) on Ray Data, one reasoner per actor.
@@ -12,35 +12,26 @@ Engines: ``local`` runs perception in ``workers`` processes and reasoning in thi
 
 from __future__ import annotations
 
-import csv
-import glob
 import itertools
 import json
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from emoreason.errors import EmoreasonError
-from emoreason.perception.media import VIDEO_EXTENSIONS
+from emoreason.io import JsonlLog, atomic_write_text, check_settings
+from emoreason.pipelines.inputs import Item, expand_inputs
 from emoreason.schema import MediaResult
 from emoreason.video import VideoOptions, caption_video, error_result, perceive_video, reason_video, write_subtitles
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_EXTENSIONS = (".txt", ".csv", ".jsonl", ".list")
 ENGINES = ("local", "ray")
-
-
-@dataclass
-class Item:
-    id: str
-    path: str
 
 
 @dataclass
@@ -72,113 +63,7 @@ class CaptionSummary:
         return "; ".join(parts) + f" -> {self.out}"
 
 
-# ------------------------------------------------------------------------------------------------ inputs
-def _manifest(path: Path) -> list[Item]:
-    base = path.parent
-    items: list[Item] = []
-
-    def add(p: str, id_: str | None = None) -> None:
-        full = Path(p).expanduser()
-        full = full if full.is_absolute() else base / full
-        items.append(Item(id=id_ or str(full.resolve()), path=str(full)))
-
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".jsonl":
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise EmoreasonError(f"{path}, line {n}: not JSON ({err.msg})") from err
-                p = row.get("path") or row.get("video") if isinstance(row, dict) else None
-                if not p:
-                    raise EmoreasonError(f"{path}, line {n}: needs a 'path' (or 'video') field")
-                add(str(p), row.get("id"))
-    elif path.suffix == ".csv":
-        rows = list(csv.DictReader(text.splitlines()))
-        col = next((c for c in ("path", "video", "file") if rows and c in rows[0]), None)
-        if col is None:
-            raise EmoreasonError(f"{path}: a CSV manifest needs a 'path' (or 'video') column")
-        for row in rows:
-            if row[col]:
-                add(row[col], row.get("id") or None)
-    else:
-        for line in text.splitlines():
-            if line.strip() and not line.lstrip().startswith("#"):
-                add(line.strip())
-    return items
-
-
-def expand_inputs(inputs: list[str]) -> list[Item]:
-    """Files, directories, globs and manifests -> items in a stable order, duplicates dropped."""
-    items: list[Item] = []
-    for raw in inputs:
-        p = Path(raw).expanduser()
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
-            if not found:
-                logger.warning("%s: no video files found", p)
-            items += [Item(str(f.resolve()), str(f)) for f in found]
-        elif p.is_file() and p.suffix.lower() in MANIFEST_EXTENSIONS:
-            items += _manifest(p)
-        elif p.is_file() or not any(ch in raw for ch in "*?["):
-            items.append(Item(str(p.resolve()), str(p)))  # a missing file becomes a per-item error
-        else:
-            matches = sorted(glob.glob(str(p), recursive=True))
-            if not matches:
-                raise EmoreasonError(f"{raw}: the pattern matches no files")
-            items += [Item(str(Path(m).resolve()), m) for m in matches if Path(m).is_file()]
-    seen: set[str] = set()
-    unique = []
-    for item in items:
-        if item.id not in seen:
-            seen.add(item.id)
-            unique.append(item)
-    return unique
-
-
 # ------------------------------------------------------------------------------------------------ resumable output
-def load_done(out: Path) -> set[str]:
-    """Ids already in ``out``. A torn last line (a crash mid-write) is cut off so appending continues cleanly."""
-    if not out.exists():
-        return set()
-    done: set[str] = set()
-    good_end = 0
-    with open(out, "rb") as f:
-        for line in f:
-            if not line.endswith(b"\n"):
-                break
-            try:
-                done.add(json.loads(line)["id"])
-            except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-                if line.strip():
-                    break
-            good_end += len(line)
-    if good_end < out.stat().st_size:
-        logger.warning(
-            "%s: dropping a partial last line (%d bytes) from an interrupted run", out, out.stat().st_size - good_end
-        )
-        with open(out, "r+b") as f:
-            f.truncate(good_end)
-    return done
-
-
-class JsonlAppender:
-    """Appends whole JSON lines, flushed and fsynced one by one."""
-
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.f = open(path, "a", encoding="utf-8")  # noqa: SIM115
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.f.flush()
-        os.fsync(self.f.fileno())
-
-    def close(self) -> None:
-        self.f.close()
-
-
 class InFlight:
     """``<out>.inflight``: the video the single-process engine is working on, and how many runs died on it.
 
@@ -198,9 +83,7 @@ class InFlight:
             return None
 
     def mark(self, item: Item, deaths: int) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps({"id": item.id, "path": item.path, "deaths": deaths}), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps({"id": item.id, "path": item.path, "deaths": deaths}))
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -382,8 +265,13 @@ def caption_inputs(
         from emoreason.perception.speech import resolve_whisper
 
         resolve_whisper(options.whisper)
-    done = load_done(out)
-    todo = [it for it in items if it.id not in done]
+    sidecar = out.with_name(out.name + ".settings.json")
+    restart = f"use another --out, or delete {out} and {sidecar.name} to caption everything again"
+    fingerprinted = asdict(options)  # every setting that changes a caption; not engine or workers
+    fingerprinted.update({k if k not in fingerprinted else f"reasoner_{k}": v for k, v in settings.items()})
+    check_settings(sidecar, fingerprinted, out, restart)
+    writer = JsonlLog(out)
+    todo = [it for it in items if it.id not in writer]
     summary = CaptionSummary(out=str(out), total=len(items), skipped=len(items) - len(todo))
     inflight = InFlight(out)
     died_on = inflight.read() or {}
@@ -411,7 +299,6 @@ def caption_inputs(
             ),
         )
         todo = poison + todo
-    writer = JsonlAppender(out)
     start = time.perf_counter()
     names: set[str] = set()
     finished: set[str] = set()
@@ -420,7 +307,7 @@ def caption_inputs(
     try:
         with _progress(progress, len(todo), Path(todo[0].path).name) as advance:
             for record in results:
-                writer.write(record)
+                writer.append(record)
                 summary.counts[record["status"]] += 1
                 summary.video_seconds += record.get("duration") or 0.0
                 if record["status"] == "error":

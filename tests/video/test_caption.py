@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from emoreason.cli import app
 from emoreason.errors import EmoreasonError
-from emoreason.pipelines.caption import caption_inputs, expand_inputs, load_done
+from emoreason.io import JsonlLog
+from emoreason.pipelines.caption import caption_inputs, expand_inputs
 from emoreason.video import VideoOptions
 
 FAST = VideoOptions(no_speech=True, fps=2.0)
@@ -79,10 +80,23 @@ def test_resume_after_a_torn_last_line(batch_dir: Path, tmp_path: Path) -> None:
     caption_inputs([str(batch_dir / "c_cut.mp4")], out, options=FAST, progress=False)
     with open(out, "a") as f:
         f.write('{"id": "half-written", "status": "o')  # a kill mid-write
-    assert load_done(out) == {str((batch_dir / "c_cut.mp4").resolve())}
+    assert JsonlLog(out).done == {str((batch_dir / "c_cut.mp4").resolve())}
     assert out.read_text().endswith("}\n")  # the torn tail is gone
     caption_inputs([str(batch_dir / "c_cut.mp4"), str(batch_dir / "d_notes.mp4")], out, options=FAST, progress=False)
     assert [Path(r["path"]).name for r in lines(out)] == ["c_cut.mp4", "d_notes.mp4"]
+
+
+def test_resume_with_other_settings_refuses(batch_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cap.jsonl"
+    caption_inputs([str(batch_dir / "c_cut.mp4")], out, options=FAST, progress=False)
+    assert json.loads((tmp_path / "cap.jsonl.settings.json").read_text())["settings"]["fps"] == 2.0
+    other = VideoOptions(no_speech=True, fps=1.0)
+    with pytest.raises(EmoreasonError, match=r"cap.jsonl was made with different settings \(fps: 2.0 then, 1.0 now\); "
+                       r"use another --out, or delete .*cap.jsonl and cap.jsonl.settings.json"):  # fmt: skip
+        caption_inputs([str(batch_dir / "d_notes.mp4")], out, options=other, progress=False)
+    assert len(lines(out)) == 1
+    caption_inputs([str(batch_dir / "d_notes.mp4")], out, options=FAST, workers=1, progress=False)  # same: resumes
+    assert len(lines(out)) == 2
 
 
 def test_kill_leaves_valid_jsonl_that_resumes(face_video: Path, tmp_path: Path) -> None:
@@ -166,7 +180,8 @@ def test_cli_end_to_end(batch_dir: Path, tiny_whisper: Path, tmp_path: Path) -> 
     assert any("hello" in s["transcript"] for s in rec["segments"]), (rec["notes"], rec["segments"])  # whisper words
     assert (srt / "a_face.srt").read_text().startswith("1\n00:00:00,000 --> 00:00:03,000\n")
     assert (srt / "a_face.vtt").read_text().startswith("WEBVTT")
-    bad = runner.invoke(app, ["caption", str(batch_dir / "d_notes.mp4"), "--out", str(out), "--no-progress"])
+    bad = runner.invoke(app, ["caption", str(batch_dir / "d_notes.mp4"), "--out", str(tmp_path / "bad.jsonl"),
+                              "--no-progress"])  # fmt: skip
     assert bad.exit_code == 1 and "not a media file" in bad.output
     usage = runner.invoke(app, ["caption", "x.mp4", "--engine", "spark"])
     assert usage.exit_code == 2
