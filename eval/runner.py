@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 from emoreason import facs
 from emoreason.errors import EmoreasonError
+from emoreason.io import JsonlLog, check_settings
 from emoreason.labels import BASIC_LABELS, CANONICAL_LABELS, EXTENDED_LABELS, LabelSet, normalize_label
 from emoreason.schema import Evidence
 
@@ -82,6 +82,11 @@ def load_predictions(path: Path) -> tuple[dict[str, dict[str, Any]], int]:
     for number, obj in read_jsonl(path, "predictions"):
         if "id" not in obj or "output" not in obj:
             raise EmoreasonError(f'{path}, line {number}: a prediction needs "id" and "output" (raw model text)')
+        if obj["id"] is None or obj["id"] == "":
+            raise EmoreasonError(f'{path}, line {number}: "id" is empty; give the id of the reference it answers')
+        if not isinstance(obj["output"], str):
+            kind = "null" if obj["output"] is None else type(obj["output"]).__name__
+            raise EmoreasonError(f'{path}, line {number}: "output" must be the raw model text (a string), not {kind}')
         key = str(obj["id"])
         duplicates += key in rows
         rows[key] = obj
@@ -177,48 +182,6 @@ def parse_label_set(label_set: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- predicting
-def _append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    with path.open("a", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _resume_state(path: Path) -> set[str]:
-    """Ids already in a predictions file; a line cut by an interruption is dropped so the file stays valid."""
-    if not path.exists():
-        return set()
-    done: set[str] = set()
-    good = 0
-    with path.open("rb") as fh:
-        for line in fh:
-            try:
-                done.add(str(json.loads(line)["id"]))
-                good += len(line)
-            except (ValueError, KeyError, TypeError):
-                break
-    if good < path.stat().st_size:
-        with path.open("r+b") as fh:
-            fh.truncate(good)
-    return done
-
-
-def _check_run_info(out: Path, info: dict[str, Any]) -> None:
-    path = out / "predictions.meta.json"
-    if path.exists():
-        old = json.loads(path.read_text())
-        if old != info:
-            changed = ", ".join(k for k in info if old.get(k) != info.get(k))
-            raise EmoreasonError(
-                f"{out}/predictions.jsonl was made with different settings ({changed}); use another --out or delete it"
-            )
-        return
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, path)
-
-
 def predict_split(
     rows: list[dict[str, Any]],
     reasoner: Any,
@@ -240,8 +203,9 @@ def predict_split(
         evidence = _row_evidence(row, label_set, load_images=load_images)
         return transform(evidence) if transform else evidence
 
-    done = _resume_state(out_path)
-    todo = [r for r in rows if r["id"] not in done]
+    log = JsonlLog(out_path)  # resumes: a line cut by an interruption is dropped
+    resumed = len(log.done)
+    todo = [r for r in rows if r["id"] not in log]
     load_images = getattr(reasoner, "name", "") != "rules"  # the rule engine reads AUs only
     failed = 0
     for start in range(0, len(todo), batch_size):
@@ -264,9 +228,10 @@ def predict_split(
                 except Exception as item_err:  # noqa: BLE001 - recorded per item, the run carries on
                     failed += 1
                     lines.append({"id": row["id"], "output": "", "label": None, "error": str(item_err)[:500]})
-        _append_jsonl(out_path, lines)
+        log.extend(lines)
         if progress:
-            progress(len(done) + start + len(batch), len(rows))
+            progress(resumed + start + len(batch), len(rows))
+    log.close()
     return failed
 
 
@@ -340,7 +305,8 @@ def evaluate(config: EvalConfig, progress: Callable[[int, int], None] | None = N
         label_set = auto_label_set(references) if config.label_set == "auto" else config.label_set
         info = {"dataset": str(config.dataset.resolve()), "split": config.split or "test", "backend": config.backend,
                 "model": config.model, "adapter": config.adapter, "label_set": label_set}  # fmt: skip
-        _check_run_info(config.out, info)
+        restart = "use another --out or delete it"
+        check_settings(config.out / "predictions.meta.json", info, config.out / "predictions.jsonl", restart)
         reasoner = _build_reasoner(config)
         failed = predict_split(
             references, reasoner, config.out / "predictions.jsonl", label_set, config.batch_size, progress

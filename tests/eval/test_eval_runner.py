@@ -74,6 +74,18 @@ def test_dataset_runs_resume_and_refuse_changed_settings(toy_dataset: Path, tmp_
         evaluate(EvalConfig(out=tmp_path, dataset=toy_dataset, split="test", label_set="compound"))
 
 
+def test_a_damaged_prediction_line_is_refused_not_cut(toy_dataset: Path, tmp_path: Path) -> None:
+    config = EvalConfig(out=tmp_path, dataset=toy_dataset, split="test", n_bootstrap=0)
+    evaluate(config)
+    path = tmp_path / "predictions.jsonl"
+    lines = path.read_text().splitlines()
+    damaged = "\n".join([*lines[:3], "{oops", *lines[3:]]) + "\n"
+    path.write_text(damaged)
+    with pytest.raises(EmoreasonError, match=r"predictions.jsonl, line 4: .*fix or delete that line"):
+        evaluate(config)
+    assert path.read_text() == damaged  # the five finished rows after it are still there
+
+
 class FlakyRules(RuleReasoner):
     """The rules backend, except that it fails on one sample id (a stand-in for a backend error)."""
 
@@ -137,6 +149,11 @@ def test_scoring_a_predictions_file_with_captions_and_coverage_gaps(tmp_path: Pa
         ([{"id": "a", "output": "x"}, "{not json"], [{"id": "a", "label": "happy"}], r"preds.jsonl, line 2: not val"),
         ([{"id": "a"}], [{"id": "a", "label": "happy"}], r'line 1: a prediction needs "id" and "output"'),
         (["[1, 2]"], [{"id": "a", "label": "happy"}], "line 1: expected a JSON object"),
+        ([{"id": "a", "output": "x"}, {"id": None, "output": "y"}], [{"id": "a", "label": "happy"}],
+         r'preds.jsonl, line 2: "id" is empty; give the id of the reference'),
+        ([{"id": "a", "output": {"label": "happy"}}], [{"id": "a", "label": "happy"}],
+         r'preds.jsonl, line 1: "output" must be the raw model text \(a string\), not dict'),
+        ([{"id": "a", "output": None}], [{"id": "a", "label": "happy"}], r'line 1: "output" .* not null'),
         (
             [{"id": "a", "output": "x"}],
             [{"id": "a", "label": "happy"}, {"id": "b", "label": "hungry"}],
