@@ -7,11 +7,16 @@ scores with the function ``emoreason eval`` uses, so a reward and its metric can
 
 Rewards are instances of module-level classes (picklable, unlike closures); ``get_x(...)`` factories set options.
 Each instance carries ``__name__``, which TRL uses to log ``rewards/<name>/mean``.
+
+TRL calls every reward on the same batch of completions, one after another. The batch is parsed once: the parses
+of the last ``PARSE_CACHE`` batches are kept (keyed by label set and the texts) and shared by all the rewards.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -52,8 +57,29 @@ def _gold_labels(label: Any, labels: Any) -> list[str]:
     return [str(label)] if label else []
 
 
+PARSE_CACHE = 4
+_PARSED: OrderedDict[tuple[str, tuple[str, ...]], list[ParsedOutput]] = OrderedDict()
+_PARSED_LOCK = threading.Lock()
+
+
+def parse_batch(texts: Sequence[str], label_set: LabelSet = "compound") -> list[ParsedOutput]:
+    """``parse_output`` of each text, parsed once per batch however many rewards ask (see the module docstring).
+    The parses are shared: treat them as read-only."""
+    key = (label_set, tuple(texts))
+    with _PARSED_LOCK:
+        if key in _PARSED:
+            _PARSED.move_to_end(key)
+            return _PARSED[key]
+    parsed = [parse_output(text, label_set) for text in texts]
+    with _PARSED_LOCK:
+        _PARSED[key] = parsed
+        while len(_PARSED) > PARSE_CACHE:
+            _PARSED.popitem(last=False)
+    return parsed
+
+
 class _Reward:
-    """Base: parse each completion once, score it against its row's gold columns."""
+    """Base: the batch's shared parses (``parse_batch``), each scored against its row's gold columns."""
 
     __name__ = "reward"
 
@@ -63,11 +89,12 @@ class _Reward:
     def __call__(self, completions: Sequence[Completion], **columns: Any) -> list[float | None]:
         n = len(completions)
         labels, multi, aus = _column(columns, "label", n), _column(columns, "labels", n), _column(columns, "aus", n)
-        out: list[float | None] = []
-        for completion, label, many, gold_aus in zip(completions, labels, multi, aus, strict=True):
-            text = completion_text(completion)
-            out.append(self.score(text, parse_output(text, self.label_set), _gold_labels(label, many), gold_aus))
-        return out
+        texts = [completion_text(completion) for completion in completions]
+        parsed = parse_batch(texts, self.label_set)
+        return [
+            self.score(text, one, _gold_labels(label, many), gold_aus)
+            for text, one, label, many, gold_aus in zip(texts, parsed, labels, multi, aus, strict=True)
+        ]
 
     def score(self, text: str, parsed: ParsedOutput, gold: list[str], gold_aus: Any) -> float | None:
         raise NotImplementedError
@@ -83,9 +110,7 @@ class FormatReward(_Reward):
     __name__ = "format"
 
     def score(self, text: str, parsed: ParsedOutput, gold: list[str], gold_aus: Any) -> float | None:
-        from emoreason.eval.metrics import format_ok
-
-        return 1.0 if format_ok(text) else 0.0
+        return 1.0 if parsed.format_ok else 0.0  # what eval.metrics.format_ok reads, from the shared parse
 
 
 class AccuracyReward(_Reward):

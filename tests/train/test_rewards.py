@@ -202,3 +202,27 @@ def test_grpo_smoke_run_logs_the_ov_reward(tiny_vlm: Path, toy_data: Path, tmp_p
     run_grpo(parse_config("grpo", args))
     history = json.loads((out / "train_results.json").read_text())["log_history"]
     assert any("rewards/ov/mean" in h for h in history)
+
+
+def test_a_batch_is_parsed_once_for_all_the_rewards(monkeypatch) -> None:
+    import emoreason.train.rewards as rewards_mod
+
+    calls: list[str] = []
+    real = rewards_mod.parse_output
+
+    def counting(text, label_set="compound"):
+        calls.append(text)
+        return real(text, label_set)
+
+    monkeypatch.setattr(rewards_mod, "parse_output", counting)
+    good = ("<think>Key observations: AU6 and AU12.\nOverall interpretation: a smile.\nConclusion: happiness."
+            "</think><answer>happiness</answer>")
+    completions = [good, "sadness", [{"role": "assistant", "content": good}]]
+    columns = {"label": ["happiness", "sadness", "happiness"], "aus": [{"AU12": 3.0}] * 3}
+    scores = rewards_mod.score_all(rewards_mod.build_rewards(list(rewards_mod.FACTORIES)), completions, **columns)
+    assert len(scores) == len(rewards_mod.FACTORIES)
+    assert len(calls) == 2 * len(completions)  # once per batch and label set ("ov" reads the open vocabulary)
+    assert scores["format"] == [1.0, 0.0, 1.0]  # the shared parse's format_ok is eval's format_ok
+    from emoreason.eval.metrics import format_ok
+
+    assert scores["format"] == [float(format_ok(rewards_mod.completion_text(c))) for c in completions]
