@@ -12,16 +12,14 @@ Layout of ``output_dir``::
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from emoreason.errors import EmoreasonError
+from emoreason.io import JsonlLog, atomic_dir, atomic_write_json, check_settings
 
 logger = logging.getLogger(__name__)
 
@@ -78,23 +76,6 @@ def _passes(scores: dict[str, float | None], config: SynthConfig) -> bool:
     )
 
 
-def _done_ids(path: Path) -> set[str]:
-    """Row ids finished in an earlier run. A line cut by an interrupted write is dropped (that row is redone)."""
-    if not path.is_file():
-        return set()
-    good, done = [], set()
-    for line in path.read_text().splitlines():
-        try:
-            done.add(json.loads(line)["id"])
-            good.append(line)
-        except (ValueError, KeyError, TypeError):
-            continue
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(f"{line}\n" for line in good))
-    tmp.replace(path)
-    return done
-
-
 Generate = Callable[[list[list[dict[str, Any]]], list[list[Any]]], list[str]]
 
 
@@ -114,20 +95,33 @@ def hf_generator(config: SynthConfig, adapter: str | None) -> Generate:
     return lambda messages, images: reasoner.generate_texts(messages, images, do_sample=True)
 
 
-def _generate_round(config: SynthConfig, rows: Any, generate: Callable[[], Generate], work: Path) -> None:
-    """Sample and score candidates for every row not yet in ``work`` (one JSON line per row, appended)."""
+def _candidate_settings(config: SynthConfig, adapter: str | None) -> dict[str, Any]:
+    """The settings that change a round's candidates or their scores (not the thresholds: they only refilter)."""
+    keys = ("model_name_or_path", "dataset_split", "num_candidates", "temperature", "top_p", "max_new_tokens",
+            "label_set", "reward_funcs")  # fmt: skip
+    dataset = str(Path(config.dataset_path).resolve()) if config.dataset_path else None
+    return {**{k: getattr(config, k) for k in keys}, "dataset_path": dataset, "adapter": adapter}
+
+
+def _generate_round(
+    config: SynthConfig, rows: Any, generate: Callable[[], Generate], work: Path, adapter: str | None = None
+) -> None:
+    """Sample and score candidates for every row not yet in ``work`` (an io.JsonlLog, one JSON line per row)."""
     from emoreason.data_builders.views import row_evidence
     from emoreason.reasoning.prompts import build_messages
     from emoreason.train.rewards import build_rewards, score_all
 
     rewards = build_rewards(config.reward_funcs, label_set=config.label_set)
-    done = _done_ids(work)
-    todo = [i for i, row_id in enumerate(rows["id"]) if str(row_id) not in done]
+    sidecar = work.with_name(work.name + ".settings.json")
+    restart = f"use another --output_dir, or delete {work} and {sidecar.name} to sample this round again"
+    check_settings(sidecar, _candidate_settings(config, adapter), work, restart)
+    log = JsonlLog(work)  # a line cut by an interrupted write is dropped (that row is redone)
+    todo = [i for i, row_id in enumerate(rows["id"]) if row_id not in log]
     if not todo:
         return
     sample = generate()  # loads the model only when there is work left
     k = config.num_candidates
-    with work.open("a") as sink:
+    with log:
         for start in range(0, len(todo), config.batch_size):
             batch = [rows[i] for i in todo[start : start + config.batch_size]]
             # the same Evidence (hence the same prompt) the SFT and GRPO views render for this row
@@ -141,9 +135,7 @@ def _generate_round(config: SynthConfig, rows: Any, generate: Callable[[], Gener
                 candidates = [
                     {"text": texts[j * k + c], "scores": {n: scores[n][j * k + c] for n in scores}} for c in range(k)
                 ]
-                record = {"id": str(row["id"]), "label": row.get("label"), "candidates": candidates}
-                sink.write(json.dumps(record) + "\n")
-                sink.flush()
+                log.append({"id": str(row["id"]), "label": row.get("label"), "candidates": candidates})
 
 
 def _round_stats(config: SynthConfig, work: Path, round_index: int) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -152,8 +144,8 @@ def _round_stats(config: SynthConfig, work: Path, round_index: int) -> tuple[dic
     n_candidates = 0
     sums: dict[str, list[float]] = {name: [] for name in config.reward_funcs}
     per_label: dict[str, list[int]] = {}
-    for line in work.read_text().splitlines():
-        record = json.loads(line)
+    records = {r["id"]: r for r in JsonlLog(work).records()}  # a repeated id counts once (its last record)
+    for record in records.values():
         passing = []
         for cand in record["candidates"]:
             n_candidates += 1
@@ -197,11 +189,8 @@ def _write_dataset(rows: Any, kept: dict[str, list[str]], round_index: int, out:
             f"round {round_index}: no candidate passed the reward thresholds; lower --reward_thresholds, "
             "raise --num_candidates, or start from a better adapter"
         )
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    DatasetDict({"train": Dataset.from_list(new_rows)}).save_to_disk(str(tmp))
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+    with atomic_dir(out) as tmp:
+        DatasetDict({"train": Dataset.from_list(new_rows)}).save_to_disk(str(tmp))
     return out
 
 
@@ -237,28 +226,22 @@ def run_synth(
         round_dir = out / f"round_{r}"
         round_dir.mkdir(parents=True, exist_ok=True)
         work = round_dir / "candidates.jsonl"
-        _generate_round(config, rows, lambda a=adapter: generator(config, a), work)
+        _generate_round(config, rows, lambda a=adapter: generator(config, a), work, adapter)
         stats, kept = _round_stats(config, work, r)
         stats["adapter"] = adapter
         if not kept:  # the statistics say why (mean rewards, acceptance per label): keep them
-            _write_json(round_dir / "stats.json", {**stats, "dataset": None})
+            atomic_write_json(round_dir / "stats.json", {**stats, "dataset": None}, default=str)
         stats["dataset"] = str(_write_dataset(rows, kept, r, round_dir / "data"))
         if config.retrain_config and r + 1 < config.num_rounds:
             retrained = round_dir / "adapter"
             finished = (retrained / "adapter_config.json").is_file() and (round_dir / "stats.json").is_file()
             adapter = str(retrained) if finished else _retrain(config, round_dir / "data", adapter, retrained)
             stats["retrained_adapter"] = adapter
-        _write_json(round_dir / "stats.json", stats)
+        atomic_write_json(round_dir / "stats.json", stats, default=str)
         all_stats.append(stats)
         logger.info("round %d: kept %d/%d rows", r, stats["kept"], stats["samples"])
-    _write_json(out / "stats.json", {"rounds": all_stats})
+    atomic_write_json(out / "stats.json", {"rounds": all_stats}, default=str)
     return all_stats
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    tmp.replace(path)
 
 
 def main(args: Sequence[str]) -> list[dict[str, Any]]:

@@ -79,6 +79,31 @@ def test_synth_resumes_without_regenerating(toy_data: Path, tmp_path: Path) -> N
     assert stats[0]["kept"] == 8
 
 
+def test_synth_kill_and_resume_gives_the_same_dataset(toy_data: Path, tmp_path: Path) -> None:
+    whole = run_synth(_config(toy_data, tmp_path / "whole"), generator=ScriptedModel())
+    run_synth(_config(toy_data, tmp_path / "cut"), generator=ScriptedModel())
+    work = tmp_path / "cut" / "round_0" / "candidates.jsonl"
+    lines = work.read_text().splitlines()
+    work.write_text("\n".join(lines[:2]) + "\n" + lines[2][:30])  # killed mid-write, like a SIGKILL
+    resumed = run_synth(_config(toy_data, tmp_path / "cut"), generator=ScriptedModel())
+    assert work.read_text().count("\n") == 8 and work.read_text().endswith("}\n")
+    assert load_from_disk(resumed[0]["dataset"])["train"].to_list() == load_from_disk(whole[0]["dataset"])[
+        "train"].to_list()  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "cut" / "round_0").iterdir()) == [
+        "candidates.jsonl", "candidates.jsonl.settings.json", "data", "stats.json"]  # fmt: skip
+
+
+def test_synth_resume_with_other_sampling_settings_refuses(toy_data: Path, tmp_path: Path) -> None:
+    run_synth(_config(toy_data, tmp_path), generator=ScriptedModel())
+    with pytest.raises(EmoreasonError, match=r"candidates.jsonl was made with different settings \(temperature: 1.0 "
+                       r"then, 0.7 now\); use another --output_dir, or delete .*candidates.jsonl"):  # fmt: skip
+        run_synth(_config(toy_data, tmp_path, temperature=0.7), generator=ScriptedModel())
+    # thresholds only refilter the candidates: a resume with other thresholds is allowed
+    again = ScriptedModel()
+    run_synth(_config(toy_data, tmp_path, reward_thresholds=[1.0, 1.0, 0.0]), generator=again)
+    assert again.calls == []
+
+
 def test_synth_with_strict_thresholds_says_what_to_do(toy_data: Path, tmp_path: Path) -> None:
     config = _config(toy_data, tmp_path, reward_funcs=["format"], reward_thresholds=[2.0])
     with pytest.raises(EmoreasonError, match="lower --reward_thresholds"):
