@@ -228,6 +228,7 @@ def _finish(batch: list[_Pending], reasoner: Any) -> list[ImageResult]:
                         uncertain_aus=list(face.uncertain_aus),
                         raw=reasoning.raw,
                         format_ok=reasoning.format_ok,
+                        sections=reasoning.sections,
                     )
                 )
     return [item.result for item in batch]

@@ -163,7 +163,7 @@ def where(item: Item, multi_face: bool) -> str:
 def _sections(reasoning: Reasoning) -> dict[str, str]:
     from emoreason.reasoning.parser import parse_output
 
-    return parse_output(reasoning.raw).sections
+    return reasoning.sections or parse_output(reasoning.raw).sections  # every backend fills them; a stored one may not
 
 
 _SECTION_TITLES = (

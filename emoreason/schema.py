@@ -102,6 +102,8 @@ class Reasoning(BaseModel):
     format_ok: bool = False
     truncated: bool = False
     backend: str = ""
+    # the CoT's three sections (parser keys); for in-process use, not written out (the raw text has them)
+    sections: dict[str, str] = Field(default_factory=dict, exclude=True)
 
 
 class FaceResult(BaseModel):
@@ -116,6 +118,7 @@ class FaceResult(BaseModel):
     uncertain_aus: list[str] = Field(default_factory=list)
     raw: str = ""
     format_ok: bool = False
+    sections: dict[str, str] = Field(default_factory=dict, exclude=True)  # the reasoning's, not written out
 
 
 class ImageResult(BaseModel):

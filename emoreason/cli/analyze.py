@@ -132,7 +132,7 @@ def render(result: Any) -> None:
         if face.head_pose is not None:
             pose = face.head_pose
             console.print(f"    head pose: yaw {pose.yaw:+.0f}°, pitch {pose.pitch:+.0f}°, roll {pose.roll:+.0f}°")
-        sections = parse_output(face.raw).sections
+        sections = face.sections or parse_output(face.raw).sections  # a result read back from JSON has none
         for key, title in (("overall_interpretation", "reasoning"), ("conclusion", "conclusion")):
             if sections.get(key):
                 console.print(f"    {title}: {escape(sections[key])}")

@@ -69,6 +69,7 @@ def to_reasoning(
         format_ok=parsed.format_ok,
         truncated=parsed.truncated if truncated is None else truncated,
         backend=backend,
+        sections=parsed.sections,
     )
 
 
