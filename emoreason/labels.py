@@ -183,7 +183,16 @@ VALENCE: dict[str, int] = {
     "disgustedly surprised": -1,
 }
 
-_NEGATORS = {"not", "no", "never", "isn't", "isnt", "aren't", "arent", "without", "hardly", "barely", "nor", "non"}
+# The one negator list: a word here negates the emotion words after it in its scope ("not happy", "never sad",
+# "doesn't look angry"). Contractions are listed with and without the apostrophe; "rather than" and "instead of"
+# (NEGATING_PHRASES) negate what follows them too.
+NEGATORS: frozenset[str] = frozenset(
+    "not no never none nothing without neither nor hardly barely non cannot lacks lacking "
+    "isn't isnt aren't arent wasn't wasnt weren't werent don't dont doesn't doesnt didn't didnt won't wont "
+    "can't cant couldn't couldnt wouldn't wouldnt shouldn't shouldnt haven't havent hasn't hasnt hadn't hadnt "
+    "ain't aint mustn't needn't".split()
+)
+NEGATING_PHRASES: tuple[tuple[str, str], ...] = (("rather", "than"), ("instead", "of"))
 _FILLER = {
     "a",
     "an",
@@ -263,11 +272,11 @@ def normalize_label(text: str | None, label_set: LabelSet = "compound") -> str |
     if not text:
         return None
     words = [w for w in _words(text) if w not in _FILLER]
-    if not words or any(w in _NEGATORS for w in words):
-        return None
-    basic = _basic_from_words(words)
+    basic = _basic_from_words(words)  # a known phrase first: "none" is neutral, not a negation
     if basic is not None:
         return basic
+    if not words or any(w in NEGATORS for w in words):
+        return None
     if len(words) == 2 or (len(words) == 3 and words[1] == "and"):
         first, second = words[0], words[-1]
         a, b = SYNONYMS.get(first), SYNONYMS.get(second)

@@ -35,7 +35,7 @@ from importlib import resources
 from typing import Any
 
 # The one splitter of answer lists and the one negator set live in labels.py (whole-word rules).
-from emoreason.labels import _NEGATORS, _SPLIT, _words
+from emoreason.labels import _SPLIT, NEGATORS, _words
 
 LEVELS: tuple[str, ...] = ("base", "synonym", "wheel")
 LEXICON_FILE = "emotion_wheels.json"
@@ -100,7 +100,7 @@ def _bases(item: str, lexicon: Lexicon) -> tuple[list[str], str]:
     every = _words(item)
     if " ".join(every) in lexicon.base:  # a known phrase first: "no emotion" is neutral, not a negation
         return [lexicon.base[" ".join(every)]], "known"
-    if any(w in _NEGATORS for w in every):
+    if any(w in NEGATORS for w in every):
         return [], "negated"
     words = [w for w in every if w not in lexicon.ignore]
     phrase = " ".join(words)

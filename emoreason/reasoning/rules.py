@@ -37,7 +37,8 @@ Scoring (deterministic; all numbers are in this module):
    (score 1), one slight AU (B, ``a = 0.5``) already brings it to 0.25, and signature-less movements never
    outscore the floor of 0.1.
 8. Speech: an emotion word said in the transcript ("I'm so happy") adds 0.1 to that label's score (negated
-   words - "not happy" - add nothing; see ``labels.normalize_label``). When the face is **weak** (its best
+   words - "not happy", "I don't think I'm happy" - add nothing; ``text.emotion_mentions`` reads the words). When
+   the face is **weak** (its best
    non-neutral score is below ``FACE_WEAK`` = 0.3) and the words name exactly one basic emotion, the words
    decide: that label's score becomes ``max(score, SPEECH_DECIDES)`` (0.5) and neutral drops to its floor (a still
    face does not outvote the words). The CoT says which evidence decided.
@@ -53,14 +54,14 @@ observations and make the interpretation tentative.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from emoreason import facs
-from emoreason.labels import COMPOUND_LABELS, LabelSet, components, normalize_label
+from emoreason.labels import COMPOUND_LABELS, LabelSet, components
 from emoreason.reasoning.base import to_reasoning
 from emoreason.schema import Evidence, Reasoning
+from emoreason.text import emotion_mentions, join
 
 COMPOUND_DISCOUNT = 0.9
 SPEECH_BONUS = 0.1
@@ -72,7 +73,6 @@ SIGN_MIN = 1.5  # a signature AU must be at least slight (B); a trace (A) is not
 FACE_WEAK = 0.3
 SPEECH_DECIDES = 0.5
 TIE = 0.02
-_NEGATORS = {"not", "no", "never", "isn't", "don't", "didn't", "wasn't", "aren't", "hardly"}
 # Plain-words prototype notes. They name no AU numbers: only AUs actually observed are cited as AU<n>,
 # so the AUs a CoT cites are exactly the AUs the face shows (what AU-F1 and evidence consistency measure).
 _PROTOTYPE_NOTES = {
@@ -279,17 +279,8 @@ def best_label(
 
 
 def _spoken_emotions(transcript: str) -> set[str]:
-    """Basic emotions named in the transcript, skipping negated ones ("not happy")."""
-    found: set[str] = set()
-    for clause in re.split(r"[.,;!?\n]", transcript or ""):
-        words = re.findall(r"[a-zA-Z']+", clause.lower())
-        for i, word in enumerate(words):
-            if any(w in _NEGATORS for w in words[max(0, i - 3) : i]):
-                continue
-            label = normalize_label(word, "basic")
-            if label and label != "neutral":
-                found.add(label)
-    return found
+    """Basic emotions named in the transcript (``text.emotion_mentions``), skipping negated ones ("not happy")."""
+    return {m.label for m in emotion_mentions(transcript, "basic") if not m.negated and m.label != "neutral"}
 
 
 def _quote(transcript: str, limit: int = 240) -> str:
@@ -351,10 +342,6 @@ def _support(label: str, cited: list[str]) -> tuple[list[str], list[int]]:
     return hits, missing
 
 
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def _indefinite(noun: str) -> str:
     """``noun`` with its indefinite article: "an inner brow raiser", "a lip corner puller"."""
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
@@ -388,7 +375,7 @@ def _face_sentences(r: _Reading) -> list[str]:
     if hits:
         named = [f"{key} ({facs.au_name(facs.parse_au_key(key)[0])})" for key in hits]
         verb = "matches" if len(named) == 1 else "match"
-        sentences.append(f"{_join(named)} {verb} the expected pattern: {note}")
+        sentences.append(f"{join(named)} {verb} the expected pattern: {note}")
     elif r.decided_by == "speech":
         sentences.append(f"The visible movements are weak and give little direct support for {label}")
     else:
@@ -396,7 +383,7 @@ def _face_sentences(r: _Reading) -> list[str]:
     if missing and hits:
         words = [_indefinite(facs.au_name(n)) for n in missing[:3]]
         verb = "is" if len(words) == 1 else "are"
-        sentences.append(f"{_join(words).capitalize()} would strengthen this reading but {verb} not visible")
+        sentences.append(f"{join(words).capitalize()} would strengthen this reading but {verb} not visible")
     return sentences
 
 
@@ -410,7 +397,7 @@ def _interpretation(r: _Reading) -> str:
     tied = [lab for lab in r.tied if lab != r.label]
     if r.label == r.best and tied:
         sentences.append(
-            f"{_join([t.capitalize() for t in tied])} {'fits' if len(tied) == 1 else 'fit'} about equally well "
+            f"{join([t.capitalize() for t in tied])} {'fits' if len(tied) == 1 else 'fit'} about equally well "
             f"({own:.2f}); {r.label} is chosen because its pattern accounts for more of the observed movements"
         )
     else:
