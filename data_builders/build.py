@@ -25,7 +25,6 @@ The numbers go to ``report.json``, the card and ``support.png`` (``report.py``).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -44,6 +43,7 @@ from emoreason.data_builders.prepare import prepare_row
 from emoreason.data_builders.registry import get_source
 from emoreason.data_builders.support import VERDICTS
 from emoreason.errors import EmoreasonError
+from emoreason.io import JsonlLog, atomic_write_json, check_settings
 
 logger = logging.getLogger(__name__)
 
@@ -141,55 +141,53 @@ class BuildSummary:
 
 
 class _WorkFiles:
-    """The append-only JSONL files of one build under ``--out/.work``."""
+    """The append-only JSONL work files of one build under ``--out/.work`` (one :class:`emoreason.io.JsonlLog` each:
+    rows per split, teacher rejections, skipped items)."""
 
     def __init__(self, work: Path):
         self.work = work
         work.mkdir(parents=True, exist_ok=True)
+        self.logs: dict[str, JsonlLog] = {}
         self.done: set[str] = set()
-        self.skipped: dict[str, dict[str, Any]] = {}
         self.splits: list[str] = []
         for path in sorted(work.glob("rows-*.jsonl")):
             self.splits.append(path.stem[len("rows-") :])
-            self.done.update(r["id"] for r in self.read(path))
-        self.done.update(r["id"] for r in self.read(work / "rejected.jsonl"))
-        self.skipped = {r["id"]: r for r in self.read(work / "skipped.jsonl")}
+            self.done |= self.log(path.name).done
+        self.done |= self.log("rejected.jsonl").done
+        self.skipped = {r["id"]: r for r in self.read("skipped.jsonl")}
         self.resumed = len(self.done)
 
-    @staticmethod
-    def read(path: Path) -> list[dict[str, Any]]:
-        """Records of one JSONL work file; a line cut by an interruption is dropped (and the file rewritten)."""
-        if not path.is_file():
-            return []
-        good, records = [], []
-        lines = path.read_text(encoding="utf-8").splitlines()
-        for line in lines:
-            try:
-                records.append(json.loads(line))
-                good.append(line)
-            except ValueError:
-                continue
-        if len(good) != len(lines):
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text("".join(f"{line}\n" for line in good), encoding="utf-8")
-            tmp.replace(path)
-        return records
+    def log(self, name: str) -> JsonlLog:
+        """The log of one work file (opened, and repaired after an interruption, on first use)."""
+        if name not in self.logs:
+            self.logs[name] = JsonlLog(self.work / name)
+        return self.logs[name]
 
-    def _append(self, name: str, record: dict[str, Any]) -> None:
-        with (self.work / name).open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    def read(self, name: str) -> list[dict[str, Any]]:
+        """Records of one work file."""
+        return list(self.log(name).records())
+
+    def sync(self) -> None:
+        """fsync every work file: called once per batch (a record is flushed as it is written, so a killed process
+        loses nothing; the fsync is for a machine crash, and one a row would cost more than some rows take)."""
+        for log in self.logs.values():
+            log.sync()
+
+    def close(self) -> None:
+        for log in self.logs.values():
+            log.close()
 
     def row(self, row: dict[str, Any]) -> None:
         split = row["meta"]["split"]
         if split not in self.splits:
             self.splits.append(split)
-        self._append(f"rows-{split}.jsonl", row)
+        self.log(f"rows-{split}.jsonl").append(row, sync=False)
         self.done.add(row["id"])
 
     def reject(self, row: dict[str, Any], outcome: CotOutcome) -> None:
         record = {"id": row["id"], "split": row["meta"]["split"], "gold": gold_answer(row),
                   "attempts": outcome.attempts, "problems": outcome.problems}  # fmt: skip
-        self._append("rejected.jsonl", record)
+        self.log("rejected.jsonl").append(record, sync=False)
         self.done.add(row["id"])
 
     def skip(self, sample_id: str, split: str, reason: str, detail: str = "", label: str | None = None) -> None:
@@ -197,7 +195,7 @@ class _WorkFiles:
             return
         record = {"id": sample_id, "split": split, "reason": reason, "detail": detail, "label": label}
         self.skipped[sample_id] = record
-        self._append("skipped.jsonl", record)
+        self.log("skipped.jsonl").append(record, sync=False)
 
 
 def _check_options(config: BuildConfig, source: Source) -> None:
@@ -221,19 +219,7 @@ def _check_options(config: BuildConfig, source: Source) -> None:
 def _check_same_run(work: Path, config: BuildConfig) -> None:
     """Refuse to resume into an --out that holds a different build (other source or CoT mode)."""
     keys = {"source": config.source, "cot": config.cot, "au_source": config.au_source, "fold": config.fold}
-    path = work / "run.json"
-    if path.is_file():
-        before = json.loads(path.read_text())
-        changed = [k for k in keys if before.get(k) != keys[k]]
-        if changed:
-            raise EmoreasonError(
-                f"{config.out} holds a build with different {', '.join(changed)} "
-                f"({', '.join(f'{k}={before.get(k)}' for k in changed)}); use another --out or delete it"
-            )
-    else:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(keys))
-        tmp.replace(path)
+    check_settings(work / "run.json", keys, config.out, "use another --out or delete it")
 
 
 def _teacher(config: BuildConfig, label_set: str) -> TeacherCot:
@@ -313,6 +299,7 @@ def build(config: BuildConfig, progress: Progress | None = None) -> BuildSummary
                     work.row(row)
                 else:
                     work.reject(row, outcome)
+        work.sync()
 
     finished, seen, batch, order = 0, set(), [], []
     for item in _samples(source, ctx, config.limit):
@@ -397,10 +384,11 @@ def _finish(out: Path, work: _WorkFiles, source: Source, config: BuildConfig, or
     from emoreason.data_builders import report as reporting
     from emoreason.data_builders.card import write_card
 
+    work.close()  # every row is in; the rest only reads
     names = order + [s for s in work.splits if s not in order]  # the source's own split order
-    built = {s: work.read(work.work / f"rows-{s}.jsonl") for s in names if s in work.splits}
+    built = {s: work.read(f"rows-{s}.jsonl") for s in names if s in work.splits}
     splits, excluded = _select({s: rows for s, rows in built.items() if rows}, config)
-    rejected = work.read(work.work / "rejected.jsonl")
+    rejected = work.read("rejected.jsonl")
     all_rows = [r for rows in splits.values() for r in rows]
     skipped = Counter(r["reason"] for r in work.skipped.values())
     examples: dict[str, list[str]] = {}
@@ -432,5 +420,5 @@ def _finish(out: Path, work: _WorkFiles, source: Source, config: BuildConfig, or
     reporting.write_report(out, report)
     plot = reporting.plot_support(out, splits)
     write_card(out, source, splits, summary, report, plot.name if plot else None)
-    (work.work / "summary.json").write_text(json.dumps(asdict(summary), indent=2))
+    atomic_write_json(work.work / "summary.json", asdict(summary))
     return summary

@@ -221,12 +221,15 @@ class JsonlLog:
     def __contains__(self, key: object) -> bool:
         return str(key) in self.done
 
-    def append(self, record: dict[str, Any]) -> None:
-        """Write one record (one line), then flush and fsync."""
-        self.extend([record])
+    def append(self, record: dict[str, Any], sync: bool = True) -> None:
+        """Write one record (one line), then flush and fsync (``sync=False``: flush only; call :meth:`sync`)."""
+        self.extend([record], sync)
 
-    def extend(self, records: Iterable[dict[str, Any]]) -> None:
-        """Write records (one line each), then flush and fsync once."""
+    def extend(self, records: Iterable[dict[str, Any]], sync: bool = True) -> None:
+        """Write records (one line each), then flush, and fsync once unless ``sync`` is False.
+
+        A flushed record survives a kill of the process; the fsync makes it survive a crash of the machine too.
+        """
         records = list(records)
         if not records:
             return
@@ -235,9 +238,15 @@ class JsonlLog:
             self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         self._fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        if sync:
+            os.fsync(self._fh.fileno())
         self.done.update(str(r[self.key]) for r in records)
         self.count += len(records)
+
+    def sync(self) -> None:
+        """fsync what was appended with ``sync=False``."""
+        if self._fh is not None:
+            os.fsync(self._fh.fileno())
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every record in the file, in order (blank lines skipped)."""
@@ -250,6 +259,7 @@ class JsonlLog:
 
     def close(self) -> None:
         if self._fh is not None:
+            os.fsync(self._fh.fileno())
             self._fh.close()
             self._fh = None
 

@@ -146,8 +146,40 @@ def test_resume_after_interruption_skips_finished_rows(tmp_path: Path, monkeypat
     data = load_from_disk(str(out))
     ids = list(data["train"]["id"]) + list(data["test"]["id"])
     assert len(ids) == len(set(ids)) == 5
-    with pytest.raises(EmoreasonError, match="holds a build with different source"):
+    with pytest.raises(EmoreasonError, match=r"out was made with different settings \(au_source: 'none' then, 'auto' "
+                       r"now, source: 'rafdb' then, 'fer2013' now\); use another --out or delete it"):  # fmt: skip
         build(BuildConfig("fer2013", replicas.fer2013(tmp_path / "fer"), out))
+
+
+def test_an_interrupted_build_resumes_to_the_same_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datasets import load_from_disk
+
+    from emoreason.data_builders import build as build_module
+
+    root = replicas.rafdb(tmp_path / "raf")
+    build(BuildConfig("rafdb", root, tmp_path / "whole", au_source="none", batch_size=2))
+    real, calls = build_module.rules_cot, []
+
+    def dies(rows, *args):  # noqa: ANN001, ANN202
+        calls.append(1)
+        if len(calls) == 2:
+            raise Interrupt
+        return real(rows, *args)
+
+    monkeypatch.setattr(build_module, "rules_cot", dies)
+    with pytest.raises(Interrupt):
+        build(BuildConfig("rafdb", root, tmp_path / "cut", au_source="none", batch_size=2))
+    with (tmp_path / "cut" / ".work" / "skipped.jsonl").open("a") as handle:
+        handle.write('{"id": "raf')  # a torn line in another work file
+    build(BuildConfig("rafdb", root, tmp_path / "cut", au_source="none", batch_size=2))
+    whole, cut = load_from_disk(str(tmp_path / "whole")), load_from_disk(str(tmp_path / "cut"))
+    assert {s: cut[s].to_list() for s in cut} == {s: whole[s].to_list() for s in whole}
+    rows = tmp_path / "cut" / ".work" / "rows-train.jsonl"
+    lines = rows.read_text().splitlines()
+    rows.write_text("\n".join([lines[0], "garbage", *lines[1:]]) + "\n")  # damaged by hand: refused, not dropped
+    with pytest.raises(EmoreasonError, match=r"rows-train.jsonl, line 2: .*fix or delete that line"):
+        build(BuildConfig("rafdb", root, tmp_path / "cut", au_source="none", batch_size=2))
+    assert "garbage" in rows.read_text()
 
 
 def test_limit_takes_the_first_items(tmp_path: Path) -> None:
