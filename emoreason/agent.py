@@ -130,7 +130,7 @@ def perceive_image(
         for index, face in enumerate(faces):
             face.crop = aligned_crop(image, face.landmarks)
             if options.crops_dir:
-                _save_crop(face.crop, Path(options.crops_dir), f"{path.stem}_face{index}.png")
+                _save_crop(face.crop, Path(options.crops_dir), f"{path.stem}_face{index + 1}.png")
     return faces
 
 
@@ -198,39 +198,35 @@ def _start(path: str | os.PathLike[str], reasoner: Any, options: ImageOptions, i
 
 
 def _finish(batch: list[_Pending], reasoner: Any) -> list[ImageResult]:
-    """Reason over every face of the batch in one call and fill the results."""
+    """Reason over every face of the batch in one call (``reason_each``) and fill the results; an image one of
+    whose faces the backend failed on is an error, the others are kept."""
+    from emoreason.reasoning.base import reason_each
+
     evidence = [ev for item in batch for ev in item.evidence]
-    if evidence:
-        try:
-            reasonings = reasoner.reason(evidence)
-            if len(reasonings) != len(evidence):
-                raise EmoreasonError(
-                    f"the {reasoner.name} backend returned {len(reasonings)} answers for {len(evidence)} faces"
+    answers = iter(reason_each(reasoner, evidence, batch_size=max(1, len(evidence))))
+    for item in batch:
+        replies = [next(answers) for _ in item.faces]
+        failed = next((r for r in replies if isinstance(r, Exception)), None)
+        if failed is not None:
+            kind = type(failed).__name__
+            message = str(failed) if isinstance(failed, EmoreasonError) else f"reasoner failed: {kind}: {failed}"
+            item.result.status, item.result.error = "error", message
+            continue
+        for face, reasoning in zip(item.faces, replies, strict=True):
+            item.result.faces.append(
+                FaceResult(
+                    box=face.box,
+                    aus=face.aus,
+                    label=reasoning.label,
+                    scores=reasoning.scores,
+                    head_pose=face.head_pose,
+                    quality=list(face.quality),
+                    uncertain_aus=list(face.uncertain_aus),
+                    raw=reasoning.raw,
+                    format_ok=reasoning.format_ok,
+                    sections=reasoning.sections,
                 )
-        except Exception as err:  # noqa: BLE001 - a backend failure is reported per image, not raised
-            message = str(err) if isinstance(err, EmoreasonError) else f"reasoner failed: {type(err).__name__}: {err}"
-            for item in batch:
-                if item.evidence:
-                    item.result.status, item.result.error = "error", message
-            return [item.result for item in batch]
-        answers = iter(reasonings)
-        for item in batch:
-            for face in item.faces:
-                reasoning = next(answers)
-                item.result.faces.append(
-                    FaceResult(
-                        box=face.box,
-                        aus=face.aus,
-                        label=reasoning.label,
-                        scores=reasoning.scores,
-                        head_pose=face.head_pose,
-                        quality=list(face.quality),
-                        uncertain_aus=list(face.uncertain_aus),
-                        raw=reasoning.raw,
-                        format_ok=reasoning.format_ok,
-                        sections=reasoning.sections,
-                    )
-                )
+            )
     return [item.result for item in batch]
 
 

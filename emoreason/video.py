@@ -475,10 +475,15 @@ def attach_crops(evidence: list[Evidence], crops: dict[str, bytes]) -> list[Evid
 # ------------------------------------------------------------------------------------------------ reasoning
 def reason_video(perc: VideoPerception, reasoner: Reasoner, batch_size: int = 16) -> MediaResult:
     """Run the reasoner over the Evidence in batches and build the video-level result."""
+    from emoreason.reasoning.base import reason_each
+
     segments: list[SegmentResult] = []
     for i in range(0, len(perc.evidence), batch_size):
         batch = attach_crops(perc.evidence[i : i + batch_size], perc.crops)
-        answers = reasoner.reason(batch)
+        answers = reason_each(reasoner, batch, batch_size)
+        failed = next((a for a in answers if isinstance(a, Exception)), None)
+        if failed is not None:  # a window the backend fails on even alone fails the video (recorded per video)
+            raise failed
         for ev, ans in zip(batch, answers, strict=True):
             segments.append(
                 SegmentResult(

@@ -20,7 +20,7 @@ from typing import Any
 
 from emoreason.facs import parse_au_key
 from emoreason.labels import CANONICAL_LABELS, EXTENDED_LABELS, components, normalize_label
-from emoreason.reasoning.parser import parse_output
+from emoreason.reasoning.parser import ParsedOutput, parse_output
 
 UNPARSED = "<unparsed>"  # the confusion-matrix column for predictions with no readable label
 _ORDER = {label: i for i, label in enumerate(CANONICAL_LABELS + EXTENDED_LABELS)}
@@ -80,15 +80,18 @@ def au_set_f1(pred: Iterable[int | str], ref: Iterable[int | str]) -> float | No
     return 2 * len(p & r) / (len(p) + len(r))
 
 
-def format_ok(text: str | None) -> bool:
+def format_ok(text: str | ParsedOutput | None) -> bool:
     """True when the text is exactly ``<think>…</think><answer>…</answer>`` with all three CoT sections.
 
-    Delegates to the one parser (``parse_output(text).format_ok``).
+    Delegates to the one parser (``parse_output(text).format_ok``); an already parsed output is read as it is (the
+    GRPO rewards share one parse per batch).
 
     >>> format_ok("<think>Key observations: AU12.\\nOverall interpretation: a smile.\\nConclusion: happiness."
     ...           "</think><answer>happiness</answer>"), format_ok("happiness")
     (True, False)
     """
+    if isinstance(text, ParsedOutput):
+        return text.format_ok
     return parse_output(text).format_ok
 
 

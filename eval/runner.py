@@ -193,11 +193,13 @@ def predict_split(
 ) -> int:
     """Run ``reasoner`` over the rows in batches, appending ``{"id", "output", "label"}`` lines to ``out_path``.
 
-    Resumes: ids already in the file are skipped. A failing batch is retried item by item; an item that still
-    fails is written with ``"error"`` and an empty output. ``transform`` changes each Evidence before the backend
-    sees it (``--ablate``: one modality removed). Returns the number of failed items in this run.
+    Resumes: ids already in the file are skipped. Batches go through ``reasoning.base.reason_each`` (a failing
+    batch is retried item by item); an item that still fails is written with ``"error"`` and an empty output.
+    ``transform`` changes each Evidence before the backend sees it (``--ablate``: one modality removed). Returns
+    the number of failed items in this run.
     """
     from emoreason.data_builders.views import row_evidence as _row_evidence
+    from emoreason.reasoning.base import reason_each
 
     def row_evidence(row: dict[str, Any], label_set: str, load_images: bool) -> Evidence:
         evidence = _row_evidence(row, label_set, load_images=load_images)
@@ -210,24 +212,23 @@ def predict_split(
     failed = 0
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
+        built: dict[str, Evidence | Exception] = {}
+        for row in batch:
+            try:
+                built[row["id"]] = row_evidence(row, label_set, load_images=load_images)
+            except Exception as err:  # noqa: BLE001 - a row that can't become Evidence is recorded, the run carries on
+                built[row["id"]] = err
+        ready = [row for row in batch if not isinstance(built[row["id"]], Exception)]
+        replies = reason_each(reasoner, [built[r["id"]] for r in ready], batch_size)  # type: ignore[misc]
+        answers = dict(zip([r["id"] for r in ready], replies, strict=True))
         lines: list[dict[str, Any]] = []
-        try:
-            evidence = [row_evidence(r, label_set, load_images=load_images) for r in batch]
-            results = reasoner.reason(evidence)
-            if len(results) != len(batch):
-                raise RuntimeError(f"the backend returned {len(results)} results for {len(batch)} inputs")
-            lines = [
-                {"id": r["id"], "output": res.raw, "label": res.label} for r, res in zip(batch, results, strict=True)
-            ]
-        except Exception as err:  # noqa: BLE001 - retry one by one so one bad row does not sink the batch
-            logger.warning("batch at %d failed (%s); retrying its items one by one", start, err)
-            for row in batch:
-                try:
-                    res = reasoner.reason([row_evidence(row, label_set, load_images=load_images)])[0]
-                    lines.append({"id": row["id"], "output": res.raw, "label": res.label})
-                except Exception as item_err:  # noqa: BLE001 - recorded per item, the run carries on
-                    failed += 1
-                    lines.append({"id": row["id"], "output": "", "label": None, "error": str(item_err)[:500]})
+        for row in batch:
+            res = answers.get(row["id"], built[row["id"]])
+            if isinstance(res, Exception):  # recorded per item, the run carries on
+                failed += 1
+                lines.append({"id": row["id"], "output": "", "label": None, "error": str(res)[:500]})
+            else:
+                lines.append({"id": row["id"], "output": res.raw, "label": res.label})
         log.extend(lines)
         if progress:
             progress(resumed + start + len(batch), len(rows))

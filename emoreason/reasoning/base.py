@@ -9,12 +9,15 @@ Backends are looked up by name in ``BACKENDS``; each entry names a module and a 
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
 from emoreason.errors import EmoreasonError
 from emoreason.reasoning.parser import parse_output
 from emoreason.schema import Evidence, Reasoning
+
+logger = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -103,3 +106,37 @@ def reason_with_texts(backend: Any, evidence: list[Evidence]) -> list[Reasoning]
     return [
         to_reasoning(text, backend.name, label_set or ev.label_set) for text, ev in zip(texts, evidence, strict=True)
     ]
+
+
+def reason_each(reasoner: Reasoner, evidence: list[Evidence], batch_size: int = 16) -> list[Reasoning | Exception]:
+    """The one batched-reasoning loop (images, video windows, eval rows): ``reasoner.reason`` on batches of
+    ``batch_size``, one answer or one exception per Evidence, in order.
+
+    A batch that fails (or returns the wrong number of answers) is retried item by item, so one bad item does not
+    sink its batch; an item that still fails gets its exception in its place. ``KeyboardInterrupt`` is not caught.
+    """
+    out: list[Reasoning | Exception] = []
+    for start in range(0, len(evidence), max(1, batch_size)):
+        batch = evidence[start : start + max(1, batch_size)]
+        try:
+            out.extend(_checked(reasoner, batch))
+            continue
+        except Exception as err:  # noqa: BLE001 - retried item by item below; each failure is returned, not raised
+            if len(batch) == 1:
+                out.append(err)
+                continue
+            logger.warning("a batch of %d failed (%s); retrying its items one by one", len(batch), err)
+        for ev in batch:
+            try:
+                out.extend(_checked(reasoner, [ev]))
+            except Exception as err:  # noqa: BLE001 - returned in the item's place
+                out.append(err)
+    return out
+
+
+def _checked(reasoner: Reasoner, batch: list[Evidence]) -> list[Reasoning]:
+    answers = reasoner.reason(batch)
+    if len(answers) != len(batch):
+        name = getattr(reasoner, "name", "reasoning")
+        raise EmoreasonError(f"the {name} backend returned {len(answers)} answers for {len(batch)} inputs")
+    return list(answers)

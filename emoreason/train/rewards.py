@@ -110,7 +110,9 @@ class FormatReward(_Reward):
     __name__ = "format"
 
     def score(self, text: str, parsed: ParsedOutput, gold: list[str], gold_aus: Any) -> float | None:
-        return 1.0 if parsed.format_ok else 0.0  # what eval.metrics.format_ok reads, from the shared parse
+        from emoreason.eval.metrics import format_ok
+
+        return 1.0 if format_ok(parsed) else 0.0  # eval's format check, on the shared parse
 
 
 class AccuracyReward(_Reward):
