@@ -14,7 +14,9 @@ through ``low_confidence`` (a poor mesh fit, or geometry and blendshapes disagre
   under-reads the far side (nose wrinkler, lip movements), so the CoT hedges.
 - ``eyes_closed``: the geometric eye aperture is below 45% of the neutral mesh's on both sides (AU43 >= 3);
   eye-region AUs (AU5, AU6, AU7) are dropped: a shut eye can't show them.
-- ``cut_off``: more than ``CUT_OFF_SHARE`` (5%) of the landmarks lie outside the image.
+- ``cut_off``: more than ``CUT_OFF_SHARE`` (5%) of the landmarks lie outside the image. Whatever the share, the
+  AUs of a face part with a landmark outside the image (``CUT_REGIONS``: brows and forehead -> AU1, AU2, AU4; chin
+  -> AU17, AU26, AU27) are uncertain.
 - ``low_confidence``: the second pass could not find the face on its own crop, or the landmarks fit the
   canonical mesh badly (Procrustes residual > ``MAX_FIT_RESIDUAL``), or three or more AUs are uncertain.
 
@@ -42,6 +44,13 @@ TURN_LIMIT = 25.0
 CUT_OFF_SHARE = 0.05
 MAX_FIT_RESIDUAL = 0.12
 EYE_AUS = (5, 6, 7)
+# Face parts whose landmarks, when any lies outside the image, make their AUs uncertain: the mesh is extrapolated
+# there (a tight crop that cuts the forehead reads raised brows).
+CUT_REGIONS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "brows and forehead": ((10, 338, 297, 332, 284, 251, 21, 54, 103, 67, 109, 70, 63, 105, 66, 107, 336, 296, 334,
+                            293, 300), (1, 2, 4)),
+    "chin": ((152, 148, 176, 149, 150, 377, 400, 378, 379), (17, 26, 27)),
+}
 
 
 def quality_text(flags: list[str], face: Face) -> str:
@@ -71,6 +80,12 @@ def quality_text(flags: list[str], face: Face) -> str:
 
 
 SMILE_BROW_CROSSTALK = 0.5
+
+
+def _cut_regions(aus: dict[str, float], uncertain: list[str], outside: np.ndarray) -> list[str]:
+    """AUs read on a part of the face the image border cuts (module docstring, ``CUT_REGIONS``) are uncertain."""
+    cut = {n for idx, numbers in CUT_REGIONS.values() if outside[list(idx)].any() for n in numbers}
+    return sorted(set(uncertain) | {k for k in aus if facs.parse_au_key(k)[0] in cut}) if cut else uncertain
 
 
 def _with_texture_au9(aus: dict[str, float], uncertain: list[str], wrinkle: float) -> tuple[dict, list[str]]:
@@ -133,6 +148,7 @@ def read_face(face: Face, image: Any = None, bounds: tuple[float, float] | None 
             outside = (marks[:, 0] < 0) | (marks[:, 1] < 0) | (marks[:, 0] > bounds[0]) | (marks[:, 1] > bounds[1])
             if outside.mean() > CUT_OFF_SHARE:
                 flags.add("cut_off")
+            uncertain = _cut_regions(aus, uncertain, outside)
     pose = face.head_pose
     frontal = pose is None or max(abs(pose.yaw), abs(pose.pitch)) <= TURN_LIMIT
     if image is not None and len(marks) >= 468 and frontal and max(face.box[2], face.box[3]) >= SMALL_FACE_PX:

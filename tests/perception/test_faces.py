@@ -159,6 +159,10 @@ def test_a_tight_thumbnail_is_read_on_a_padded_copy(tmp_path: Path, monkeypatch:
     assert 0 <= x and 0 <= y and x + w <= 48.01 and y + h <= 48.01 and w * h > 0.5 * 48 * 48
     assert {"small_face", "cut_off"} <= set(face.quality)
     assert max(face.aus.get("AU12L", 0), face.aus.get("AU12R", 0)) >= 2  # she smiles
+    from emoreason.facs import parse_au_key
+
+    brows = [k for k in face.aus if parse_au_key(k)[0] in (1, 2, 4)]  # the crop cuts her forehead
+    assert brows and set(brows) <= set(face.uncertain_aus) and "low_confidence" in face.quality
     inside = (face.landmarks[:, 0] > -48) & (face.landmarks[:, 0] < 96)  # mapped back, not in padded pixels
     assert inside.all()
     monkeypatch.setattr(faces_mod, "_padded_retry", lambda *args: [])
