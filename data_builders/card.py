@@ -12,6 +12,7 @@ from emoreason.data_builders.base import Source
 from emoreason.data_builders.report import table
 from emoreason.data_builders.support import CLEAR, SUPPORTED
 from emoreason.facs import au_name, coerce_aus, parse_au_key, present
+from emoreason.io import atomic_write_text
 
 
 def _label_table(splits: dict[str, list[dict[str, Any]]]) -> list[str]:
@@ -181,7 +182,4 @@ def write_card(out: Path, source: Source, splits: dict[str, list[dict[str, Any]]
                report: dict[str, Any], plot: str | None = None) -> Path:  # fmt: skip
     """Write ``out/README.md`` atomically."""
     path = Path(out) / "README.md"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(render_card(source, splits, summary, report, plot), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, render_card(source, splits, summary, report, plot))

@@ -28,6 +28,7 @@ from emoreason.data_builders.base import (
     split_label,
 )
 from emoreason.errors import EmoreasonError
+from emoreason.io import atomic_path
 
 SPLITS = {"Training": "train", "PublicTest": "public_test", "PrivateTest": "private_test"}
 LICENSE = (
@@ -62,9 +63,8 @@ def pixels_writer(pixels: str, target: Path):  # noqa: ANN201 - returns Sample.m
             except ValueError as err:
                 raise SkipSample("corrupt image", f"{target.stem}: pixels are not 2304 grey levels ({err})") from err
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.png")
-            image.save(tmp)
-            tmp.replace(path)
+            with atomic_path(path) as tmp:
+                image.save(tmp, format="PNG")
         return [str(path)], []
 
     return make

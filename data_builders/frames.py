@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from emoreason.data_builders.base import SkipSample, pick_evenly
+from emoreason.io import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +51,8 @@ def extract_frames(
                 stream = container.streams.video[0]
                 for n, frame in enumerate(container.decode(stream)):
                     if n in todo:
-                        tmp = targets[n].with_suffix(".tmp.jpg")
-                        frame.to_image().convert("RGB").save(tmp, quality=92)
-                        tmp.replace(targets[n])
+                        with atomic_path(targets[n]) as tmp:
+                            frame.to_image().convert("RGB").save(tmp, format="JPEG", quality=92)
                     if n >= last:
                         break
         found = [i for i in wanted if targets[i].is_file()]

@@ -8,13 +8,13 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from emoreason.data_builders.cot import gold_answer
 from emoreason.errors import EmoreasonError
+from emoreason.io import atomic_path, atomic_write_json
 
 REPORT = "report.json"
 PLOT = "support.png"
@@ -178,10 +178,7 @@ def group_counts(skipped: dict[str, int]) -> dict[str, int]:
 def write_report(out: Path, report: dict[str, Any]) -> Path:
     """Write ``out/report.json`` atomically."""
     path = Path(out) / REPORT
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_json(path, report, indent=1, ensure_ascii=False)
 
 
 def read_report(folder: Path) -> dict[str, Any]:
@@ -225,10 +222,11 @@ def plot_support(out: Path, kept: dict[str, list[dict[str, Any]]], points: int =
     ax.set_title("How well each row's AUs support its gold label (red: contradicts, orange: weak)", fontsize=8)
     fig.tight_layout()
     path = Path(out) / PLOT
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -11,10 +11,7 @@ REPL, the HTTP session routes and ``/v1/chat/completions``.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Any
 
 from emoreason import chat_answers
 from emoreason.errors import EmoreasonError
+from emoreason.io import atomic_write_json
 from emoreason.reasoning.prompts import chat_system_prompt, render_chat_evidence
 from emoreason.schema import Evidence
 
@@ -131,14 +129,7 @@ class ChatSession:
             raise EmoreasonError(f"/save {path}: folder {target.parent} does not exist")
         record = {"backend": self.backend, "model": getattr(self.reasoner, "model_name", None) or getattr(
             self.reasoner, "model", None), "turns": self.transcript}  # fmt: skip
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as sink:
-                json.dump(record, sink, indent=2, ensure_ascii=False, default=str)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write_json(target, record, indent=2, ensure_ascii=False, default=str)
         return target
 
     def attach_image(self, path: str) -> None:

@@ -16,12 +16,11 @@ Outputs: :func:`attribution_table` (markdown) and :func:`plot_attribution` (PNG 
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from emoreason.io import atomic_path
 from emoreason.modalities import MODALITIES, present_modalities, without_modality
 from emoreason.schema import Evidence
 
@@ -257,8 +256,8 @@ def plot_attribution(summary: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("removed modality")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)

@@ -5,12 +5,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from emoreason.eval.scoring import HEADLINE
+from emoreason.io import atomic_path, atomic_write_text
 
 _DESCRIPTIONS = {
     "accuracy": "share of correct labels (WAR)",
@@ -75,13 +74,6 @@ def benchmark_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     if len(sources) != 1:
         return []
     return [{**row, "ours_value": metrics.get(row["ours"])} for row in PUBLISHED.get(sources[0], [])]
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def _fmt(value: Any) -> str:
@@ -247,19 +239,19 @@ def plot_confusion(confusion: dict[str, Any], path: Path, title: str = "Confusio
                 ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", color=color, fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the reference class")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
 
 
 def write_outputs(out: Path, metrics: dict[str, Any], samples: list[dict[str, Any]]) -> None:
     """Write every output file into ``out`` (each atomically)."""
     out.mkdir(parents=True, exist_ok=True)
     public = [{k: v for k, v in s.items() if not k.startswith("_")} for s in samples]
-    _atomic_write(out / "per_sample.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in public))
-    _atomic_write(out / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out / "per_sample.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in public))
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     has_png = bool(metrics.get("confusion_matrix"))
     if has_png:
         acc = metrics.get("accuracy")
@@ -269,4 +261,4 @@ def write_outputs(out: Path, metrics: dict[str, Any], samples: list[dict[str, An
         from emoreason.eval.attribution import plot_attribution
 
         plot_attribution(metrics["modality_attribution"], out / "modality_attribution.png")
-    _atomic_write(out / "report.md", render_markdown(metrics, has_png))
+    atomic_write_text(out / "report.md", render_markdown(metrics, has_png))

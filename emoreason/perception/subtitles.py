@@ -7,14 +7,13 @@ other inline tags are stripped). Writing is atomic.
 from __future__ import annotations
 
 import html
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from emoreason.errors import EmoreasonError
+from emoreason.io import atomic_write_text
 from emoreason.schema import Utterance
 
 SUBTITLE_EXTENSIONS = (".srt", ".vtt")
@@ -117,12 +116,4 @@ def write_subtitles(path: str | Path, cues: Iterable[Cue], style: str | None = N
     style = style or ("vtt" if p.suffix.lower() == ".vtt" else "srt")
     text = render_subtitles(cues, style)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    return atomic_write_text(p, text)

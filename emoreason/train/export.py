@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 
 from emoreason.errors import EmoreasonError
+from emoreason.io import replace_dir
 from emoreason.train.model_card import read_eval_metrics, render_card
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,6 @@ def export_model(
         shutil.copy2(adapter / "emoreason_train.json", tmp / "emoreason_train.json")
     if metrics is not None:
         (tmp / "eval_metrics.json").write_text(json.dumps(metrics, indent=2))
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+    replace_dir(tmp, out)
     logger.info("exported %s (%s) to %s", adapter, "merged" if merge else "adapter", out)
     return out

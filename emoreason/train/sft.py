@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from emoreason.errors import EmoreasonError
+from emoreason.io import atomic_write_json
 from emoreason.train.config import EmoSFTConfig, parse_config, require_inputs
 from emoreason.train.data import setup_splits, sft_view
 from emoreason.train.model import add_lora, load_base_model, load_processor
@@ -92,7 +93,8 @@ def save_run(trainer: Any, processor: Any, config: Any, stage: str, num_train: i
     if trainer.accelerator.is_main_process:
         processor.save_pretrained(out)
         write_run_info(out, stage, config, num_train, trainer.state.global_step)
-        _write_json(out / "train_results.json", {"metrics": metrics, "log_history": trainer.state.log_history})
+        atomic_write_json(out / "train_results.json", {"metrics": metrics, "log_history": trainer.state.log_history},
+                          default=str)
     trainer.accelerator.wait_for_everyone()
     return out
 
@@ -148,13 +150,7 @@ def write_run_info(out: Path, stage: str, config: Any, num_train: int, global_st
         )
     if info.get("adapter_path"):
         info["adapter_path"] = str(Path(info["adapter_path"]).resolve())
-    _write_json(out / "emoreason_train.json", info)
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    tmp.replace(path)
+    atomic_write_json(out / "emoreason_train.json", info, default=str)
 
 
 def main(args: Sequence[str]) -> Path:
