@@ -9,11 +9,12 @@ Rules:
 
 1. **Scopes.** Text is cut into negation scopes at sentence punctuation (``. ! ? ;``, not a decimal point),
    commas, new lines and the words in :data:`SCOPE_WORDS` (``but, and, yet, although, ..., then, when, until``).
-2. **Mentions.** In each scope, left to right: a multiword synonym ("grossed out", "no emotion") or, unless the
+2. **Mentions.** In each scope, left to right: a multiword synonym ("grossed out") or, unless the
    label set is "basic", a RAF-DB compound bigram ("happily surprised", "happy-surprised") is one mention; any
    other word is a mention when ``labels.normalize_label(word, label_set)`` maps it, except negators and the
-   ambiguous words in :data:`AMBIGUOUS` ("the content of", "a blank stare"). With "basic", "happily surprised"
-   is two mentions, happiness and surprise.
+   ambiguous words and phrases in :data:`AMBIGUOUS` ("the content of", "a blank stare", "no emotion is named").
+   With "basic", "happily surprised" is two mentions, happiness and surprise. Words are paired only when nothing
+   but a space or a hyphen stands between them ("happiness -> surprise" is two mentions).
 3. **Negation.** A mention is negated when a negator (``labels.NEGATORS``) or a negating phrase ("rather than",
    "instead of") comes before it in its scope, at any distance: "I don't think she is happy" is negated,
    "not unhappy" is a negated sadness (never happiness), "not angry, just sad" negates anger only.
@@ -31,11 +32,12 @@ SCOPE_WORDS: tuple[str, ...] = (
     "but", "and", "yet", "although", "though", "however", "whereas",
     "while", "when", "then", "before", "after", "afterwards", "later", "finally", "until",
 )  # fmt: skip
-# Words normalize_label reads as emotions that are too ambiguous in running text ("the content of", "a relaxed face").
-AMBIGUOUS: frozenset[str] = frozenset({"none", "content", "blank", "interest", "relaxed"})
+# Words normalize_label reads as emotions that are too ambiguous in running text ("the content of", "a relaxed face",
+# "no emotion is named"); as a whole answer they still normalise.
+AMBIGUOUS: frozenset[str] = frozenset({"none", "content", "blank", "interest", "relaxed", "no emotion"})
 _SCOPE_BREAK = re.compile(r"[.!?;]+(?!\d)|[,\n]|\b(?:" + "|".join(SCOPE_WORDS) + r")\b", re.I)
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
-_PHRASES = {key: label for key, label in SYNONYMS.items() if " " in key}
+_PHRASES = {key: label for key, label in SYNONYMS.items() if " " in key and key not in AMBIGUOUS}
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def negation_scopes(text: str) -> list[tuple[int, int]]:
         bounds.append((start, m.start()))
         start = m.end()
     bounds.append((start, len(text)))
-    return [(a, b) for a, b in bounds if a < b]
+    return [(a, b) for a, b in bounds if text[a:b].strip()]
 
 
 def scope_at(text: str, position: int) -> tuple[int, int]:

@@ -17,6 +17,7 @@ from emoreason import facs
 from emoreason.perception.subtitles import Cue
 from emoreason.perception.tracks import expressiveness
 from emoreason.schema import SegmentResult
+from emoreason.text import join
 
 RISE_MIN = 1.0  # intensity change (0..5) worth a clause
 
@@ -127,12 +128,8 @@ def _moves(run: dict[str, Any], limit: int = 3) -> str:
         # each AU with its own verb: the temporal metric reads polarity per clause
         said = [f"{au} rises" for au in rose] + [f"{au} falls" for au in fell]
         if said:
-            parts.append(f"at {t:.1f} s {_join(said)}")
+            parts.append(f"at {t:.1f} s {join(said)}")
     return "".join(f"; {p}" for p in parts[:limit])
-
-
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _details(aus: dict[str, float], label: str, changes: list[str]) -> str:

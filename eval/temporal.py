@@ -12,10 +12,12 @@ Event extraction (:func:`extract_events`), lexicon-based and deterministic:
      (``parser.cited_aus``: "AU12", "AU 12", "AUs 6 and 12"); AU names from ``facs.AU_TABLE`` ("lip corner
      puller", "jaw drop(s)"); and the plain words in :data:`ACTION_WORDS` ("smile"/"grin" -> AU12, "frown" -> AU4,
      "raises her eyebrows" -> AU1 + AU2, ...). A smile is a facial action (AU12), not an emotion claim.
-   - **Emotion events**: words and RAF-DB compound bigrams that ``labels.normalize_label`` maps to a label,
-     open vocabulary included ("anxious" -> anxiety), except the ambiguous words in :data:`NOT_EMOTIONS`.
-3. Polarity. A clause is cut into scopes at ``but, and, yet, although, though, however``. An event is negative when
-   a negator (``not, no, never, n't, without, neither, nor, hardly, ...``) comes before it in its scope, or an
+   - **Emotion events**: the emotion words and phrases the one scanner finds (``text.emotion_mentions``, open
+     vocabulary: "anxious" -> anxiety, RAF-DB compound bigrams, "grossed out"), except the ambiguous words in
+     ``text.AMBIGUOUS`` ("content", "blank").
+3. Polarity. A clause is cut into scopes at ``but, and, yet, although, though, however`` (``text.negation_scopes``).
+   An event is negative when a negator (``labels.NEGATORS``: ``not, no, never, don't, without, neither, nor,
+   hardly, ...``, and "rather than", "instead of") comes before it in its scope (``text.is_negated``), or an
    offset verb (``fades, disappears, stops, vanishes, subsides, relaxes, falls, absent, ...``) is anywhere in its
    scope; both together cancel. "She does not smile" gives the single event ``not AU12`` and no happiness event.
 4. Consecutive identical events (same value, same polarity) merge into one ("AU12 lip corner puller" is one event).
@@ -39,25 +41,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from emoreason.facs import AU_TABLE, parse_au_key
-from emoreason.labels import COMPOUND_LABELS, normalize_label
+from emoreason.labels import normalize_label
 from emoreason.reasoning.parser import cited_aus
+from emoreason.text import emotion_mentions, is_negated, scope_at
 
 logger = logging.getLogger(__name__)
 
 _CLAUSE = re.compile(
     r"[.!?;\n]+(?!\d)|,|\b(?:then|before|after|afterwards|later|finally|until|while|when|whereas)\b", re.I
 )
-_SCOPE = re.compile(r"\b(?:but|and|yet|although|though|however)\b", re.I)
-NEGATORS = frozenset(
-    "not no never without neither nor hardly barely cannot isn't doesn't don't didn't wasn't aren't weren't won't "
-    "can't couldn't lacks lacking nothing none".split()
-)
 OFFSET_WORDS = frozenset(
     "fades faded fading disappears disappeared disappearing vanishes vanished stops stopped ceases ceased subsides "
     "subsided relaxes falls fell absent gone wanes".split()
 )
-# Words normalize_label reads as emotions that are too ambiguous in captions ("the content of", "a relaxed face").
-NOT_EMOTIONS = frozenset({"none", "content", "blank", "interest", "relaxed"})
 # Plain-words facial actions -> AU numbers (emitted in this order). Matched case-insensitively on whole words.
 ACTION_WORDS: dict[str, tuple[int, ...]] = {
     r"smil(?:e|es|ed|ing)|grin(?:s|ned|ning)?": (12,),
@@ -124,20 +120,7 @@ def _clause_terms(clause: str) -> list[tuple[int, int, str]]:
     for pattern, numbers in _AU_NAMES + _ACTIONS:
         for m in pattern.finditer(clause):
             terms += [(m.start(), m.end(), i, f"AU{n}") for i, n in enumerate(numbers)]
-    words = list(_WORD.finditer(clause))
-    taken = set()
-    for i in range(len(words) - 1):  # compound bigrams first: "happily surprised"
-        pair = normalize_label(f"{words[i].group(0)} {words[i + 1].group(0)}", "compound")
-        if pair in COMPOUND_LABELS:
-            terms.append((words[i].start(), words[i + 1].end(), 0, pair))
-            taken |= {i, i + 1}
-    for i, w in enumerate(words):
-        word = w.group(0).lower()
-        if i in taken or word in NOT_EMOTIONS or word in NEGATORS:
-            continue
-        label = normalize_label(word, "open")
-        if label is not None:
-            terms.append((w.start(), w.end(), 0, label))
+    terms += [(m.start, m.end, 0, m.label) for m in emotion_mentions(clause, "open")]
     # Overlaps: an action/AU term wins over an emotion word inside it ("smiling" is AU12, not happiness).
     au_spans = [(s, e) for s, e, _, v in terms if v.startswith("AU")]
     kept = [t for t in terms if t[3].startswith("AU") or not any(s <= t[0] < e for s, e in au_spans)]
@@ -148,12 +131,11 @@ def _clause_terms(clause: str) -> list[tuple[int, int, str]]:
     return out
 
 
-def _polarity(scope: str, position: int) -> int:
-    words = [w.group(0).lower() for w in _WORD.finditer(scope)]
-    before = [w.group(0).lower() for w in _WORD.finditer(scope[:position])]
-    negated = any(w in NEGATORS or w.endswith("n't") for w in before)
-    offset = any(w in OFFSET_WORDS for w in words)
-    return -1 if negated != offset else 1
+def _polarity(clause: str, position: int) -> int:
+    """-1 when the term at ``position`` is negated or its scope has an offset verb (not both), else +1."""
+    lo, hi = scope_at(clause, position)
+    offset = any(w.lower() in OFFSET_WORDS for w in _WORD.findall(clause, lo, hi))
+    return -1 if is_negated(clause, position) != offset else 1
 
 
 def extract_events(text: str | None) -> list[Event]:
@@ -164,12 +146,8 @@ def extract_events(text: str | None) -> list[Event]:
     """
     events: list[Event] = []
     for index, clause in enumerate(c for c in _CLAUSE.split(text or "") if c and c.strip()):
-        scopes = [(m.start(), m.end()) for m in _SCOPE.finditer(clause)]
-        bounds = [0] + [e for _, e in scopes] + [len(clause)]
         for start, _, value in _clause_terms(clause):
-            lo = max(b for b in bounds[:-1] if b <= start)
-            hi = min((s for s, _ in scopes if s >= start), default=len(clause))
-            event = Event(value, _polarity(clause[lo:hi], start - lo), index)
+            event = Event(value, _polarity(clause, start), index)
             if not events or events[-1].key != event.key:
                 events.append(event)
     return events

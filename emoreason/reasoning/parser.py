@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from emoreason.facs import au_key
 from emoreason.labels import LabelSet, normalize_label, normalize_labels
+from emoreason.text import emotion_mentions, is_negated
 
 SECTION_NAMES: tuple[str, ...] = ("key_observations", "overall_interpretation", "conclusion")
 _SECTION_HEADINGS = {
@@ -106,33 +107,24 @@ def _section_name(heading: str) -> str:
 
 
 def conclusion_label(conclusion: str, label_set: LabelSet = "compound") -> str | None:
-    """The label a Conclusion section names: the last clause that normalises to a label.
+    """The label a Conclusion section names: the whole section, else the last "is/as/shows <label>" phrase, else the
+    last emotion word; negated phrases and words are skipped (``text.is_negated``, ``text.emotion_mentions``).
 
-    >>> conclusion_label("The evidence points to happiness.")
-    'happiness'
+    >>> conclusion_label("The evidence points to happiness."), conclusion_label("It does not show anger but fear.")
+    ('happiness', 'fear')
     """
     whole = normalize_label(conclusion, label_set)
     if whole:
         return whole
-    candidates = [m.group(1) for m in _CONCLUSION_LABEL.finditer(conclusion)]
+    # "is/as/shows <label>" phrases, unless negated ("does not show happiness")
+    candidates = [m.group(1) for m in _CONCLUSION_LABEL.finditer(conclusion) if not is_negated(conclusion, m.start(1))]
     for candidate in reversed(candidates):
         label = normalize_label(candidate, label_set)
         if label:
             return label
-    # Fall back to the last emotion word (or compound bigram) in a clause with no negation.
-    for clause in reversed(re.split(r"[.;!\n]", conclusion)):
-        if re.search(r"\b(not|no|never|rather than|instead of)\b", clause, re.I):
-            continue
-        words = re.findall(r"[a-zA-Z]+", clause)
-        for i in range(len(words) - 1, -1, -1):
-            if i > 0:
-                pair = normalize_label(f"{words[i - 1]} {words[i]}", label_set)
-                if pair in _canonical() and " " in pair:
-                    return pair
-            label = normalize_label(words[i], label_set)
-            if label and (label != "neutral" or words[i].lower().startswith("neutral")):
-                return label
-    return None
+    # Fall back to the last emotion word that is not negated ("not anger but fear", "fear rather than anger").
+    named = [m.label for m in emotion_mentions(conclusion, label_set) if not m.negated]
+    return named[-1] if named else None
 
 
 def parse_output(text: str | None, label_set: LabelSet = "compound") -> ParsedOutput:
