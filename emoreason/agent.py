@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any, Literal
 
 from emoreason import facs
 from emoreason.errors import EmoreasonError
+from emoreason.io import atomic_path
 from emoreason.schema import Evidence, Face, FaceResult, ImageResult
 
 logger = logging.getLogger(__name__)
@@ -94,14 +94,8 @@ def _openface_aus(path: Path, faces: list[Face], options: ImageOptions) -> None:
 
 def _save_crop(crop: Any, crops_dir: Path, name: str) -> None:
     crops_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".crop-", suffix=".png", dir=crops_dir)
-    os.close(fd)
-    try:
+    with atomic_path(crops_dir / name) as tmp:
         crop.save(tmp, format="PNG")
-        os.replace(tmp, crops_dir / name)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def perceive_image(
