@@ -133,3 +133,11 @@ def test_settings_file_from_an_older_version_is_its_settings(tmp_path: Path) -> 
     with pytest.raises(EmoreasonError, match="delete it to resume"):
         check_settings(side, {}, "out", "x")
     assert os.path.exists(side)
+
+
+def test_doctests() -> None:
+    import doctest
+
+    import emoreason.io
+
+    assert doctest.testmod(emoreason.io).failed == 0
