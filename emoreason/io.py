@@ -139,6 +139,7 @@ def check_settings(path: str | Path, settings: dict[str, Any], output: str | Pat
     path = Path(path)
     fingerprint = settings_fingerprint(settings)
     if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(path, {"fingerprint": fingerprint, "settings": settings}, default=str)
         return
     try:

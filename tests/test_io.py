@@ -113,7 +113,7 @@ def test_log_refuses_a_damaged_line_in_the_middle(tmp_path: Path) -> None:
 
 
 def test_settings_mismatch_refuses_with_what_to_do(tmp_path: Path) -> None:
-    side = tmp_path / "out.jsonl.settings.json"
+    side = tmp_path / "new" / "out.jsonl.settings.json"  # a folder the run has not made yet
     settings = {"backend": "rules", "fps": 4.0}
     check_settings(side, settings, tmp_path / "out.jsonl", "use another --out")
     assert json.loads(side.read_text()) == {"fingerprint": settings_fingerprint(settings), "settings": settings}
