@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from emoreason.data_builders.base import SkipSample, pick_evenly
+from emoreason.errors import about
 from emoreason.io import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def extract_frames(
     except SkipSample:
         raise
     except Exception as err:  # noqa: BLE001 - PyAV raises many error types for broken files
-        raise SkipSample("corrupt video", f"{video}: {err}") from err
+        raise SkipSample("corrupt video", about(video, err)) from err
     if not found:
         raise SkipSample("corrupt video", f"{video}: none of frames {wanted[:5]} could be decoded")
     return [str(targets[i]) for i in found], found

@@ -9,6 +9,7 @@ from typing import Any
 from emoreason.data_builders import attach as au_attach
 from emoreason.data_builders.base import Sample, SkipSample
 from emoreason.data_builders.support import row_support
+from emoreason.errors import about
 
 
 def verified_images(paths: list[str]) -> list[str]:
@@ -28,7 +29,7 @@ def verified_images(paths: list[str]) -> list[str]:
                 image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
                 image.load()
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-            raise SkipSample("corrupt image", f"{path}: {err}") from err
+            raise SkipSample("corrupt image", about(path, err)) from err
         out.append(str(Path(path).resolve()))
     if not out:
         raise SkipSample("missing file", "no image")

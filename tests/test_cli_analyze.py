@@ -99,7 +99,7 @@ def test_crops_and_openface_source(face_photo: Path, tmp_path: Path) -> None:
     face = records[0]["faces"][0]
     assert face["aus"]["AU4"] == 3.0 and face["label"] == "anger"  # the CSV's AUs, not the smile
     saved = list(crops.glob("*.png"))
-    assert [p.name for p in saved] == [f"{face_photo.stem}_face0.png"]
+    assert [p.name for p in saved] == [f"{face_photo.stem}_face1.png"]
     from PIL import Image
 
     assert Image.open(saved[0]).size == (336, 336)

@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from emoreason.cli import analyze, build_data, caption, chat, data, evaluate, serve, train
+from emoreason.cli import analyze, build_data, caption, chat, common, data, evaluate, serve, train
 from emoreason.errors import EmoreasonError
 
 app = typer.Typer(
@@ -17,9 +17,31 @@ app = typer.Typer(
     help="Explainable emotion reasoning: faces, Action Units, speech and prosody in; reasoning and a label out.",
     no_args_is_help=True,
     add_completion=False,
-    pretty_exceptions_enable=False,
+    **common.TYPER_SETTINGS,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"emoreason {version('emoreason')}")
+        except PackageNotFoundError:  # a source tree that was never installed
+            typer.echo("emoreason (not installed: pip install -e .)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: bool = typer.Option(
+        False, "--version", "-V", callback=_version, is_eager=True, help="Print the installed version and exit."
+    ),
+) -> None:
+    """Explainable emotion reasoning: faces, Action Units, speech and prosody in; reasoning and a label out."""
+
+
 app.command("analyze")(analyze.analyze)
 app.command("chat")(chat.chat)
 app.command("caption")(caption.caption)

@@ -101,13 +101,14 @@ def render(result: Any) -> None:
     from rich.markup import escape
 
     from emoreason import facs
+    from emoreason.errors import about
     from emoreason.reasoning.parser import parse_output
 
     console = Console(highlight=False, soft_wrap=True)
     name = escape(result.path)
     if result.status == "error":
         errors = Console(stderr=True, highlight=False, soft_wrap=True)
-        errors.print(f"[bold]{name}[/]: [red]error:[/] {escape(result.error or '')}")
+        errors.print(f"[red]error:[/] {escape(about(result.path, result.error or 'failed'))}")
         return
     if result.status == "no_face":
         console.print(f"[bold]{name}[/]: no face found")
@@ -128,7 +129,8 @@ def render(result: Any) -> None:
         ) or "none above the presence threshold"
         console.print(f"    AUs: {escape(au_line)}")
         if face.quality:
-            console.print(f"    [yellow]quality: {', '.join(face.quality)}[/]")
+            said = f" ({escape(face.quality_text)})" if face.quality_text else ""
+            console.print(f"    [yellow]quality: {', '.join(face.quality)}{said}[/]")
         if face.head_pose is not None:
             pose = face.head_pose
             console.print(f"    head pose: yaw {pose.yaw:+.0f}°, pitch {pose.pitch:+.0f}°, roll {pose.roll:+.0f}°")

@@ -58,7 +58,7 @@ def caption(
     ] = False,
 ) -> None:
     """Caption videos: face tracks, AUs over time, speech and prosody -> an emotion timeline and caption per video."""
-    from emoreason.errors import EmoreasonError
+    from emoreason.errors import EmoreasonError, about
     from emoreason.pipelines.caption import caption_inputs
     from emoreason.video import VideoOptions
 
@@ -100,7 +100,7 @@ def caption(
         from emoreason.eval.attribution import ModalityProbe
 
         reasoner = probe = ModalityProbe(reasoner)
-    try:
+    with common.resume_on_interrupt(lambda: f"finished videos are saved in {out}"):
         summary = caption_inputs(
             inputs,
             out,
@@ -113,14 +113,11 @@ def caption(
             progress=progress,
             reasoner=reasoner,
         )
-    except KeyboardInterrupt:  # typer turns it into a silent exit 130; say what was kept
-        typer.secho(f"interrupted: finished videos are saved in {out}; run the same command again to resume", err=True)
-        raise typer.Exit(130) from None
     typer.echo(summary.text())
     if probe:
         _write_attribution(probe, out)
-    for _path, error in summary.errors[:20]:
-        typer.secho(f"  error: {error}", fg=typer.colors.RED, err=True)
+    for path, error in summary.errors[:20]:
+        typer.secho(f"  error: {about(path, error)}", fg=typer.colors.RED, err=True)
     if len(summary.errors) > 20:
         typer.secho(f'  ... and {len(summary.errors) - 20} more errors (status "error" in {out})', err=True)
     if summary.failed:

@@ -8,11 +8,18 @@ Use them as parameter annotations, then hand the values to :func:`reasoner_from_
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 
 from emoreason.errors import EmoreasonError
+
+# Every Typer of the command: plain click help (no rich panels). Rich's boxed columns cut option names and help
+# text with an ellipsis at 80 columns ("--explain-modali…", "http://localhost…") and read "[data]" in help text
+# as markup; click's layout wraps the text under each option and prints it as written.
+TYPER_SETTINGS: dict[str, Any] = {"rich_markup_mode": None, "pretty_exceptions_enable": False}
 
 BACKEND_NAMES: tuple[str, ...] = ("rules", "hf", "openai", "vllm")
 LABEL_SET_NAMES: tuple[str, ...] = ("basic", "compound", "open")
@@ -94,3 +101,19 @@ def reasoner_from_options(
         raise EmoreasonError(f"--adapter works with --backend hf only (not {backend}); merge it first for {backend}")
     settings = reasoner_settings(temperature, top_p, max_new_tokens, label_set, **extra)
     return build_reasoner(backend, model=model, adapter=adapter, base_url=base_url, **settings)
+
+
+INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C (128 + SIGINT)
+
+
+@contextmanager
+def resume_on_interrupt(saved: Callable[[], str]) -> Iterator[None]:
+    """On Ctrl-C inside the block: one line saying what was kept (``saved()``) and how to resume, exit code 130.
+
+    Typer alone turns Ctrl-C into a silent exit 130, so without this a user can't tell whether anything was kept.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        typer.secho(f"interrupted: {saved()}; run the same command again to resume", err=True)
+        raise typer.Exit(INTERRUPTED) from None

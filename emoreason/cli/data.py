@@ -6,7 +6,11 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Look at datasets made by `emoreason build-data`.", no_args_is_help=True)
+from emoreason.cli import common
+
+app = typer.Typer(
+    help="Look at datasets made by `emoreason build-data`.", no_args_is_help=True, **common.TYPER_SETTINGS
+)
 
 
 @app.command("inspect")

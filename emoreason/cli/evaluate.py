@@ -63,10 +63,24 @@ def evaluate(
         model=model, adapter=adapter, base_url=base_url, batch_size=batch_size, label_set=label_set,
         n_bootstrap=bootstrap, seed=seed, events=events, limit=limit, ablate=ablate,
     )  # fmt: skip
+    from emoreason.cli.common import resume_on_interrupt
+
     columns = (TextColumn("predicting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
+    seen = {"done": 0}
+
+    def progress(done: int, total: int | None) -> None:
+        seen["done"] = done
+        bar.update(task, completed=done, total=total)
+
+    def saved() -> str:
+        if dataset is None:  # scoring a predictions file: nothing to resume, the files are written at the end
+            return f"nothing was written to {out} yet"
+        done = f"{seen['done']} predictions" if seen["done"] else "the predictions finished so far"
+        return f"{done} are kept in {out / 'predictions.jsonl'} (metrics not written yet)"
+
+    with resume_on_interrupt(saved), Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("predict", total=None)
-        metrics = run_eval(config, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        metrics = run_eval(config, progress=progress)
     cov = metrics["coverage"]
     headline = ", ".join(
         f"{k} {metrics[k]:.3f}" for k in ("accuracy", "uar", "macro_f1", "au_f1", "format_rate", "consistency",

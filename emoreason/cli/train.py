@@ -11,8 +11,10 @@ from pathlib import Path
 
 import typer
 
+from emoreason.cli import common
+
 PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
-app = typer.Typer(help="Train LoRA adapters: sft, then grpo.", no_args_is_help=True)
+app = typer.Typer(help="Train LoRA adapters: sft, then grpo.", no_args_is_help=True, **common.TYPER_SETTINGS)
 
 
 def _run_stage(stage: str, args: list[str]) -> None:

@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -211,18 +212,26 @@ def _run_ray(items: list[Item], reasoner_settings: dict[str, Any], options: Vide
     except ImportError as err:
         raise EmoreasonError("--engine ray needs Ray Data: pip install 'ray[data]' (or emoreason[scale])") from err
     started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    if started_here:  # Ray's INFO lines off; its warnings, errors and a failed video's exception still show
+        ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.WARNING, ignore_reinit_error=True)  # fmt: skip
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # "Starting execution ...", "Execution plan ..."
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "Progress bars disabled": we chose so
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ds = ray.data.from_items([{"id": it.id, "path": it.path} for it in items])
-        ds = ds.map(
-            _RayCaptioner,
-            fn_constructor_kwargs={"reasoner_settings": reasoner_settings, "options": options},
-            concurrency=max(1, workers),
-            num_cpus=1,
-        )
+        with warnings.catch_warnings():  # max_restarts as a remote arg is deprecated in Ray 2.60 (no named one yet)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ds = ds.map(
+                _RayCaptioner,
+                fn_constructor_kwargs={"reasoner_settings": reasoner_settings, "options": options},
+                compute=ray.data.ActorPoolStrategy(size=max(1, workers)),
+                num_cpus=1,
+                # No restarts: Ray Data's default (restart and retry forever) loops on a video that kills its actor
+                # and prints a false "E core_worker ... constructor arguments" line each run (ray-project/ray#57733)
+                max_restarts=0,
+            )
         for row in ds.iter_rows():
             yield json.loads(row["record"])
     finally:

@@ -25,6 +25,13 @@ def adapter_base(adapter: Path) -> str:
     return str(base)
 
 
+def card_base(base: str) -> str:
+    """The base model as the card names it: a local folder as its absolute path (a relative one means nothing once
+    the card leaves this shell), anything else, a Hub id such as ``Qwen/Qwen2.5-VL-3B-Instruct``, unchanged."""
+    path = Path(base).expanduser()
+    return str(path.resolve()) if path.exists() else base
+
+
 def export_model(
     adapter: str | Path,
     out: str | Path,
@@ -67,7 +74,7 @@ def export_model(
             if item.name.startswith("adapter_") or item.name == "emoreason_train.json":
                 shutil.copy2(item, tmp / item.name)
     processor.save_pretrained(tmp)
-    (tmp / "README.md").write_text(render_card(base, adapter, merge, metrics))
+    (tmp / "README.md").write_text(render_card(card_base(base), adapter, merge, metrics))
     if (adapter / "emoreason_train.json").is_file():
         shutil.copy2(adapter / "emoreason_train.json", tmp / "emoreason_train.json")
     if metrics is not None:

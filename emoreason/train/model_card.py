@@ -126,7 +126,10 @@ def render_card(base_model: str, adapter: str | Path, merged: bool, metrics: dic
     """The full README.md text: YAML front matter, then the model-card sections."""
     stages = training_history(adapter)
     datasets = sorted({str(s["dataset_path"]) for s in stages if s.get("dataset_path")})
-    front = ["---", "library_name: " + ("transformers" if merged else "peft"), f"base_model: {base_model}"]
+    # the Hub reads base_model as a model id (the model tree); a local folder (absolute path) is named in the text only
+    local = Path(base_model).is_absolute()
+    front = ["---", "library_name: " + ("transformers" if merged else "peft")]
+    front += [] if local else [f"base_model: {base_model}"]
     front += ["pipeline_tag: image-text-to-text", "license: other", "tags:"]
     front += [f"  - {t}" for t in ("emoreason", "emotion-recognition", "facial-action-units", "lora", "trl")]
     if datasets:
@@ -143,6 +146,12 @@ def render_card(base_model: str, adapter: str | Path, merged: bool, metrics: dic
         "SFTTrainer / GRPOTrainer with label-based rewards). Given face crops, FACS Action Unit text, a "
         "transcript and prosody cues, it writes `<think>Key observations ... Overall interpretation ... Conclusion"
         " ...</think><answer>LABEL</answer>`.",
+        *(
+            ["", "The base is a local folder, so the metadata has no `base_model`: add its Hub id there (for "
+             "example `base_model: Qwen/Qwen2.5-VL-3B-Instruct`) before you push this card."]
+            if local
+            else []
+        ),
         "",
         "## Intended use",
         "",
