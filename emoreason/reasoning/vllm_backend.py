@@ -2,8 +2,9 @@
 
 The whole batch goes to ``LLM.chat`` in one call (vLLM schedules it with continuous batching). Messages come from
 the one prompt source and go through the ``openai`` backend's wire conversion, so images travel as data URLs
-exactly as they do to a vLLM server; an optional LoRA adapter is applied per request. vLLM is imported only when a
-``VLLMReasoner`` is built, and a missing GPU or package is one clear error.
+exactly as they do to a vLLM server; an optional LoRA adapter is applied per request. The model source, the
+adapter's fit and the dtype rule are :mod:`emoreason.reasoning.loading`'s, as for the ``hf`` backend. vLLM is
+imported only when a ``VLLMReasoner`` is built, and a missing GPU or package is one clear error.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from emoreason.errors import EmoreasonError
 from emoreason.reasoning.base import reason_with_texts
+from emoreason.reasoning.loading import check_adapter_fits, check_model_source, local_model_config, pick_dtype
 from emoreason.reasoning.openai_backend import STOP, to_wire
 from emoreason.schema import Evidence, Reasoning
 
@@ -41,6 +43,7 @@ class VLLMReasoner:
         self,
         model: str,
         adapter: str | None = None,
+        dtype: str | None = None,
         temperature: float = 0.0,
         top_p: float = 1.0,
         max_new_tokens: int = 512,
@@ -54,12 +57,17 @@ class VLLMReasoner:
         **_: Any,
     ):
         vllm = _import_vllm()
-        if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
-            raise EmoreasonError(f"--adapter {adapter}: no adapter_config.json there; pass a peft adapter folder")
+        model = str(model)
+        check_model_source(model)
+        if adapter is not None:
+            base = local_model_config(model)  # a hub id: vLLM fetches it; the adapter's weights are checked there
+            architectures = base.get("architectures") or [None]
+            check_adapter_fits(str(adapter), model, architectures[0], base.get("model_type"))
         self.temperature, self.top_p, self.max_new_tokens = temperature, top_p, max_new_tokens
         self.label_set, self.system_prompt = label_set, system_prompt
         engine: dict[str, Any] = {
             "model": model,
+            "dtype": str(pick_dtype("cuda", dtype)).removeprefix("torch."),
             "tensor_parallel_size": tensor_parallel_size,
             "gpu_memory_utilization": gpu_memory_utilization,
             "limit_mm_per_prompt": {"image": max_images},

@@ -1,4 +1,8 @@
-"""Load a base VLM + processor for training and wrap it in a LoRA adapter (new, or continued from ``adapter_path``)."""
+"""Load a base VLM + processor for training and wrap it in a LoRA adapter (new, or continued from ``adapter_path``).
+
+Loading and its checks are :mod:`emoreason.reasoning.loading`'s, the same as the ``hf`` backend's; only the flag
+names in the messages (``--model_name_or_path``, ``--adapter_path``) and the trainable adapter differ.
+"""
 
 from __future__ import annotations
 
@@ -7,77 +11,56 @@ from pathlib import Path
 from typing import Any
 
 from emoreason.errors import EmoreasonError
+from emoreason.reasoning.loading import (
+    Flags,
+    four_bit_config,
+    load_adapter,
+    load_config,
+    load_model,
+    pick_device,
+    pick_dtype,
+)
+from emoreason.reasoning.loading import load_processor as loading_processor
 from emoreason.train.config import EmoTrainMixin
 
 logger = logging.getLogger(__name__)
 
 
-def _torch_dtype(name: str) -> Any:
-    import torch
-
-    return "auto" if name == "auto" else getattr(torch, name)
+TRAIN_FLAGS = Flags(model="--model_name_or_path", adapter="--adapter_path")
 
 
-def quantization_config(config: EmoTrainMixin) -> Any:
-    """A 4-bit bitsandbytes config for QLoRA, or None. Needs CUDA and bitsandbytes; says so plainly otherwise."""
-    if not config.load_in_4bit:
-        return None
-    import torch
-
-    if not torch.cuda.is_available():
-        raise EmoreasonError(
-            "--load_in_4bit (QLoRA) needs a CUDA GPU; drop the flag to train a plain LoRA on this machine"
-        )
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError as err:
-        raise EmoreasonError("--load_in_4bit needs bitsandbytes: pip install 'emoreason[gpu]'") from err
-    from transformers import BitsAndBytesConfig
-
-    compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type=config.bnb_4bit_quant_type,
-        bnb_4bit_compute_dtype=compute,
-        bnb_4bit_use_double_quant=True,
-    )
+def train_dtype(config: EmoTrainMixin) -> Any:
+    """The weights dtype by the one rule (``loading.pick_dtype``) for the device the trainer will use."""
+    return pick_dtype("cpu" if getattr(config, "use_cpu", False) else pick_device(), config.dtype)
 
 
 def load_processor(name_or_path: str, revision: str = "main") -> Any:
-    from transformers import AutoProcessor
+    """The base model's processor, with the same checks as the ``hf`` backend (source, VLM, fits its model).
 
-    try:
-        return AutoProcessor.from_pretrained(name_or_path, revision=revision)
-    except (OSError, ValueError) as err:
-        raise EmoreasonError(
-            f"cannot load a processor from {name_or_path!r}: {err}. "
-            "Give a local model folder, or a hub id while online"
-        ) from err
+    A folder that holds an adapter (``export`` reads the processor saved beside it) is loaded without the model
+    checks, as it has no model config.
+    """
+    if (Path(name_or_path) / "adapter_config.json").is_file():
+        return loading_processor(name_or_path, revision=revision)
+    config = load_config(name_or_path, revision, TRAIN_FLAGS)
+    return loading_processor(name_or_path, config, revision=revision)
 
 
 def load_base_model(config: EmoTrainMixin) -> Any:
     """The base image-text-to-text model, frozen; 4-bit when ``load_in_4bit``."""
-    from transformers import AutoModelForImageTextToText
-
     name = config.model_name_or_path
     assert name is not None
-    quant = quantization_config(config)
-    kwargs: dict[str, Any] = {"dtype": _torch_dtype(config.dtype), "revision": config.model_revision}
+    model_config = load_config(name, config.model_revision, TRAIN_FLAGS)
+    kwargs: dict[str, Any] = {"revision": config.model_revision}
     if config.attn_implementation:
         kwargs["attn_implementation"] = config.attn_implementation
-    if quant is not None:
+    if config.load_in_4bit:
         from accelerate import PartialState
 
-        kwargs["quantization_config"] = quant
+        kwargs["quantization_config"] = four_bit_config(config.bnb_4bit_quant_type)
         kwargs["device_map"] = {"": PartialState().local_process_index}
-    try:
-        model = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
-    except (OSError, ValueError) as err:
-        raise EmoreasonError(
-            f"cannot load an image-text-to-text model from {name!r}: {err}. "
-            "Give a local model folder (or a hub id while online) of a vision-language model"
-        ) from err
-    if quant is not None:
+    model = load_model(name, model_config, train_dtype(config), TRAIN_FLAGS, **kwargs)
+    if config.load_in_4bit:
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(config.gradient_checkpointing))
@@ -85,14 +68,12 @@ def load_base_model(config: EmoTrainMixin) -> Any:
 
 
 def add_lora(model: Any, config: EmoTrainMixin) -> Any:
-    """A trainable LoRA on ``model``: loaded from ``adapter_path`` when given, else new from the lora_* fields."""
-    from peft import PeftModel, get_peft_model
+    """A trainable LoRA on ``model``: loaded from ``adapter_path`` when given (checked to fit), else a new one."""
+    from peft import get_peft_model
 
     if config.adapter_path:
-        if not (Path(config.adapter_path) / "adapter_config.json").is_file():
-            raise EmoreasonError(f"{config.adapter_path} is not a LoRA adapter folder (no adapter_config.json)")
         logger.info("continuing from adapter %s", config.adapter_path)
-        return PeftModel.from_pretrained(model, config.adapter_path, is_trainable=True)
+        return load_adapter(model, config.adapter_path, str(config.model_name_or_path), True, TRAIN_FLAGS)
     try:
         return get_peft_model(model, config.lora_config())
     except ValueError as err:

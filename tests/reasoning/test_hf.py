@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 
 from emoreason.errors import EmoreasonError
-from emoreason.reasoning.hf import HFReasoner, pick_device, pick_dtype
+from emoreason.reasoning.hf import HFReasoner
+from emoreason.reasoning.loading import pick_device, pick_dtype
 from emoreason.reasoning.prompts import build_messages
 from emoreason.schema import Evidence
 

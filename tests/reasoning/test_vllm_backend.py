@@ -3,6 +3,7 @@ a tiny VLM where a CUDA GPU and vLLM are present."""
 
 from __future__ import annotations
 
+import json
 import sys
 import types
 from pathlib import Path
@@ -13,6 +14,7 @@ from PIL import Image
 
 from emoreason.errors import EmoreasonError
 from emoreason.reasoning.base import build_reasoner
+from emoreason.reasoning.loading import pick_dtype
 from emoreason.schema import Evidence
 
 
@@ -61,14 +63,21 @@ def fake_vllm(monkeypatch: pytest.MonkeyPatch) -> _Recorder:
     return rec
 
 
+def _model_folder(path: Path, model_type: str = "qwen2_5_vl", arch: str = "Qwen2_5_VLForConditionalGeneration") -> str:
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({"model_type": model_type, "architectures": [arch]}))
+    return str(path)
+
+
 def test_batch_goes_to_one_chat_call_with_data_urls_and_stop(fake_vllm: _Recorder, tmp_path: Path) -> None:
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text("{}")
-    reasoner = build_reasoner("vllm", model="/models/qwen", adapter=str(adapter), max_new_tokens=64)
+    model = _model_folder(tmp_path / "qwen")
+    reasoner = build_reasoner("vllm", model=model, adapter=str(adapter), max_new_tokens=64)
     results = reasoner.reason([_evidence(0), _evidence(1), _evidence(2)])
     assert [r.label for r in results] == ["happiness"] * 3 and all(r.format_ok for r in results)
-    assert fake_vllm.engine["model"] == "/models/qwen" and fake_vllm.engine["enable_lora"] is True
+    assert fake_vllm.engine["model"] == model and fake_vllm.engine["enable_lora"] is True
     (call,) = fake_vllm.calls
     assert len(call["conversations"]) == 3 and call["lora"] == ("adapter", 1, str(adapter.resolve()))
     assert call["params"]["stop"] == ["</answer>"] and call["params"]["include_stop_str_in_output"]
@@ -82,7 +91,33 @@ def test_batch_goes_to_one_chat_call_with_data_urls_and_stop(fake_vllm: _Recorde
 
 def test_adapter_folder_is_checked(fake_vllm: _Recorder, tmp_path: Path) -> None:
     with pytest.raises(EmoreasonError, match="adapter_config.json"):
-        build_reasoner("vllm", model="/models/qwen", adapter=str(tmp_path))
+        build_reasoner("vllm", model=_model_folder(tmp_path / "qwen"), adapter=str(tmp_path))
+
+
+def test_vllm_gets_the_hf_backends_model_and_adapter_checks(fake_vllm: _Recorder, tmp_path: Path) -> None:
+    """The same one-line refusals as ``hf`` before vLLM starts (was: vLLM's own error, or a silently ignored dtype)."""
+    with pytest.raises(EmoreasonError, match="--model .*: no such folder; pass a local model folder or a hub id"):
+        build_reasoner("vllm", model=str(tmp_path / "no" / "such"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EmoreasonError, match="has no config.json"):
+        build_reasoner("vllm", model=str(tmp_path / "empty"))
+    smol = _model_folder(tmp_path / "smol", "smolvlm", "SmolVLMForConditionalGeneration")
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(
+        json.dumps(
+            {"base_model_name_or_path": smol, "auto_mapping": {"base_model_class": "SmolVLMForConditionalGeneration"}}
+        )
+    )
+    with pytest.raises(EmoreasonError, match="does not fit --model .*: the adapter is for a SmolVLMForCond"):
+        build_reasoner("vllm", model=_model_folder(tmp_path / "qwen"), adapter=str(adapter))
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": smol}))
+    with pytest.raises(EmoreasonError, match="the adapter is for a 'smolvlm' model, the model is 'qwen2_5_vl'"):
+        build_reasoner("vllm", model=str(tmp_path / "qwen"), adapter=str(adapter))
+    build_reasoner("vllm", model="org/some-vlm", dtype="float32")  # a hub id goes to vLLM as given
+    assert fake_vllm.engine["model"] == "org/some-vlm" and fake_vllm.engine["dtype"] == "float32"
+    build_reasoner("vllm", model="org/some-vlm")
+    assert fake_vllm.engine["dtype"] == str(pick_dtype("cuda")).removeprefix("torch.")
 
 
 @pytest.mark.gpu
