@@ -38,30 +38,57 @@ _BRIDGE_TOP, _BRIDGE_BOTTOM, _INNER_R, _INNER_L = 168, 195, 133, 362
 
 def bridge_ratio(rgb: np.ndarray, landmarks: Sequence[Sequence[float]]) -> float | None:
     """Horizontal over vertical edge energy on the nasal bridge (step 3), or None when it can't be read (fewer
-    than 468 landmarks, a patch outside the image or too small)."""
+    than 468 landmarks, a patch outside the image or too small).
+
+    Only the patch (plus a 2-pixel border for the filters) is resampled, with the eye-levelled crop's own map
+    (``crops._square``), so a video frame pays for a few hundred pixels, not a 256x256 crop.
+    """
     import cv2
 
-    from emoreason.perception.crops import aligned_crop_array
+    from emoreason.perception.crops import _square
 
     marks = np.asarray(landmarks, dtype=np.float64)
     if len(marks) < 468:
         return None
     h, w = rgb.shape[:2]
-    for i in (_BRIDGE_TOP, _BRIDGE_BOTTOM, _INNER_R, _INNER_L):
-        if not (0 <= marks[i, 0] < w and 0 <= marks[i, 1] < h):
-            return None
-    crop, (a, b, c, d, e, f) = aligned_crop_array(rgb, marks, CROP_SIZE, CROP_MARGIN)
-    inverse = np.linalg.inv(np.array([[a, b], [d, e]]))
-    local = (inverse @ (marks[:, :2] - np.array([c, f])).T).T
-    gray = cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY).astype(np.float32), (3, 3), 0)
-    half = BRIDGE_HALF_WIDTH * float(np.linalg.norm(local[_INNER_R] - local[_INNER_L]))
-    mid = (local[_INNER_R, 0] + local[_INNER_L, 0]) / 2.0
+    keys = marks[[_BRIDGE_TOP, _BRIDGE_BOTTOM, _INNER_R, _INNER_L], :2]
+    if not ((keys[:, 0] >= 0) & (keys[:, 0] < w) & (keys[:, 1] >= 0) & (keys[:, 1] < h)).all():
+        return None
+    center, side, cos, sin = _square(marks, CROP_MARGIN)
+    step = side / CROP_SIZE
+    rel = keys - center  # crop coordinates (u, v) of the four key points
+    u = (rel[:, 0] * cos + rel[:, 1] * sin) / step + CROP_SIZE / 2.0
+    v = (-rel[:, 0] * sin + rel[:, 1] * cos) / step + CROP_SIZE / 2.0
+    half = BRIDGE_HALF_WIDTH * float(np.hypot(u[2] - u[3], v[2] - v[3]))
+    mid = (u[2] + u[3]) / 2.0
     x0, x1 = max(0, int(mid - half)), min(CROP_SIZE, int(mid + half))
-    y0, y1 = max(0, int(local[_BRIDGE_TOP, 1])), min(CROP_SIZE, int(local[_BRIDGE_BOTTOM, 1]))
+    y0, y1 = max(0, int(v[0])), min(CROP_SIZE, int(v[1]))
     if x1 - x0 < 4 or y1 - y0 < 4:
         return None
-    gx = float(np.abs(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)[y0:y1, x0:x1]).mean()) + 1e-3
-    gy = float(np.abs(cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)[y0:y1, x0:x1]).mean()) + 1e-3
+    pad = 2
+    px0, py0, pw, ph = x0 - pad, y0 - pad, x1 - x0 + 2 * pad, y1 - y0 + 2 * pad
+    a, b, d, e = step * cos, -step * sin, step * sin, step * cos
+    c = center[0] - (a + b) * CROP_SIZE / 2.0 + a * px0 + b * py0
+    f = center[1] - (d + e) * CROP_SIZE / 2.0 + d * px0 + e * py0
+    src, origin = np.asarray(rgb), np.zeros(2)
+    factor = int(step // 2) if step > 2.0 else 1
+    if factor > 1:  # as crops.aligned_crop_array: area-shrink first so the bilinear warp skips no source pixels
+        corners = np.array([[a * uu + b * vv + c, d * uu + e * vv + f] for uu in (0, pw) for vv in (0, ph)])
+        lo = np.maximum(0, np.floor(corners.min(axis=0)) - factor).astype(int)
+        hi = np.minimum([w, h], np.ceil(corners.max(axis=0)) + factor).astype(int)
+        region = src[lo[1] : hi[1], lo[0] : hi[0]]
+        src = cv2.resize(region, ((hi[0] - lo[0]) // factor, (hi[1] - lo[1]) // factor), interpolation=cv2.INTER_AREA)
+        origin = lo.astype(np.float64)
+        a, b, d, e = a / factor, b / factor, d / factor, e / factor
+        c, f = (c - origin[0]) / factor, (f - origin[1]) / factor
+    patch = cv2.warpAffine(
+        np.ascontiguousarray(src), np.array([[a, b, c], [d, e, f]]), (pw, ph),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+    )  # fmt: skip
+    gray = cv2.GaussianBlur(cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY).astype(np.float32), (3, 3), 0)
+    inner = (slice(pad, pad + y1 - y0), slice(pad, pad + x1 - x0))
+    gx = float(np.abs(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)[inner]).mean()) + 1e-3
+    gy = float(np.abs(cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)[inner]).mean()) + 1e-3
     return gy / gx
 
 
