@@ -215,6 +215,7 @@ def _finish(batch: list[_Pending], reasoner: Any) -> list[ImageResult]:
                     scores=reasoning.scores,
                     head_pose=face.head_pose,
                     quality=list(face.quality),
+                    quality_text=face.quality_text,
                     uncertain_aus=list(face.uncertain_aus),
                     raw=reasoning.raw,
                     format_ok=reasoning.format_ok,

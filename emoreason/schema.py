@@ -115,6 +115,7 @@ class FaceResult(BaseModel):
     scores: dict[str, float] = Field(default_factory=dict)
     head_pose: HeadPose | None = None
     quality: list[str] = Field(default_factory=list)
+    quality_text: str = ""  # the flags in words, as the CoT's "Reading quality:" sentence has them
     uncertain_aus: list[str] = Field(default_factory=list)
     raw: str = ""
     format_ok: bool = False

@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 from emoreason.cli import app
 
 runner = CliRunner()
-FACE_FIELDS = {"box", "aus", "label", "scores", "head_pose", "quality", "uncertain_aus", "raw", "format_ok"}
+FACE_FIELDS = {
+    "box", "aus", "label", "scores", "head_pose", "quality", "quality_text", "uncertain_aus", "raw", "format_ok"
+}
 
 
 def run_json(*args: str) -> tuple[int, list[dict], str]:

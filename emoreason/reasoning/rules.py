@@ -30,8 +30,8 @@ Scoring (deterministic; all numbers are in this module):
    Du's "sadly angry", is all inside sadness's prototype, so it reads sadness unless anger shows its own
    signature too), and each component one of its own signs (a
    prototype AU of weight >= 0.5), two different AUs, at least one of which the other component does not share;
-   otherwise it scores 0. So AU4+AU7 (signs of both fear and anger) is anger, not "fearfully angry", and one
-   weak cue never makes a compound.
+   otherwise it scores 0. Those signs must not be uncertain AUs. So AU4+AU7 (signs of both fear and anger) is
+   anger, not "fearfully angry", and one weak or uncertain cue never makes a compound.
 7. ``neutral = max(NEUTRAL_FLOOR, 1 - 1.5 * sum(a_n))`` (uncertain AUs at full weight here: they are still visible
    movements): with no AU at or above the threshold the face is neutral
    (score 1), one slight AU (B, ``a = 0.5``) already brings it to 0.25, and signature-less movements never
@@ -59,7 +59,6 @@ from dataclasses import dataclass, field
 
 from emoreason import facs
 from emoreason.labels import COMPOUND_LABELS, LabelSet, components
-from emoreason.reasoning.base import to_reasoning
 from emoreason.schema import Evidence, Reasoning
 from emoreason.text import emotion_mentions, join
 
@@ -95,6 +94,7 @@ class RuleExplanation:
     scores: dict[str, float]
     cited: list[str] = field(default_factory=list)
     decided_by: str = "face"  # face | speech | none
+    sections: dict[str, str] = field(default_factory=dict)  # key_observations / overall_interpretation / conclusion
 
 
 def _activations(aus: dict[str, float], threshold: float, uncertain: Iterable[str] = ()) -> dict[int, float]:
@@ -230,7 +230,9 @@ def _face_scores(
             own = set(proto)
             inside = any(own <= set(facs.PROTOTYPES[part]) for part in components(label))
             blend = signature_shown(label, shown) or (own <= shown and not inside)
-            score *= COMPOUND_DISCOUNT if components_shown(label, set(act)) and blend else 0.0
+            # each component needs its own sign read with confidence: an uncertain AU does not make a compound
+            certain = set(act) - facs.uncertain_numbers(uncertain)
+            score *= COMPOUND_DISCOUNT if components_shown(label, certain) and blend else 0.0
         elif label != "contempt" and not signature_shown(label, shown):
             score = _gated(score)
         elif label == "contempt" and (
@@ -482,7 +484,10 @@ def explain(
         f"<think>\nKey observations: {observations}\nOverall interpretation: {interpretation}\n"
         f"Conclusion: {conclusion}\n</think>\n<answer>{chosen}</answer>"
     )
-    return RuleExplanation(text=text, label=chosen, scores=scores, cited=reading.cited, decided_by=reading.decided_by)
+    sections = {"key_observations": observations, "overall_interpretation": interpretation, "conclusion": conclusion}
+    return RuleExplanation(
+        text=text, label=chosen, scores=scores, cited=reading.cited, decided_by=reading.decided_by, sections=sections
+    )
 
 
 def explain_evidence(
@@ -514,9 +519,22 @@ class RuleReasoner:
         self.threshold = threshold
 
     def reason(self, evidence: list[Evidence]) -> list[Reasoning]:
-        out = []
-        for ev in evidence:
-            label_set = self.label_set or ev.label_set
-            result = explain_evidence(ev, label_set=label_set, threshold=self.threshold)  # type: ignore[arg-type]
-            out.append(to_reasoning(result.text, self.name, label_set, scores=result.scores))
-        return out
+        """One Reasoning per Evidence, built from what the engine decided (label, scores, cited AUs, sections), not
+        parsed back from its text; tests/reasoning/test_rules.py checks the parse of the text gives the same."""
+        return [
+            self.reasoning(explain_evidence(ev, label_set=self.label_set or ev.label_set, threshold=self.threshold))
+            for ev in evidence
+        ]
+
+    def reasoning(self, result: RuleExplanation) -> Reasoning:
+        return Reasoning(
+            raw=result.text,
+            label=result.label,
+            labels=[result.label],
+            scores=result.scores,
+            aus_cited=list(result.cited),
+            format_ok=True,
+            truncated=False,
+            backend=self.name,
+            sections=dict(result.sections),
+        )

@@ -105,3 +105,10 @@ def test_lowered_brows_over_a_wrinkled_nose_are_disgust_not_anger() -> None:
     aus = {"AU4L": 4.2, "AU4R": 4.5, "AU7R": 1.8, "AU6L": 1.6, "AU12L": 1.3, "AU9L": 3.7, "AU9R": 3.7}
     assert top(aus, label_set="basic", uncertain=["AU9L", "AU9R"]) == "disgust"
     assert top({k: v for k, v in aus.items() if not k.startswith("AU9")}, label_set="basic") == "anger"
+
+
+def test_a_compound_needs_each_component_read_with_confidence() -> None:
+    # a 48x48 crop of the astronaut that cuts her forehead: the raised brows are read on an extrapolated mesh
+    aus = {"AU12": 3.5, "AU25": 3.0, "AU1": 2.0, "AU2": 1.8}
+    assert top(aus) == "happily surprised"
+    assert top(aus, uncertain=["AU1", "AU2"]) == "happiness"

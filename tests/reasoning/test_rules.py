@@ -128,3 +128,35 @@ def test_speech_only_window_is_not_read_as_a_relaxed_face() -> None:
     assert "No face is visible" in first.raw and "the face is relaxed" not in first.raw
     assert first.label == "neutral" and "nothing shows an emotion" in first.raw
     assert second.label == "happiness" and "the words alone name happiness" in second.raw and second.format_ok
+
+
+def test_the_structured_reasoning_is_what_the_parser_reads_from_its_text() -> None:
+    """The rules backend builds its Reasoning from its decisions, not by parsing its own text: the two must agree
+    (label, labels, cited AUs, sections, format), over faces, words, changes and quality hedges."""
+    import random
+
+    from emoreason.reasoning.base import to_reasoning
+
+    rng = random.Random(0)
+    numbers = [1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 24, 25, 26, 43]
+    for _ in range(150):
+        aus: dict[str, float] = {}
+        for n in rng.sample(numbers, rng.randint(0, 6)):
+            if rng.random() < 0.3:
+                aus[f"AU{n}L"], aus[f"AU{n}R"] = round(rng.uniform(0, 5), 1), round(rng.uniform(0, 5), 1)
+            else:
+                aus[f"AU{n}"] = round(rng.uniform(0, 5), 1)
+        ev = Evidence(
+            id="face",
+            aus=aus,
+            label_set=rng.choice(["basic", "compound"]),
+            transcript=rng.choice(["", "I feel so sad today", "this is not funny"]),
+            au_changes=rng.choice(["", "at 1.0 s AU12 rises and AU4 falls"]),
+            uncertain_aus=list(aus)[:1] if rng.random() < 0.5 else [],
+            quality=["turned_face"] if rng.random() < 0.3 else [],
+        )
+        direct = RuleReasoner().reason([ev])[0]
+        parsed = to_reasoning(direct.raw, "rules", ev.label_set, scores=direct.scores)
+        assert direct.model_dump() == parsed.model_dump()
+        assert direct.sections == parsed.sections and set(direct.sections) == {
+            "key_observations", "overall_interpretation", "conclusion"}  # fmt: skip
