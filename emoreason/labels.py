@@ -11,7 +11,7 @@ and "not happy" is no label at all.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, get_args
 
 BASIC_LABELS: tuple[str, ...] = (
     "neutral",
@@ -42,6 +42,7 @@ COMPOUND_LABELS: dict[str, tuple[str, str]] = {
 CANONICAL_LABELS: tuple[str, ...] = BASIC_LABELS + tuple(COMPOUND_LABELS)
 
 LabelSet = Literal["basic", "compound", "open"]
+LABEL_SETS: tuple[str, ...] = get_args(LabelSet)  # the one list of label-set names (CLI, API, prompts, training)
 
 # Emotion words outside the canonical set that corpora use (MAFW, MER) and open-vocabulary answers name.
 # They are normalised to a clean form but have no canonical label.

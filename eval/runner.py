@@ -21,7 +21,7 @@ from typing import Any
 from emoreason import facs
 from emoreason.errors import EmoreasonError
 from emoreason.io import JsonlLog, check_settings
-from emoreason.labels import BASIC_LABELS, CANONICAL_LABELS, EXTENDED_LABELS, LabelSet, normalize_label
+from emoreason.labels import BASIC_LABELS, CANONICAL_LABELS, EXTENDED_LABELS, LABEL_SETS, LabelSet, normalize_label
 from emoreason.schema import Evidence
 
 logger = logging.getLogger(__name__)
@@ -284,8 +284,8 @@ def evaluate(config: EvalConfig, progress: Callable[[int, int], None] | None = N
         raise EmoreasonError("give either --predictions P.jsonl --references REF, or --dataset DIR (to run a model)")
     if config.events not in ("lexicon", "llm"):
         raise EmoreasonError(f"--events must be lexicon or llm, not {config.events!r}")
-    if config.label_set not in ("auto", "basic", "compound", "open"):
-        raise EmoreasonError(f"--label-set must be auto, basic, compound or open, not {config.label_set!r}")
+    if config.label_set not in ("auto", *LABEL_SETS):
+        raise EmoreasonError(f"--label-set must be one of: auto, {', '.join(LABEL_SETS)}; not {config.label_set!r}")
     from emoreason.modalities import parse_modalities
 
     ablate = parse_modalities(config.ablate)

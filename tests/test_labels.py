@@ -96,3 +96,22 @@ def test_valence() -> None:
     assert is_canonical("sadly angry") and not is_canonical("anxiety") and not is_canonical(None)
     with pytest.raises(KeyError):
         valence("banana")
+
+
+def test_the_label_set_names_are_spelled_once() -> None:
+    """labels.LABEL_SETS (from the LabelSet type) is the one list: CLI, API, prompts and training read it."""
+    import re
+    from pathlib import Path
+
+    from emoreason.labels import LABEL_SETS
+
+    assert LABEL_SETS == ("basic", "compound", "open")
+    root = Path(__file__).resolve().parents[1]
+    spelled = re.compile(r"""["']basic["'],\s*["']compound["'],\s*["']open["']""")
+    copies = [
+        str(p.relative_to(root))
+        for folder in ("emoreason", "eval", "data_builders")
+        for p in (root / folder).rglob("*.py")
+        if spelled.search(p.read_text(encoding="utf-8"))
+    ]
+    assert copies == ["emoreason/labels.py"]

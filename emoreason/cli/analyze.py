@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
+from emoreason.labels import LABEL_SETS
+
 Opt = typer.Option
-LABEL_SETS = ("basic", "compound", "open")
 AU_SOURCES = ("blendshapes", "openface")
 
 

@@ -64,7 +64,7 @@ def caption(
 
     common.check_choice("--engine", engine, ENGINES)
     common.check_choice("--backend", backend, common.BACKEND_NAMES)
-    common.check_choice("--label-set", label_set, common.LABEL_SET_NAMES)
+    common.check_choice("--label-set", label_set, common.LABEL_SETS)
     if explain_modalities and engine != "local":
         raise EmoreasonError("--explain-modalities runs with --engine local (the attribution is gathered here)")
     if transcript is not None and len(inputs) != 1:

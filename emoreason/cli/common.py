@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from emoreason.errors import EmoreasonError
+from emoreason.labels import LABEL_SETS
 
 # Every Typer of the command: plain click help (no rich panels). Rich's boxed columns cut option names and help
 # text with an ellipsis at 80 columns ("--explain-modali…", "http://localhost…") and read "[data]" in help text
@@ -22,7 +23,6 @@ from emoreason.errors import EmoreasonError
 TYPER_SETTINGS: dict[str, Any] = {"rich_markup_mode": None, "pretty_exceptions_enable": False}
 
 BACKEND_NAMES: tuple[str, ...] = ("rules", "hf", "openai", "vllm")
-LABEL_SET_NAMES: tuple[str, ...] = ("basic", "compound", "open")
 
 Backend = Annotated[str, typer.Option("--backend", help="Reasoner backend: rules, hf, openai or vllm.")]
 Model = Annotated[
@@ -92,7 +92,7 @@ def reasoner_from_options(
 
     check_choice("--backend", backend, BACKEND_NAMES)
     if label_set is not None:
-        check_choice("--label-set", label_set, LABEL_SET_NAMES)
+        check_choice("--label-set", label_set, LABEL_SETS)
     if backend == "rules":
         if model or adapter or base_url:
             raise EmoreasonError("--backend rules takes no --model/--adapter/--base-url; use --backend hf or openai")

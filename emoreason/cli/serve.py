@@ -93,7 +93,7 @@ def serve(
     from emoreason.serve.app import access_policy
     from emoreason.serve.app import serve as run
 
-    common.check_choice("--label-set", label_set, common.LABEL_SET_NAMES)
+    common.check_choice("--label-set", label_set, common.LABEL_SETS)
     limits = ServeLimits(
         max_body_mb=max_body_mb,
         max_video_mb=max_video_mb,

@@ -18,12 +18,11 @@ from typing import Any
 
 from emoreason import facs
 from emoreason.errors import EmoreasonError
-from emoreason.labels import BASIC_LABELS, COMPOUND_LABELS, LabelSet
+from emoreason.labels import BASIC_LABELS, COMPOUND_LABELS, LABEL_SETS, LabelSet
 from emoreason.modalities import MODALITIES, present_modalities
 from emoreason.schema import Evidence
 
 PROMPT_VERSION = "v1"
-LABEL_SETS: tuple[str, ...] = ("basic", "compound", "open")
 _ANSWER_HINT = {"basic": "one label", "compound": "one label", "open": "label, or label, label"}
 # Tags that mean something to the parser; inside untrusted text they are defused so they can't fake an answer.
 _TAG = re.compile(r"<\s*(/?)\s*(think|answer)\s*>", re.I)

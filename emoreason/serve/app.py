@@ -123,7 +123,7 @@ def _add_analyze(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
     fastapi = _import_fastapi()
     from starlette.concurrency import run_in_threadpool
 
-    from emoreason.reasoning.prompts import LABEL_SETS
+    from emoreason.labels import LABEL_SETS
 
     def save_all(files: list[Any], folder: Path) -> list[tuple[Path, str | None]]:
         out = []
@@ -262,7 +262,7 @@ def _add_caption(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
     from fastapi.responses import JSONResponse, PlainTextResponse
     from starlette.concurrency import run_in_threadpool
 
-    from emoreason.reasoning.prompts import LABEL_SETS
+    from emoreason.labels import LABEL_SETS
 
     @app.post("/v1/caption", tags=["caption"], status_code=202, dependencies=deps)
     async def caption(

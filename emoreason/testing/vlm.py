@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from emoreason.errors import EmoreasonError
+from emoreason.labels import LABEL_SETS
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def corpus() -> list[str]:
     for i, (label, aus) in enumerate(examples):
         transcript = ["I can't believe it!", "", "Please leave me alone.", "That is wonderful news."][i % 4]
         prosody = ["high, widely varying pitch; loud; fast speech", "", "low pitch; quiet; slow speech"][i % 3]
-        for label_set in ("basic", "compound", "open"):
+        for label_set in LABEL_SETS:
             evidence = Evidence(id=str(i), aus=aus, transcript=transcript, prosody=prosody, label_set=label_set)
             lines.append(prompts.render_user(evidence))
         lines.append(prompts.teacher_text(evidence, label, aus, "Your previous answer was rejected: wrong label."))

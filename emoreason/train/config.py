@@ -16,6 +16,7 @@ from typing import Any
 from trl import GRPOConfig, SFTConfig, TrlParser
 
 from emoreason.errors import EmoreasonError
+from emoreason.labels import LABEL_SETS
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class EmoTrainMixin:
     )
     label_set: str = field(
         default="compound",
-        metadata={"help": "Label vocabulary for prompts and rewards.", "choices": ["basic", "compound", "open"]},
+        metadata={"help": "Label vocabulary for prompts and rewards.", "choices": list(LABEL_SETS)},
     )
     adapter_path: str | None = field(
         default=None, metadata={"help": "Start from this LoRA adapter (e.g. the SFT output) instead of a new one."}

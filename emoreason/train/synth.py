@@ -20,6 +20,7 @@ from typing import Any
 
 from emoreason.errors import EmoreasonError
 from emoreason.io import JsonlLog, atomic_dir, atomic_write_json, check_settings
+from emoreason.labels import LABEL_SETS
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class SynthConfig:
     max_new_tokens: int = field(default=512, metadata={"help": "Tokens per candidate."})
     batch_size: int = field(default=8, metadata={"help": "Rows per generation batch (each row makes K candidates)."})
     max_samples: int | None = field(default=None, metadata={"help": "Use only the first N rows."})
-    label_set: str = field(default="compound", metadata={"choices": ["basic", "compound", "open"]})
+    label_set: str = field(default="compound", metadata={"choices": list(LABEL_SETS)})
     retrain_config: str | None = field(
         default=None, metadata={"help": "An SFT recipe: retrain on each round's data before the next round."}
     )

@@ -146,10 +146,11 @@ def test_second_pass_that_cannot_find_the_face_keeps_the_first_reading(face_phot
 def test_a_tight_thumbnail_is_read_on_a_padded_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A 48x48 grey crop with chin and brow cut off: the whole-image pass finds nothing, the padded retry finds the
     face, with its landmarks and box in the thumbnail's own pixels and the flags that say how far to trust it."""
-    import emoreason.perception.faces as faces_mod
-    from emoreason.agent import perceive_image
     from PIL import Image
     from skimage import data
+
+    import emoreason.perception.faces as faces_mod
+    from emoreason.agent import perceive_image
 
     crop = Image.fromarray(data.astronaut()).crop((187, 86, 263, 162)).resize((48, 48)).convert("L").convert("RGB")
     found = perceive_image("thumb", image=crop)

@@ -36,7 +36,9 @@ def test_analyze_returns_the_cli_json_per_file(server: str, face_photo: Path, no
     face, cup, bad = reply["results"]
     assert (face["path"], face["status"], cup["status"], bad["status"]) == ("astronaut.jpg", "ok", "no_face", "error")
     (only,) = face["faces"]
-    assert set(only) == {"box", "aus", "label", "scores", "head_pose", "quality", "uncertain_aus", "raw", "format_ok"}
+    assert set(only) == {
+        "box", "aus", "label", "scores", "head_pose", "quality", "quality_text", "uncertain_aus", "raw", "format_ok"
+    }  # fmt: skip
     assert only["label"] == "happiness" and only["format_ok"] and all(isinstance(v, int) for v in only["box"])
     assert "happily surprised" not in only["scores"]  # the request's basic label set reached the reasoner
     assert "notes.jpg is not an image file" in bad["error"] and "emoreason-serve-" not in bad["error"]
