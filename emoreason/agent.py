@@ -19,6 +19,7 @@ from typing import Any, Literal
 from emoreason import facs
 from emoreason.errors import EmoreasonError
 from emoreason.io import atomic_path
+from emoreason.reasoning.base import needs_images
 from emoreason.schema import Evidence, Face, FaceResult, ImageResult
 
 logger = logging.getLogger(__name__)
@@ -45,11 +46,6 @@ class _Pending:
     result: ImageResult
     faces: list[Face] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
-
-
-def needs_images(reasoner: Any) -> bool:
-    """Whether a backend looks at face crops. The rule engine reads only AUs, so crops are skipped for it."""
-    return bool(getattr(reasoner, "needs_images", getattr(reasoner, "name", "") != "rules"))
 
 
 def _openface_csv_for(path: Path, openface_csv: str | os.PathLike[str] | None) -> Path:

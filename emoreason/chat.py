@@ -134,8 +134,9 @@ class ChatSession:
 
     def attach_image(self, path: str) -> None:
         """Perceive a photo and queue its face crops + evidence for the next question."""
-        from emoreason.agent import ImageOptions, face_evidence, needs_images, perceive_image
+        from emoreason.agent import ImageOptions, face_evidence, perceive_image
         from emoreason.perception.model_file import resolve_face_landmarker
+        from emoreason.reasoning.base import needs_images
 
         if not path:
             raise EmoreasonError("/image needs a path, e.g. /image photo.jpg")

@@ -199,7 +199,7 @@ def predict_split(
     the number of failed items in this run.
     """
     from emoreason.data_builders.views import row_evidence as _row_evidence
-    from emoreason.reasoning.base import reason_each
+    from emoreason.reasoning.base import needs_images, reason_each
 
     def row_evidence(row: dict[str, Any], label_set: str, load_images: bool) -> Evidence:
         evidence = _row_evidence(row, label_set, load_images=load_images)
@@ -208,7 +208,7 @@ def predict_split(
     log = JsonlLog(out_path)  # resumes: a line cut by an interruption is dropped
     resumed = len(log.done)
     todo = [r for r in rows if r["id"] not in log]
-    load_images = getattr(reasoner, "name", "") != "rules"  # the rule engine reads AUs only
+    load_images = needs_images(reasoner)  # the rule engine reads AUs only
     failed = 0
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]

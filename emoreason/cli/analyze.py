@@ -11,7 +11,6 @@ import typer
 from emoreason.labels import LABEL_SETS
 
 Opt = typer.Option
-AU_SOURCES = ("blendshapes", "openface")
 
 
 def analyze(
@@ -36,7 +35,7 @@ def analyze(
     ] = False,
 ) -> None:
     """Analyze face photos: each face's Action Units, head pose, reasoning and emotion label."""
-    from emoreason.agent import ImageOptions, analyze_paths, result_record
+    from emoreason.agent import AU_SOURCES, ImageOptions, analyze_paths, result_record
     from emoreason.errors import EmoreasonError
     from emoreason.perception.model_file import resolve_face_landmarker
     from emoreason.reasoning.base import BACKENDS, build_reasoner

@@ -45,6 +45,12 @@ BACKENDS: dict[str, str] = {
 }
 
 
+def needs_images(reasoner: Any) -> bool:
+    """Whether a backend looks at face crops or frames. The rule engine reads only AUs, so images are skipped for it
+    (a backend says so with a ``needs_images`` attribute; without one, every backend but "rules" gets images)."""
+    return bool(getattr(reasoner, "needs_images", getattr(reasoner, "name", "") != "rules"))
+
+
 def get_reasoner(name: str, **settings: Any) -> Reasoner:
     """Build a backend by name. Unknown names raise EmoreasonError listing the valid ones."""
     if name not in BACKENDS:

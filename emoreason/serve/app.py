@@ -219,7 +219,7 @@ def _add_sessions(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
     @app.post("/v1/sessions/{sid}/video", tags=["sessions"], dependencies=deps)
     async def attach_video(sid: str, body: AttachVideoRequest) -> dict[str, Any]:
         """Attach a finished caption job's video (``{"job": ID}`` from POST /v1/caption) to the conversation."""
-        from emoreason.agent import needs_images
+        from emoreason.reasoning.base import needs_images
 
         session = ctx.sessions.get(sid)
         evidence, name = ctx.jobs.evidence_for_chat(body.job, needs_images(ctx.reasoner))
