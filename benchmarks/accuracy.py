@@ -85,7 +85,7 @@ def max_au_delta(a: dict[str, float], b: dict[str, float]) -> tuple[float, str]:
 
 def analyze(paths: list[str]) -> dict[str, Any]:
     """emoreason's offline default on each path: path -> ImageResult."""
-    from emoreason.agent import analyze_paths
+    from emoreason.pipelines.image import analyze_paths
     from emoreason.reasoning.rules import RuleReasoner
 
     reasoner = RuleReasoner()

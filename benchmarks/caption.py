@@ -25,8 +25,8 @@ def _child(path: str, mode: str, no_speech: bool) -> None:
     import resource
 
     from emoreason.perception.media import iter_frames
+    from emoreason.pipelines.video import VideoOptions, caption_video
     from emoreason.reasoning.base import build_reasoner
-    from emoreason.video import VideoOptions, caption_video
 
     os.environ["XDG_CACHE_HOME"] = "/nonexistent"  # no whisper model: speech = prosody only
     walls = []

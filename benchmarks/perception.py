@@ -50,9 +50,9 @@ def main() -> None:
     import mediapipe as mp
     import numpy as np
 
-    from emoreason.agent import ImageOptions, analyze_paths
     from emoreason.perception.faces import create_landmarker
     from emoreason.perception.images import load_image
+    from emoreason.pipelines.image import ImageOptions, analyze_paths
     from emoreason.reasoning.rules import RuleReasoner
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,9 +4,9 @@
 - ``openface``: an OpenFace 2.0 FeatureExtraction CSV per image in ``--openface DIR``, named after the image
   (``<DIR>/<image stem>.csv``, OpenFace's own naming), read by ``perception.openface``;
 - ``blendshapes``: the built-in estimator (MediaPipe blendshapes -> AUs) run on each of the row's images through
-  ``agent.perceive_image``; the row's face is chosen by the rule in ``data_builders.faces`` (aligned crops are
-  the face; else the corpus's face box; else the largest face near the centre). A row with no face in any image
-  is skipped (``no face``), never given a CoT;
+  ``pipelines.image.perceive_image``; the row's face is chosen by the rule in ``data_builders.faces`` (aligned
+  crops are the face; else the corpus's face box; else the largest face near the centre). A row with no face in
+  any image is skipped (``no face``), never given a CoT;
 - ``none``: no AUs (the CoT then rests on the label alone);
 - ``auto`` (default): per row, the corpus's own AUs when it has them, else ``openface`` when ``--openface`` is
   given, else ``blendshapes``.

@@ -14,7 +14,7 @@ The rule (documented in the README and the dataset card):
    runner-up scores at least ``AMBIGUOUS`` times the winner, two faces are equally plausible and the row is
    marked ``ambiguous_face`` (left out of the dataset unless ``--keep-ambiguous``).
 
-Detection and AUs come from the public perception API (``agent.perceive_image`` with a pre-loaded image), so
+Detection and AUs come from the public perception API (``pipelines.image.perceive_image`` with a pre-loaded image), so
 the faces carry whatever quality flags perception sets.
 """
 
@@ -85,8 +85,8 @@ def read_face(path: str, corpus_box: list[float] | None = None, aligned: bool = 
 
     Raises EmoreasonError for an unreadable file (the caller counts it as a corrupt image).
     """
-    from emoreason.agent import perceive_image
     from emoreason.perception.images import load_image
+    from emoreason.pipelines.image import perceive_image
 
     image = load_image(path)
     faces = perceive_image(path, image=image)

@@ -134,8 +134,8 @@ class ChatSession:
 
     def attach_image(self, path: str) -> None:
         """Perceive a photo and queue its face crops + evidence for the next question."""
-        from emoreason.agent import ImageOptions, face_evidence, perceive_image
         from emoreason.perception.model_file import resolve_face_landmarker
+        from emoreason.pipelines.image import ImageOptions, face_evidence, perceive_image
         from emoreason.reasoning.base import needs_images
 
         if not path:
@@ -161,7 +161,7 @@ class ChatSession:
     def attach_video(self, path: str) -> None:
         """Perceive a video (tracks, AUs, speech) and queue its segments' evidence for the next question."""
         try:
-            from emoreason.video import video_evidence
+            from emoreason.pipelines.video import video_evidence
         except ImportError as err:
             raise EmoreasonError(f"video support is not installed here ({err}); attach photos with /image") from err
         if not path:
@@ -170,7 +170,8 @@ class ChatSession:
         self.attach_video_evidence(video_evidence(path, label_set=self.label_set), str(path))
 
     def attach_video_evidence(self, evidence: list[Evidence], path: str) -> None:
-        """Attach a perceived video's Evidence (``video.video_evidence``; the server reuses a caption job's)."""
+        """Attach a perceived video's Evidence (``pipelines.video.video_evidence``; the server reuses a caption
+        job's)."""
         self._check_room()
         if not evidence:
             self.write(f"No face track found in {path}; nothing attached.")

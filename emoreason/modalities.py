@@ -6,8 +6,8 @@ modality attribution (``emoreason.eval.attribution``: ``eval --ablate``, ``analy
 
 - face: a face image or measured Action Units (``images``, ``aus``), unless ``meta["face"]`` is False
   (a speech-only video window). Removing it leaves a speech-only Evidence: no images, AUs, AU text, AU changes or
-  face quality flags, ``au_text`` "No face visible." and ``meta["face"] = False`` (what video.py writes for a window
-  with no face, so every backend reads it the same way).
+  face quality flags, ``au_text`` "No face visible." and ``meta["face"] = False`` (what pipelines/video.py writes
+  for a window with no face, so every backend reads it the same way).
 - speech: a transcript (``transcript``); removing it empties the transcript.
 - prosody: how it is said (``prosody``); removing it empties the prosody text.
 """

@@ -35,7 +35,7 @@ def test_the_examples_in_the_docstrings() -> None:
 def _reading(photo: Path) -> list[tuple[str, list[str]]]:
     """(label, AU keys present, strongest first) per face, as the rule engine reads ``photo``."""
     from emoreason import facs
-    from emoreason.agent import face_evidence, perceive_image
+    from emoreason.pipelines.image import face_evidence, perceive_image
     from emoreason.reasoning.rules import RuleReasoner
 
     evidence = [face_evidence(photo, i, face, "compound") for i, face in enumerate(perceive_image(photo))]

@@ -35,9 +35,9 @@ def analyze(
     ] = False,
 ) -> None:
     """Analyze face photos: each face's Action Units, head pose, reasoning and emotion label."""
-    from emoreason.agent import AU_SOURCES, ImageOptions, analyze_paths, result_record
     from emoreason.errors import EmoreasonError
     from emoreason.perception.model_file import resolve_face_landmarker
+    from emoreason.pipelines.image import AU_SOURCES, ImageOptions, analyze_paths, result_record
     from emoreason.reasoning.base import BACKENDS, build_reasoner
 
     if backend not in BACKENDS:

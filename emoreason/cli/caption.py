@@ -60,7 +60,7 @@ def caption(
     """Caption videos: face tracks, AUs over time, speech and prosody -> an emotion timeline and caption per video."""
     from emoreason.errors import EmoreasonError, about
     from emoreason.pipelines.caption import caption_inputs
-    from emoreason.video import VideoOptions
+    from emoreason.pipelines.video import VideoOptions
 
     common.check_choice("--engine", engine, ENGINES)
     common.check_choice("--backend", backend, common.BACKEND_NAMES)

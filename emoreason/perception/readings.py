@@ -1,8 +1,8 @@
 """One face's AU reading with its quality: blendshape AUs fused with landmark geometry, plus quality flags.
 
-``read_face`` is the one place a detected face gets its AUs, for stills (``agent.perceive_image``), video frames
-and data builders. It fuses ``aus.blendshapes_to_aus`` with ``geometry.landmark_aus`` (``geometry.fuse``), sets the
-quality flags and their hedging text, and removes AUs a flag makes unreadable.
+``read_face`` is the one place a detected face gets its AUs, for stills (``pipelines.image.perceive_image``), video
+frames and data builders. It fuses ``aus.blendshapes_to_aus`` with ``geometry.landmark_aus`` (``geometry.fuse``),
+sets the quality flags and their hedging text, and removes AUs a flag makes unreadable.
 
 Quality flags (``FLAGS``), each with the condition that raises it. Occlusion (sunglasses, a hand over the mouth)
 is *not* detected directly: MediaPipe gives no per-landmark visibility, and colour and luminance tests on the eye

@@ -1,1 +1,8 @@
-"""Pipelines: resumable batch captioning and dataset generation."""
+"""The pipelines, from media to results (docs/architecture.md follows each one file by file):
+
+- ``image``: photos -> faces, AUs, quality -> Evidence -> reasoner -> one JSON line per photo (`emoreason analyze`);
+- ``video``: a video -> face tracks, speech and prosody -> windowed Evidence -> reasoner -> segments and a caption;
+- ``timeline``: a video's segments -> the emotion timeline and the plain-language caption;
+- ``inputs``: what a batch run reads (files, folders, globs, manifests);
+- ``caption``: the resumable batch captioner over many videos (local processes or Ray).
+"""

@@ -27,8 +27,15 @@ from typing import Any
 from emoreason.errors import EmoreasonError
 from emoreason.io import JsonlLog, atomic_write_text, check_settings
 from emoreason.pipelines.inputs import Item, expand_inputs
+from emoreason.pipelines.video import (
+    VideoOptions,
+    caption_video,
+    error_result,
+    perceive_video,
+    reason_video,
+    write_subtitles,
+)
 from emoreason.schema import MediaResult
-from emoreason.video import VideoOptions, caption_video, error_result, perceive_video, reason_video, write_subtitles
 
 logger = logging.getLogger(__name__)
 

@@ -103,7 +103,7 @@ def _add_error_handlers(app: Any) -> None:
 
 
 def _analyze_job(ctx: ServeContext, paths: list[Path], label_set: str, folder: Path) -> tuple[list[dict], list[str]]:
-    from emoreason.agent import ImageOptions, analyze_paths, result_record
+    from emoreason.pipelines.image import ImageOptions, analyze_paths, result_record
 
     options = ImageOptions(face_model=ctx.face_model, label_set=label_set, num_faces=ctx.limits.max_faces + 1)
     records, notes = [], []
@@ -273,7 +273,7 @@ def _add_caption(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
         no_speech: bool = fastapi.Form(False, description="skip speech and prosody"),  # noqa: B008
     ) -> JSONResponse:
         """Start a caption job for one clip (at most --video-seconds long); poll GET /v1/caption/{id}."""
-        from emoreason.video import VideoOptions
+        from emoreason.pipelines.video import VideoOptions
 
         if label_set_ not in LABEL_SETS:
             raise ApiError(422, f"label_set must be one of {', '.join(LABEL_SETS)}, not {label_set_!r}")

@@ -74,7 +74,7 @@ def _worker_loop(inbox: Any, outbox: Any) -> None:
     """The perception process: for each (path, options, video id) from ``inbox``, send ("progress", stage, share)
     messages and then ("done", perception) or ("error", message) on ``outbox``. Stays warm between jobs."""
     from emoreason.perception import media
-    from emoreason.video import perceive_video
+    from emoreason.pipelines.video import perceive_video
 
     frames, audio = media.iter_frames, media.iter_audio
     state = {"duration": 1.0, "last": 0.0}
@@ -260,7 +260,7 @@ class CaptionJobs:
                 return rest[0]
 
     def _run_one(self, job: CaptionJob) -> None:
-        from emoreason.video import reason_video
+        from emoreason.pipelines.video import reason_video
 
         job.status, job.stage, job.started = "running", "starting", time.time()
         perception = self._perceive(job)
@@ -286,7 +286,7 @@ class CaptionJobs:
 
     def evidence_for_chat(self, job_id: str, with_images: bool) -> tuple[list[Any], str]:
         """A copy of a finished job's Evidence (with its face crops when the backend looks at images)."""
-        from emoreason.video import attach_crops
+        from emoreason.pipelines.video import attach_crops
 
         job = self.get(job_id)
         if job.status != "done":
@@ -298,7 +298,7 @@ class CaptionJobs:
         """The job's emotion subtitles as WebVTT text."""
         import tempfile
 
-        from emoreason.video import write_subtitles
+        from emoreason.pipelines.video import write_subtitles
 
         job = self.get(job_id)
         if job.media is None:

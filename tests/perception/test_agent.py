@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emoreason.agent import ImageOptions, analyze_image, analyze_paths, perceive_image
+from emoreason.pipelines.image import ImageOptions, analyze_image, analyze_paths, perceive_image
 from emoreason.reasoning.base import needs_images
 from emoreason.reasoning.rules import RuleReasoner
 from emoreason.schema import Evidence, Reasoning

@@ -150,7 +150,7 @@ def test_a_tight_thumbnail_is_read_on_a_padded_copy(tmp_path: Path, monkeypatch:
     from skimage import data
 
     import emoreason.perception.faces as faces_mod
-    from emoreason.agent import perceive_image
+    from emoreason.pipelines.image import perceive_image
 
     crop = Image.fromarray(data.astronaut()).crop((187, 86, 263, 162)).resize((48, 48)).convert("L").convert("RGB")
     found = perceive_image("thumb", image=crop)

@@ -52,9 +52,9 @@ def test_images_video_and_eval_all_reason_through_it(
 ) -> None:
     """A second loop over ``reasoner.reason`` coming back in any of the three callers fails this test."""
     import emoreason.reasoning.base as base
-    from emoreason.agent import analyze_paths
     from emoreason.eval.runner import predict_split
-    from emoreason.video import VideoPerception, reason_video
+    from emoreason.pipelines.image import analyze_paths
+    from emoreason.pipelines.video import VideoPerception, reason_video
 
     seen: list[int] = []
     real = base.reason_each
@@ -74,7 +74,7 @@ def test_images_video_and_eval_all_reason_through_it(
 
 
 def test_an_image_whose_face_the_backend_fails_on_is_an_error_and_the_others_are_kept(face_photo: Path) -> None:
-    from emoreason.agent import analyze_paths
+    from emoreason.pipelines.image import analyze_paths
 
     class FailsOnFirstPath(RuleReasoner):
         def reason(self, evidence):  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from emoreason.cli import app
 from emoreason.errors import EmoreasonError
 from emoreason.io import JsonlLog
 from emoreason.pipelines.caption import caption_inputs, expand_inputs
-from emoreason.video import VideoOptions
+from emoreason.pipelines.video import VideoOptions
 
 FAST = VideoOptions(no_speech=True, fps=2.0)
 
@@ -254,7 +254,7 @@ _CRASH_RUN = """
 import os, sys
 from pathlib import Path
 import emoreason.pipelines.caption as cap
-from emoreason.video import VideoOptions
+from emoreason.pipelines.video import VideoOptions
 real = cap.caption_one
 def caption_one(item, reasoner, options):
     if "crash" in Path(item["path"]).name:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from emoreason.eval.temporal import extract_events
+from emoreason.pipelines.timeline import timeline, track_caption
+from emoreason.pipelines.video import label_runs
 from emoreason.schema import SegmentResult
-from emoreason.timeline import timeline, track_caption
-from emoreason.video import label_runs
 
 
 def test_a_change_that_holds_splits_and_a_flicker_does_not() -> None:

@@ -70,8 +70,8 @@ def test_sidecar_and_errors(tmp_path: Path) -> None:
 
 
 def test_speech_only_cues_say_no_face_instead_of_a_label() -> None:
+    from emoreason.pipelines.timeline import subtitle_cues
     from emoreason.schema import SegmentResult
-    from emoreason.timeline import subtitle_cues
 
     segments = [
         SegmentResult(start=0.0, end=2.0, track=None, label="neutral", transcript="Pass the salt."),

@@ -9,9 +9,16 @@ import pytest
 from emoreason.errors import EmoreasonError
 from emoreason.perception.subtitles import Cue
 from emoreason.perception.subtitles import write_subtitles as write_subtitles_file
+from emoreason.pipelines.video import (
+    VideoOptions,
+    caption_video,
+    perceive_video,
+    plan_segments,
+    video_evidence,
+    write_subtitles,
+)
 from emoreason.reasoning.base import build_reasoner
 from emoreason.schema import Utterance
-from emoreason.video import VideoOptions, caption_video, perceive_video, plan_segments, video_evidence, write_subtitles
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emoreason import facs, timeline
+from emoreason import facs
 from emoreason.errors import EmoreasonError
 from emoreason.perception import media
 from emoreason.perception.prosody import ProsodyTrack
@@ -29,6 +29,7 @@ from emoreason.perception.speech import (
 )
 from emoreason.perception.subtitles import read_subtitles
 from emoreason.perception.tracks import AUSeries, FaceTracker, expressiveness
+from emoreason.pipelines import timeline
 from emoreason.reasoning.base import Reasoner
 from emoreason.schema import Evidence, MediaResult, SegmentResult, Utterance
 

@@ -3,7 +3,7 @@
 ``analyze_paths`` streams one :class:`~emoreason.schema.ImageResult` per input path, in input order, and never
 raises for a per-path problem (bad file, no face, a reasoner error): those become ``status`` ``error`` or
 ``no_face`` with a one-line ``error``. Faces from several images are sent to the reasoner in one batch.
-The video agent lives in ``emoreason.video``.
+The video agent lives in ``emoreason.pipelines.video``.
 """
 
 from __future__ import annotations
