@@ -80,6 +80,17 @@ def au_set_f1(pred: Iterable[int | str], ref: Iterable[int | str]) -> float | No
     return 2 * len(p & r) / (len(p) + len(r))
 
 
+def gold_labels(label: Any, labels: Any) -> list[str]:
+    """A row's gold labels, as every scorer reads them (eval's per-sample scoring and the GRPO rewards): its
+    ``labels`` list (open vocabulary, multi-label), else its one ``label``; empty items are dropped.
+
+    >>> gold_labels("happiness", []), gold_labels(None, ["joy", "", "relief"]), gold_labels(None, None)
+    (['happiness'], ['joy', 'relief'], [])
+    """
+    listed = [str(x) for x in (labels or []) if x]
+    return listed or ([str(label)] if label else [])
+
+
 def format_ok(text: str | ParsedOutput | None) -> bool:
     """True when the text is exactly ``<think>…</think><answer>…</answer>`` with all three CoT sections.
 

@@ -59,7 +59,7 @@ def score_sample(ref: dict[str, Any], pred: dict[str, Any] | None, label_set: st
     """Everything measured on one reference row and its prediction (None: no prediction, scored as empty)."""
     output = str(pred.get("output") or "") if pred else ""
     parsed = parse_output(output, label_set)  # type: ignore[arg-type]
-    gold_labels = list(ref["labels"]) or ([ref["label"]] if ref["label"] else [])
+    gold_labels = m.gold_labels(ref["label"], ref["labels"])
     gold = ref["label"] or (gold_labels[0] if len(gold_labels) == 1 else None)
     predicted = predicted_label(parsed)
     answer: str | list[str] | None = parsed.label if parsed.label is not None else (parsed.labels or None)

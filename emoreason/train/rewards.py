@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from emoreason.errors import EmoreasonError
+from emoreason.eval.metrics import gold_labels
 from emoreason.facs import coerce_aus, present
 from emoreason.labels import LabelSet
 from emoreason.reasoning.parser import ParsedOutput, parse_output
@@ -49,12 +50,6 @@ def completion_text(completion: Completion) -> str:
 def _column(columns: dict[str, Any], name: str, n: int) -> list[Any]:
     values = columns.get(name)
     return list(values) if values is not None else [None] * n
-
-
-def _gold_labels(label: Any, labels: Any) -> list[str]:
-    if labels:
-        return [str(x) for x in labels if x]
-    return [str(label)] if label else []
 
 
 PARSE_CACHE = 4
@@ -92,7 +87,7 @@ class _Reward:
         texts = [completion_text(completion) for completion in completions]
         parsed = parse_batch(texts, self.label_set)
         return [
-            self.score(text, one, _gold_labels(label, many), gold_aus)
+            self.score(text, one, gold_labels(label, many), gold_aus)
             for text, one, label, many, gold_aus in zip(texts, parsed, labels, multi, aus, strict=True)
         ]
 

@@ -97,3 +97,17 @@ def test_au_spam_is_not_support() -> None:
     assert c.evidence_consistency(spam) < 0.2 < c.evidence_consistency(GOOD) == 1.0
     # an honest CoT that also cites an AU outside the prototype keeps most of its support
     assert c.evidence_support(["AU6", "AU12", "AU43"], "happiness") == pytest.approx(2 / 3, abs=1e-4)
+
+
+def test_rewards_and_eval_read_the_gold_labels_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One gold-label rule (eval.metrics.gold_labels) for eval's per-sample scores and the GRPO rewards."""
+    from emoreason.eval import metrics, scoring
+    from emoreason.train import rewards
+
+    assert rewards.gold_labels is metrics.gold_labels
+    seen: list[list[str]] = []
+    real = metrics.gold_labels
+    monkeypatch.setattr(metrics, "gold_labels", lambda *a: seen.append(real(*a)) or real(*a))
+    ref = {"id": "r", "label": None, "labels": ["joy", "", "relief"], "aus": {}, "transcript": "", "meta": {}}
+    sample = scoring.score_sample(ref, {"id": "r", "output": "<answer>joy</answer>"}, "open")
+    assert seen == [["joy", "relief"]] and sample["gold_labels"] == ["joy", "relief"]
