@@ -172,7 +172,7 @@ def render_card(
         "",
         "`id`, `images` (paths), `video`, `frames`, `aus` ({AU: 0..5 intensity}, a struct: read with",
         "`emoreason.facs.coerce_aus`), `transcript`, `prosody`, `label` (canonical or null), `labels`, `cot`, `meta`.",
-        "Training views: `emoreason.data_builders.views.sft_view` / `grpo_view`.",
+        "Training views: `emoreason.train.data.sft_view` / `grpo_view`.",
         "",
     ]
     return "\n".join(lines)

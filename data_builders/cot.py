@@ -205,7 +205,7 @@ class TeacherCot:
         self.label_set = label_set
 
     def _messages(self, row: dict[str, Any], feedback: str) -> tuple[list[dict[str, Any]], list[Any]]:
-        from emoreason.data_builders.views import row_evidence
+        from emoreason.data_builders.rows import row_evidence
         from emoreason.reasoning.prompts import render_teacher
 
         evidence = row_evidence(row, self.label_set, load_images=True)

@@ -198,7 +198,7 @@ def predict_split(
     ``transform`` changes each Evidence before the backend sees it (``--ablate``: one modality removed). Returns
     the number of failed items in this run.
     """
-    from emoreason.data_builders.views import row_evidence as _row_evidence
+    from emoreason.data_builders.rows import row_evidence as _row_evidence
     from emoreason.reasoning.base import needs_images, reason_each
 
     def row_evidence(row: dict[str, Any], label_set: str, load_images: bool) -> Evidence:
@@ -257,7 +257,7 @@ def predict_ablations(
     ``OUT/ablate/<modality>.jsonl`` (resumable). Returns (id -> modalities present, modality -> {id: row})."""
     from functools import partial
 
-    from emoreason.data_builders.views import row_evidence
+    from emoreason.data_builders.rows import row_evidence
     from emoreason.modalities import present_modalities, without_modality
 
     present = {r["id"]: present_modalities(row_evidence(r, label_set)) for r in references}

@@ -1,8 +1,16 @@
 """Training data: load a `build-data` DatasetDict, turn rows into the SFT and GRPO views, drop over-long samples.
 
 Rows follow the row format of docs/architecture.md (``id, images, aus, transcript, prosody, label, labels, cot,
-meta``). The views come from ``emoreason.data_builders.views``; the prompt text comes from
-``emoreason.reasoning.prompts``."""
+meta``), read as Evidence by ``emoreason.data_builders.rows.row_evidence``; the prompt text comes from
+``emoreason.reasoning.prompts``.
+
+- SFT view: ``messages`` = the user turn from the ONE prompt source (``prompts.build_messages``) + an assistant
+  turn whose text is the row's ``cot``; ``images`` = the row's image paths.
+- GRPO view: ``prompt`` = the same user turn; ``images``; gold columns ``label``, ``labels``, ``aus``,
+  ``transcript`` for the rewards.
+
+Image slots in the messages are placeholders (``{"type": "image"}``); TRL fills them from the ``images`` column,
+so views stay plain Arrow data. Both take a ``datasets.Dataset`` (or a list of row dicts)."""
 
 from __future__ import annotations
 
@@ -55,24 +63,64 @@ def _limit_images(ds: Any, max_images: int | None) -> Any:
     return ds.map(lambda row: {"images": list(row["images"] or [])[:max_images]})
 
 
-def _views() -> Any:
-    try:
-        from emoreason.data_builders import views
-    except ImportError as err:
-        raise EmoreasonError(f"this install has no dataset views ({err}); reinstall emoreason") from err
-    return views
+def _plain(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages with image payloads replaced by placeholders and text parts as ``{"type": "text", "text": ...}``."""
+    out = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            parts = [{"type": "text", "text": content}]
+        else:
+            parts = [
+                {"type": "image", "text": None} if part.get("type") == "image" else
+                {"type": "text", "text": str(part.get("text", ""))}
+                for part in content or []
+            ]  # fmt: skip
+        out.append({"role": message["role"], "content": parts})
+    return out
+
+
+def user_turn(row: dict[str, Any], label_set: str = "compound") -> list[dict[str, Any]]:
+    """The prompt messages for one row, from the one prompt source."""
+    from emoreason.data_builders.rows import row_evidence
+    from emoreason.reasoning.prompts import build_messages
+
+    return _plain(build_messages(row_evidence(row, label_set)))
+
+
+def _sft_row(row: dict[str, Any], label_set: str) -> dict[str, Any]:
+    assistant = {"role": "assistant", "content": [{"type": "text", "text": row["cot"]}]}
+    return {"messages": user_turn(row, label_set) + [assistant], "images": list(row.get("images") or [])}
+
+
+def _grpo_row(row: dict[str, Any], label_set: str) -> dict[str, Any]:
+    return {"prompt": user_turn(row, label_set), "images": list(row.get("images") or [])}
+
+
+def _apply(rows: Any, fn: Any, keep: tuple[str, ...], label_set: str) -> Any:
+    from datasets import Dataset
+
+    if not isinstance(rows, Dataset):
+        return [{**{k: r.get(k) for k in keep}, **fn(r, label_set)} for r in rows]
+    drop = [c for c in rows.column_names if c not in keep and c != "images"]
+    return rows.map(lambda r: fn(r, label_set), remove_columns=drop)
 
 
 def sft_view(rows: Any, label_set: str = "compound", max_images: int | None = None) -> Any:
-    """Rows -> ``{"messages": [user, assistant(cot)], "images": [...]}``."""
-    view = _views().sft_view
-    return _cast_images(_limit_images(view(rows, label_set=label_set), max_images))
+    """Rows -> ``{"messages": [user, assistant(cot)], "images": [...]}`` (a Dataset gets decoded images, at most
+    ``max_images`` each; a list of row dicts stays a list)."""
+    return _finish_view(_apply(rows, _sft_row, (), label_set), max_images)
 
 
 def grpo_view(rows: Any, label_set: str = "compound", max_images: int | None = None) -> Any:
-    """Rows -> ``{"prompt": [user], "images": [...], "label", "labels", "aus"}``."""
-    view = _views().grpo_view
-    return _cast_images(_limit_images(view(rows, label_set=label_set), max_images))
+    """Rows -> ``{"prompt": [user], "images": [...], "label", "labels", "aus", "transcript"}``."""
+    from emoreason.data_builders.rows import GOLD_COLUMNS
+
+    return _finish_view(_apply(rows, _grpo_row, GOLD_COLUMNS, label_set), max_images)
+
+
+def _finish_view(view: Any, max_images: int | None) -> Any:
+    return view if isinstance(view, list) else _cast_images(_limit_images(view, max_images))
 
 
 def prompt_length(processor: Any, messages: list[dict[str, Any]], images: list[Any]) -> int:

@@ -108,7 +108,7 @@ def _generate_round(
     config: SynthConfig, rows: Any, generate: Callable[[], Generate], work: Path, adapter: str | None = None
 ) -> None:
     """Sample and score candidates for every row not yet in ``work`` (an io.JsonlLog, one JSON line per row)."""
-    from emoreason.data_builders.views import row_evidence
+    from emoreason.data_builders.rows import row_evidence
     from emoreason.reasoning.prompts import build_messages
     from emoreason.train.rewards import build_rewards, score_all
 

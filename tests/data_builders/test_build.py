@@ -25,7 +25,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_rafdb_end_to_end_through_the_cli(tmp_path: Path) -> None:
     from datasets import load_from_disk
 
-    from emoreason.data_builders.views import grpo_view, sft_view
+    from emoreason.train.data import grpo_view, sft_view
 
     root, out = replicas.rafdb(tmp_path / "RAF-DB"), tmp_path / "out"
     done = run_cli("rafdb", "--root", str(root), "--out", str(out), "--cot", "rules", "--au-source", "none")
