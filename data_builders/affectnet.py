@@ -32,6 +32,17 @@ COLUMNS = (
 )
 NOT_EMOTIONS = {8: "None", 9: "Uncertain", 10: "No-Face"}
 FILES = {"training.csv": "train", "validation.csv": "validation"}
+# `expression`: 0..7 -> canonical label (8 None, 9 Uncertain, 10 Non-Face are skipped: NOT_EMOTIONS).
+LABEL_MAP: dict[int | str, str] = {
+    0: "neutral",
+    1: "happiness",
+    2: "sadness",
+    3: "surprise",
+    4: "fear",
+    5: "disgust",
+    6: "anger",
+    7: "contempt",
+}
 LICENSE = (
     "AffectNet is available for non-commercial research and educational purposes only, under the AffectNet "
     "license agreement (http://mohammadmahoor.com/affectnet/). Do not redistribute the images."
@@ -69,7 +80,7 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
                 yield Skip(sample_id, split, f"no emotion ({NOT_EMOTIONS[code]})", f"{path}, line {line}")
                 continue
             try:
-                label, labels = split_label(map_label("affectnet", code, f"{path}, line {line}"))
+                label, labels = split_label(map_label("affectnet", LABEL_MAP, code, f"{path}, line {line}"))
             except UnknownLabel as bad:
                 yield Skip(sample_id, split, bad.reason, bad.detail)
                 continue

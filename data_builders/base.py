@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from emoreason.errors import EmoreasonError
-from emoreason.labels import DATASET_LABEL_MAPS, is_canonical
+from emoreason.labels import is_canonical
 
 # Intensity given to an AU a corpus codes as present without an intensity (BP4D occurrence = 1, CK+ intensity 0
 # = "unspecified"): 3.0, FACS level C ("marked"), the middle of the 1..5 A..E scale.
@@ -110,10 +110,9 @@ def need(path: Path, what: str) -> Path:
     return path
 
 
-def map_label(source: str, value: str | int, where: str) -> str:
-    """A corpus label value -> the label in ``DATASET_LABEL_MAPS[source]``; an unknown value raises
+def map_label(source: str, table: dict[int | str, str], value: str | int, where: str) -> str:
+    """A corpus label value -> the label in ``table`` (the adapter's ``LABEL_MAP``); an unknown value raises
     :class:`UnknownLabel` naming the file and line (adapters turn it into a Skip, counted as "unknown label")."""
-    table = DATASET_LABEL_MAPS[source]
     key: str | int = value
     if isinstance(value, str):
         text = value.strip()

@@ -35,6 +35,17 @@ from emoreason.data_builders.base import (
 from emoreason.errors import EmoreasonError
 from emoreason.facs import au_key
 
+# Emotion/*_emotion.txt: 0..7 -> canonical label.
+LABEL_MAP: dict[int | str, str] = {
+    0: "neutral",
+    1: "anger",
+    2: "contempt",
+    3: "disgust",
+    4: "fear",
+    5: "happiness",
+    6: "sadness",
+    7: "surprise",
+}
 LICENSE = (
     "CK+ is distributed by the University of Pittsburgh for non-commercial research only, under the CK+ "
     "agreement (www.jeffcohn.net/resources). Images of subjects may not be published without their consent."
@@ -78,7 +89,7 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
         stem = emotion_file.name[: -len("_emotion.txt")]
         text = emotion_file.read_text().strip()
         try:
-            label, labels = split_label(map_label("ckplus", text, f"{emotion_file}, line 1"))
+            label, labels = split_label(map_label("ckplus", LABEL_MAP, text, f"{emotion_file}, line 1"))
         except UnknownLabel as bad:
             yield Skip(f"ckplus-{stem}", "train", bad.reason, bad.detail)
             continue

@@ -38,6 +38,16 @@ from emoreason.data_builders.base import (
 from emoreason.data_builders.frames import extract_frames
 from emoreason.errors import EmoreasonError
 
+# Single-labelled annotation: 1..7 -> canonical label.
+LABEL_MAP: dict[int | str, str] = {
+    1: "happiness",
+    2: "sadness",
+    3: "neutral",
+    4: "anger",
+    5: "surprise",
+    6: "disgust",
+    7: "fear",
+}
 LICENSE = (
     "DFEW is available for non-commercial research only, under the DFEW license agreement "
     "(https://dfew-dataset.github.io). The clips come from movies; do not redistribute them."
@@ -80,7 +90,7 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
             except ValueError as err:
                 raise EmoreasonError(f"{path}, line {line}: video_name {row['video_name']!r} is not a number") from err
             try:
-                label, labels = split_label(map_label("dfew", row["label"], f"{path}, line {line}"))
+                label, labels = split_label(map_label("dfew", LABEL_MAP, row["label"], f"{path}, line {line}"))
             except UnknownLabel as bad:
                 yield Skip(f"dfew-{clip}", split, bad.reason, bad.detail)
                 continue

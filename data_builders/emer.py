@@ -32,6 +32,15 @@ from emoreason.data_builders.dfew import clip_frames
 from emoreason.errors import EmoreasonError
 
 COLUMNS = ("names", "emotions", "subtitles", "reasons")
+# gt-eng.csv `emotions`: MER2023's six classes; "worried" is labels.EXTENDED_LABELS "worry".
+LABEL_MAP: dict[int | str, str] = {
+    "neutral": "neutral",
+    "happy": "happiness",
+    "sad": "sadness",
+    "angry": "anger",
+    "surprise": "surprise",
+    "worried": "worry",
+}
 LICENSE = (
     "EMER annotations are released with AffectGPT (Apache-2.0); the videos are MER 2023's, available for academic "
     "research only under the MER 2023 EULA. Do not redistribute the clips."
@@ -51,7 +60,7 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
             raise EmoreasonError(f"{path}, line {line}: empty 'names'")
         stem = Path(name).stem if Path(name).suffix else name
         try:
-            label, labels = split_label(map_label("emer", row["emotions"], f"{path}, line {line}"))
+            label, labels = split_label(map_label("emer", LABEL_MAP, row["emotions"], f"{path}, line {line}"))
         except UnknownLabel as bad:
             yield Skip(f"emer-{stem}", "test", bad.reason, bad.detail)
             continue

@@ -31,6 +31,16 @@ from emoreason.errors import EmoreasonError
 from emoreason.io import atomic_path
 
 SPLITS = {"Training": "train", "PublicTest": "public_test", "PrivateTest": "private_test"}
+# fer2013.csv `emotion` column: 0..6 -> canonical label.
+LABEL_MAP: dict[int | str, str] = {
+    0: "anger",
+    1: "disgust",
+    2: "fear",
+    3: "happiness",
+    4: "sadness",
+    5: "surprise",
+    6: "neutral",
+}
 LICENSE = (
     "FER2013 was released by Pierre-Luc Carrier and Aaron Courville for the Kaggle/ICML 2013 challenge under the "
     "competition rules (research use); the images were collected from the web. Do not redistribute them."
@@ -78,7 +88,7 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
             raise EmoreasonError(f"{path}, line {line}: unknown Usage {usage!r}; expected one of {', '.join(SPLITS)}")
         split = SPLITS[usage]
         try:
-            label, labels = split_label(map_label("fer2013", row["emotion"], f"{path}, line {line}"))
+            label, labels = split_label(map_label("fer2013", LABEL_MAP, row["emotion"], f"{path}, line {line}"))
         except UnknownLabel as bad:
             yield Skip(f"fer{index:07d}", split, bad.reason, bad.detail)
             continue

@@ -31,6 +31,17 @@ EMOTIONS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "
 COLUMNS = ("Usage", "Image name", *EMOTIONS, "unknown", "NF")
 FOLDERS = {"Training": ("FER2013Train", "train"), "PublicTest": ("FER2013Valid", "validation"),
            "PrivateTest": ("FER2013Test", "test")}  # fmt: skip
+# fer2013new.csv vote columns -> canonical label (``unknown`` and ``NF`` are not emotions).
+LABEL_MAP: dict[int | str, str] = {
+    "neutral": "neutral",
+    "happiness": "happiness",
+    "surprise": "surprise",
+    "sadness": "sadness",
+    "anger": "anger",
+    "disgust": "disgust",
+    "fear": "fear",
+    "contempt": "contempt",
+}
 LICENSE = (
     "The FER+ annotations are released by Microsoft under the MIT license (github.com/microsoft/FERPlus); the "
     "images are FER2013's, under the Kaggle/ICML 2013 challenge terms. Do not redistribute the images."
@@ -80,11 +91,13 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
             yield Skip(Path(name).stem, split, f"FER+ {reason}", f"line {line}")
             continue
         where = f"{path}, line {line}"
-        label = map_label("ferplus", EMOTIONS[top], where)
+        label = map_label("ferplus", LABEL_MAP, EMOTIONS[top], where)
         kept = [v if v > 1 else 0.0 for v in votes[: len(EMOTIONS)]]
         total_kept = sum(v if v > 1 else 0.0 for v in votes)
         others = [i for i in sorted(range(len(EMOTIONS)), key=lambda i: -kept[i]) if i != top]
-        labels = [label] + [map_label("ferplus", EMOTIONS[i], where) for i in others if kept[i] >= 0.3 * total_kept]
+        labels = [label] + [
+            map_label("ferplus", LABEL_MAP, EMOTIONS[i], where) for i in others if kept[i] >= 0.3 * total_kept
+        ]
         total = sum(votes)
         yield Sample(
             id=Path(name).stem,
@@ -96,6 +109,8 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
             meta={
                 "subject": None,
                 "votes": {c: votes[i] for i, c in enumerate(COLUMNS[2:])},
-                "soft_labels": {map_label("ferplus", e, where): votes[i] / total for i, e in enumerate(EMOTIONS)},
+                "soft_labels": {
+                    map_label("ferplus", LABEL_MAP, e, where): votes[i] / total for i, e in enumerate(EMOTIONS)
+                },
             },
         )

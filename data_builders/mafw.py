@@ -29,6 +29,20 @@ from emoreason.data_builders.base import Context, Sample, Skip, UnknownLabel, fi
 from emoreason.data_builders.dfew import clip_frames
 from emoreason.errors import EmoreasonError
 
+# single_label.txt / set_N/{train,test}.txt class names; the last three are labels.EXTENDED_LABELS.
+LABEL_MAP: dict[int | str, str] = {
+    "anger": "anger",
+    "disgust": "disgust",
+    "fear": "fear",
+    "happiness": "happiness",
+    "neutral": "neutral",
+    "sadness": "sadness",
+    "surprise": "surprise",
+    "contempt": "contempt",
+    "anxiety": "anxiety",
+    "helplessness": "helplessness",
+    "disappointment": "disappointment",
+}
 LICENSE = (
     "MAFW is available for non-commercial research only, under the MAFW academic agreement "
     "(https://mafw-database.github.io/MAFW/). Do not reproduce or distribute any portion of the clips."
@@ -84,7 +98,7 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
             raise EmoreasonError(f"{path} not found: the MAFW fold {fold} {split} list")
         for number, name, value, english in _parse(path):
             try:
-                label, labels = split_label(map_label("mafw", value, f"{path}, line {number}"))
+                label, labels = split_label(map_label("mafw", LABEL_MAP, value, f"{path}, line {number}"))
             except UnknownLabel as bad:
                 yield Skip(f"mafw-{Path(name).stem}", split, bad.reason, bad.detail)
                 continue

@@ -15,7 +15,7 @@ Official layout (RAF-DB README, Li & Deng, CVPR 2017 / IEEE TIP 2019; http://www
 The split is the name prefix (``train_`` / ``test_``). Basic labels: 1 Surprise, 2 Fear, 3 Disgust, 4 Happiness,
 5 Sadness, 6 Anger, 7 Neutral. Compound labels: 1 Happily Surprised, 2 Happily Disgusted, 3 Sadly Fearful,
 4 Sadly Angry, 5 Sadly Surprised, 6 Sadly Disgusted, 7 Fearfully Angry, 8 Fearfully Surprised, 9 Angrily
-Surprised, 10 Angrily Disgusted, 11 Disgustedly Surprised (``labels.DATASET_LABEL_MAPS``).
+Surprised, 10 Angrily Disgusted, 11 Disgustedly Surprised (``LABEL_MAP``, ``COMPOUND_LABEL_MAP``).
 
 ``*_manu_attri.txt``: five landmark lines "x<TAB>y" (eye centres, nose tip, mouth corners), then one line each
 for gender (0 male, 1 female, 2 unsure), race (0 Caucasian, 1 African-American, 2 Asian) and age group
@@ -29,11 +29,23 @@ from pathlib import Path
 
 from emoreason.data_builders.base import Context, Sample, Skip, UnknownLabel, map_label, need, split_label
 from emoreason.errors import EmoreasonError
+from emoreason.labels import COMPOUND_LABELS
 
 GENDER = {0: "male", 1: "female", 2: "unsure"}
 RACE = {0: "Caucasian", 1: "African-American", 2: "Asian"}
 AGE = {0: "0-3", 1: "4-19", 2: "20-39", 3: "40-69", 4: "70+"}
 
+# Official numbering of list_patition_label.txt (basic: 1..7; compound: 1..11, COMPOUND_LABELS' order).
+LABEL_MAP: dict[int | str, str] = {
+    1: "surprise",
+    2: "fear",
+    3: "disgust",
+    4: "happiness",
+    5: "sadness",
+    6: "anger",
+    7: "neutral",
+}
+COMPOUND_LABEL_MAP: dict[int | str, str] = {i + 1: name for i, name in enumerate(COMPOUND_LABELS)}
 LICENSE = (
     "RAF-DB is available for non-commercial research purposes only, under the RAF-DB agreement signed with the "
     "authors (http://www.whdeng.cn/raf/model1.html). Do not redistribute the images."
@@ -70,7 +82,7 @@ def read_attributes(path: Path) -> dict[str, str | None]:
     return out
 
 
-def _iter(ctx: Context, subset: str, source: str) -> Iterator[Sample | Skip]:
+def _iter(ctx: Context, subset: str, source: str, table: dict[int | str, str]) -> Iterator[Sample | Skip]:
     base = _subset_dir(ctx.root, subset)
     label_file = need(base / "EmoLabel" / "list_patition_label.txt", f"the RAF-DB {subset} label file")
     for number, line in enumerate(label_file.read_text().splitlines(), start=1):
@@ -85,7 +97,7 @@ def _iter(ctx: Context, subset: str, source: str) -> Iterator[Sample | Skip]:
             raise EmoreasonError(f"{label_file}, line {number}: image name {name!r} does not start with train_/test_")
         stem = Path(name).stem
         try:
-            label, labels = split_label(map_label(source, value, f"{label_file}, line {number}"))
+            label, labels = split_label(map_label(source, table, value, f"{label_file}, line {number}"))
         except UnknownLabel as bad:
             yield Skip(f"{source}-{stem}", split, bad.reason, bad.detail)
             continue
@@ -100,9 +112,9 @@ def _iter(ctx: Context, subset: str, source: str) -> Iterator[Sample | Skip]:
 
 def iter_basic(ctx: Context) -> Iterator[Sample | Skip]:
     """RAF-DB basic: 7 labels, train/test."""
-    return _iter(ctx, "basic", "rafdb")
+    return _iter(ctx, "basic", "rafdb", LABEL_MAP)
 
 
 def iter_compound(ctx: Context) -> Iterator[Sample | Skip]:
     """RAF-DB compound: 11 labels, train/test."""
-    return _iter(ctx, "compound", "rafdb-compound")
+    return _iter(ctx, "compound", "rafdb-compound", COMPOUND_LABEL_MAP)

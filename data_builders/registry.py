@@ -5,6 +5,7 @@ from __future__ import annotations
 from emoreason.data_builders import affectnet, bp4d, ckplus, dfew, disfa, emer, fer2013, ferplus, mafw, manifest, rafdb
 from emoreason.data_builders.base import Source
 from emoreason.errors import EmoreasonError
+from emoreason.labels import is_canonical
 
 SOURCES: dict[str, Source] = {
     "rafdb": Source(
@@ -48,6 +49,20 @@ def get_source(name: str) -> Source:
     return SOURCES[name]
 
 
+# Each corpus's label numbering -> canonical label: the adapters own the maps (``<corpus>.LABEL_MAP``); this is
+# their registry, in the README table's order. DISFA and BP4D code AUs only and have no emotion labels.
+DATASET_LABEL_MAPS: dict[str, dict[int | str, str]] = {
+    "rafdb": rafdb.LABEL_MAP,
+    "rafdb-compound": rafdb.COMPOUND_LABEL_MAP,
+    "fer2013": fer2013.LABEL_MAP,
+    "affectnet": affectnet.LABEL_MAP,
+    "ckplus": ckplus.LABEL_MAP,
+    "dfew": dfew.LABEL_MAP,
+    "ferplus": ferplus.LABEL_MAP,
+    "mafw": mafw.LABEL_MAP,
+    "emer": emer.LABEL_MAP,
+}
+
 # Where each source's label values live (the README table's second column).
 LABEL_FIELDS: dict[str, str] = {
     "rafdb": "`EmoLabel/list_patition_label.txt` label",
@@ -64,8 +79,6 @@ LABEL_FIELDS: dict[str, str] = {
 
 def label_table() -> str:
     """The README table of every source's label values -> emoreason labels, generated from DATASET_LABEL_MAPS."""
-    from emoreason.labels import DATASET_LABEL_MAPS, is_canonical
-
     lines = ["| source | label values in | value → emoreason label |", "|---|---|---|"]
     for name, table in DATASET_LABEL_MAPS.items():
         pairs = " · ".join(f"{k} → {v}" + ("" if is_canonical(v) else " (open)") for k, v in table.items())

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from emoreason.data_builders.registry import DATASET_LABEL_MAPS
 from emoreason.labels import (
     BASIC_LABELS,
     CANONICAL_LABELS,
     COMPOUND_LABELS,
-    DATASET_LABEL_MAPS,
     EXTENDED_LABELS,
     SYNONYMS,
     components,

@@ -190,15 +190,14 @@ def test_limit_takes_the_first_items(tmp_path: Path) -> None:
 
 
 def test_label_table_matches_the_maps_and_the_readme() -> None:
-    from emoreason.data_builders.registry import label_table
-    from emoreason.labels import DATASET_LABEL_MAPS
+    from emoreason.data_builders.registry import DATASET_LABEL_MAPS, label_table
 
     table = label_table()
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[2].rstrip(" |") for line in table.splitlines()[2:]}
     for source, mapping in DATASET_LABEL_MAPS.items():
         pairs = [p.split(" → ") for p in rows[source].split(" · ")]
         assert {k: v.removesuffix(" (open)") for k, v in pairs} == {str(k): v for k, v in mapping.items()}
-    # Official numbering, typed in from each corpus's documentation (independent of labels.py):
+    # Official numbering, typed in from each corpus's documentation (independent of the adapters' maps):
     official = {
         "rafdb": "1 surprise 2 fear 3 disgust 4 happiness 5 sadness 6 anger 7 neutral",
         "fer2013": "0 anger 1 disgust 2 fear 3 happiness 4 sadness 5 surprise 6 neutral",
