@@ -95,7 +95,7 @@ def test_prototypes_use_table_aus_and_cover_every_emotion() -> None:
 def test_rule_engine_and_consistency_metric_share_one_pattern_per_label() -> None:
     """The AUs the rule engine's CoT calls support for a label are exactly the AUs the consistency metric counts as
     explained by it (one definition, ``facs.prototype_aus``): a second copy that drifted would fail here."""
-    from emoreason.reasoning.rules import _support
+    from emoreason.reasoning.rules_text import _support
 
     for label in facs.PROTOTYPES:
         pattern = facs.prototype_aus(label)

@@ -1,0 +1,172 @@
+"""The rules CoT's text: the Key observations and Overall interpretation that ``rules.explain`` writes.
+
+The scoring (and every number it uses, with the formula) is in :mod:`emoreason.reasoning.rules`; this module only
+turns one scoring (``_Reading``) into sentences: the observed AUs with their descriptions, change over time, reading
+quality, speech and prosody; which cited AUs support the label (``facs.prototype_aus``) and which of its core AUs are
+missing; ties, a runner-up, the words against the face, and the tentative hedge (``TENTATIVE_FLAGS``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from emoreason import facs
+from emoreason.labels import COMPOUND_LABELS, components
+from emoreason.text import join
+
+# Plain-words prototype notes. They name no AU numbers: only AUs actually observed are cited as AU<n>,
+# so the AUs a CoT cites are exactly the AUs the face shows (what AU-F1 and evidence consistency measure).
+_PROTOTYPE_NOTES = {
+    "happiness": "a cheek raiser with a lip corner puller is the Duchenne smile, the EMFACS prototype of happiness",
+    "sadness": "raised inner brows with lowered lip corners form the EMFACS prototype of sadness",
+    "surprise": "raised brows, widened eyes and a dropped jaw form the prototype of surprise",
+    "fear": "raised and drawn-together brows, wide eyes and stretched lips signal fear",
+    "disgust": "a wrinkled nose or raised upper lip is the prototype of disgust",
+    "anger": "lowered brows, glaring eyes and tightened lips form the prototype of anger",
+    "contempt": "a one-sided dimpler (a smirk) is the prototype of contempt",
+}
+
+
+def _quote(transcript: str, limit: int = 240) -> str:
+    """The transcript as an exact substring (cut at a word boundary), so transcript grounding holds."""
+    text = " ".join(transcript.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut
+
+
+def _au_number(token: str) -> int | None:
+    try:
+        return facs.parse_au_key(token)[0]
+    except ValueError:
+        return None
+
+
+def _observations(
+    aus: dict[str, float],
+    threshold: float,
+    transcript: str,
+    prosody: str,
+    changes: str = "",
+    face: bool = True,
+    uncertain: Iterable[str] = (),
+    quality: str = "",
+) -> tuple[str, list[str]]:
+    items = facs.active_aus(aus, threshold)
+    cited = [key for key, _ in items]
+    if items:
+        text = facs.au_text(aus, threshold, with_description=True, uncertain=uncertain) + "."
+    elif not face:
+        text = "No face is visible in this window; only the speech can be read."
+    else:
+        text = "No action unit reaches the presence threshold; the face is relaxed."
+    # Only changes of AUs active at the peak are cited, so the CoT never cites an AU that is not present.
+    shown = {facs.parse_au_key(key)[0] for key in cited}
+    moved = [c for c in changes.split("; ") if c.strip() and _au_number(c.split()[0]) in shown]
+    if moved:
+        text += f" Over time: {'; '.join(moved)}."
+    if face and quality.strip():
+        text += f" Reading quality: {quality.strip().rstrip('.')}."
+    if transcript.strip():
+        quote = _quote(transcript)
+        text += f' Speech: "{quote}"' + ("" if quote[-1] in ".!?" else ".")
+    if prosody.strip():
+        text += f" Prosody: {prosody.strip().rstrip('.')}."
+    return text, cited
+
+
+def _support(label: str, cited: list[str]) -> tuple[list[str], list[int]]:
+    """Cited AU keys that belong to the label's prototype (``facs.prototype_aus``), and the core AUs of the
+    label's own prototype that were not observed."""
+    proto = facs.prototype_aus(label)
+    hits = [key for key in cited if facs.parse_au_key(key)[0] in proto]
+    shown = {facs.parse_au_key(key)[0] for key in cited}
+    missing = sorted(n for n, w in facs.PROTOTYPES.get(label, {}).items() if w >= 1.0 and n not in shown)
+    return hits, missing
+
+
+def _indefinite(noun: str) -> str:
+    """``noun`` with its indefinite article: "an inner brow raiser", "a lip corner puller"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+@dataclass
+class _Reading:
+    """What the interpretation needs to know about one scoring."""
+
+    label: str
+    best: str
+    tied: list[str]
+    scores: dict[str, float]
+    cited: list[str]
+    spoken: set[str]
+    decided_by: str
+    tie: float  # rules.TIE: a runner-up this close is a tie, not a lean
+    face: bool = True
+    tentative: bool = False
+
+
+def _face_sentences(r: _Reading) -> list[str]:
+    label = r.label
+    if label == "neutral":
+        return ["Without a marked muscle movement the face shows no clear emotional display"]
+    sentences: list[str] = []
+    hits, missing = _support(label, r.cited)
+    note = _PROTOTYPE_NOTES.get(label, "")
+    if label in COMPOUND_LABELS:
+        a, b = components(label)
+        note = f"the face mixes the signs of {a} and {b}, the compound pattern called {label}"
+    if hits:
+        named = [f"{key} ({facs.au_name(facs.parse_au_key(key)[0])})" for key in hits]
+        verb = "matches" if len(named) == 1 else "match"
+        sentences.append(f"{join(named)} {verb} the expected pattern: {note}")
+    elif r.decided_by == "speech":
+        sentences.append(f"The visible movements are weak and give little direct support for {label}")
+    else:
+        sentences.append(f"The observed action units give little direct support for {label}; {note}")
+    if missing and hits:
+        words = [_indefinite(facs.au_name(n)) for n in missing[:3]]
+        verb = "is" if len(words) == 1 else "are"
+        sentences.append(f"{join(words).capitalize()} would strengthen this reading but {verb} not visible")
+    return sentences
+
+
+def _interpretation(r: _Reading) -> str:
+    if not r.face:
+        if r.label in r.spoken:
+            return f"With no face to read, the words alone name {r.label}."
+        return "With no face to read and no emotion named in the words, nothing shows an emotion."
+    sentences = _face_sentences(r)
+    own = r.scores.get(r.label, 0.0)
+    tied = [lab for lab in r.tied if lab != r.label]
+    if r.label == r.best and tied:
+        sentences.append(
+            f"{join([t.capitalize() for t in tied])} {'fits' if len(tied) == 1 else 'fit'} about equally well "
+            f"({own:.2f}); {r.label} is chosen because its pattern accounts for more of the observed movements"
+        )
+    else:
+        ranked = sorted(((s, lab) for lab, s in r.scores.items() if lab != r.label), reverse=True)
+        if ranked and 0.15 < ranked[0][0] <= own - r.tie:  # a higher-scoring runner-up is said below, as the lean
+            runner, other = ranked[0][1].capitalize(), ranked[0][0]
+            sentences.append(f"{runner} fits less well (score {other:.2f} against {own:.2f})")
+    if r.label != r.best:
+        sentences.append(f"The face alone leans towards {r.best}, but the given label is {r.label}")
+    if r.spoken:
+        said = ", ".join(sorted(r.spoken))
+        agree = r.label in r.spoken or any(part in r.spoken for part in components(r.label))
+        if r.decided_by == "speech":
+            sentences.append(f"The face shows little, and the words name {said}, so the words decide")
+        else:
+            sentences.append(f"The words name {said}, which {'agrees with' if agree else 'differs from'} the face")
+            if not agree and r.label == r.best:
+                sentences.append("The face is read more clearly than the words, so the face decides")
+    if r.tentative and r.label == "neutral":
+        sentences.append("Given the reading quality noted above, weak movements may have been missed")
+    elif r.tentative:
+        sentences.append("Given the reading quality noted above, this reading is tentative")
+    return ". ".join(sentences) + "."
+
+
+TENTATIVE_FLAGS = ("turned_face", "small_face", "low_confidence", "eyes_closed", "cut_off")
