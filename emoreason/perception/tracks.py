@@ -120,7 +120,8 @@ class AUSeries:
     boxes: list[Box] = field(default_factory=list)
     # per frame: (quality flags, quality text, uncertain AUs) of the reading (perception.readings.read_face)
     quality: list[tuple[tuple[str, ...], str, tuple[str, ...]]] = field(default_factory=list)
-    labels: list[str] = field(default_factory=list)  # per frame: the rule engine's label (pipelines.video.frame_label)
+    # per frame: the rule engine's label (pipelines.windows.frame_label)
+    labels: list[str] = field(default_factory=list)
 
     def add(
         self,

@@ -4,7 +4,8 @@
 Two halves, so batch jobs can run perception in worker processes and reasoning in one place:
 :func:`perceive_video` (decode, faces, speech, prosody; the result pickles, crops travel as JPEG bytes) and
 :func:`reason_video` (Evidence batches -> reasoner -> timeline, caption). :func:`caption_video` does both and
-never raises for a bad file; :func:`video_evidence` gives the chat REPL the Evidence of one video.
+never raises for a bad file; :func:`video_evidence` gives the chat REPL the Evidence of one video. Where windows
+fall, how they split and what one window's Evidence holds is in :mod:`emoreason.pipelines.windows`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emoreason import facs
 from emoreason.errors import EmoreasonError
 from emoreason.perception import media
 from emoreason.perception.prosody import ProsodyTrack
@@ -30,13 +30,11 @@ from emoreason.perception.speech import (
 from emoreason.perception.subtitles import read_subtitles
 from emoreason.perception.tracks import AUSeries, FaceTracker, expressiveness
 from emoreason.pipelines import timeline
+from emoreason.pipelines.windows import _segment_evidence, frame_label, label_runs, plan_segments
 from emoreason.reasoning.base import Reasoner
 from emoreason.schema import Evidence, MediaResult, SegmentResult, Utterance
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_WINDOW = 4.0
-GAP_FILL = 1.5  # silent stretches at least this long between utterances get fixed windows
 
 
 @dataclass
@@ -130,39 +128,6 @@ def _speech(path: Path, info: media.MediaInfo, options: VideoOptions, notes: lis
     return utterances, track
 
 
-# ------------------------------------------------------------------------------------------------ segments
-def plan_segments(duration: float, utterances: list[Utterance], window: float | None) -> list[tuple[float, float]]:
-    """Fixed windows, or utterance spans with silent gaps (>= GAP_FILL s) covered by DEFAULT_WINDOW windows."""
-
-    def windows(a: float, b: float, size: float) -> list[tuple[float, float]]:
-        out, t = [], a
-        while t < b - 1e-6:
-            end = min(b, t + size)
-            if out and end - t < size / 3:  # fold a short tail into the previous window
-                out[-1] = (out[-1][0], end)
-            else:
-                out.append((t, end))
-            t = end
-        return out
-
-    duration = max(duration, 1e-3)
-    if window or not utterances:
-        return windows(0.0, duration, window or DEFAULT_WINDOW)
-    spans: list[tuple[float, float]] = []
-    cursor = 0.0
-    for u in sorted(utterances, key=lambda u: u.start):
-        start, end = max(0.0, u.start), min(duration, max(u.end, u.start + 0.2))
-        if start >= duration:
-            break
-        if start - cursor >= GAP_FILL:
-            spans += windows(cursor, start, DEFAULT_WINDOW)
-        spans.append((start, end))
-        cursor = max(cursor, end)
-    if duration - cursor >= GAP_FILL:
-        spans += windows(cursor, duration, DEFAULT_WINDOW)
-    return sorted(spans)
-
-
 # ------------------------------------------------------------------------------------------------ faces
 def _box_crop(image: Any, face: Any, size: int = 224) -> Any:
     """A square crop around the face box with a 25% margin (for a face without its mesh landmarks)."""
@@ -173,8 +138,6 @@ def _box_crop(image: Any, face: Any, size: int = 224) -> Any:
     cx, cy = x + w / 2, y + h / 2
     box = (int(cx - side / 2), int(cy - side / 2), int(cx + side / 2), int(cy + side / 2))
     return Image.fromarray(image).crop(box).resize((size, size), Image.BILINEAR)
-
-
 
 
 # The second pass costs a landmarker run per face and frame. In video the VIDEO-mode landmarker already places each
@@ -213,13 +176,6 @@ def _jpeg(image: Any) -> bytes:
     buf = io.BytesIO()
     image.convert("RGB").save(buf, format="JPEG", quality=88)
     return buf.getvalue()
-
-
-def frame_label(aus: dict[str, float], label_set: str, uncertain: tuple[str, ...] = ()) -> str:
-    """The rule engine's label for one frame's AUs: what splits a window where the expression changes."""
-    from emoreason.reasoning.rules import best_label, score_emotions
-
-    return best_label(score_emotions(aus, label_set, uncertain=uncertain), aus)[0]  # type: ignore[arg-type]
 
 
 def _faces_pass(path: Path, options: VideoOptions, segments: list[tuple[float, float]], notes: list[str]):
@@ -281,107 +237,7 @@ def _faces_pass(path: Path, options: VideoOptions, segments: list[tuple[float, f
     return series, peaks
 
 
-MIN_RUN_FRAMES = 3  # a change of frame label must hold this many sampled frames (0.75 s at 4 fps) to split
-BRIDGE_FRAMES = 4  # a run this short or shorter between two runs of one label is folded into them
-
-
-def label_runs(
-    labels: list[str], min_run: int = MIN_RUN_FRAMES, bridge: int = BRIDGE_FRAMES
-) -> list[tuple[str, int, int]]:
-    """Runs ``(label, first, last)`` (positions in ``labels``) of one track's frame labels: runs shorter than
-    ``min_run`` are folded into the run before them (or after, for the first), a run of at most ``bridge`` frames
-    between two runs of the same label is folded into them (a blink of another reading inside one expression),
-    and equal neighbours are merged.
-
-    >>> label_runs(["neutral", "neutral", "neutral", "happiness", "happiness", "happiness"])
-    [('neutral', 0, 2), ('happiness', 3, 5)]
-    >>> label_runs(["happiness", "happiness", "happiness", "anger", "happiness", "happiness"])
-    [('happiness', 0, 5)]
-    >>> label_runs(["sadness"] * 4 + ["neutral"] * 3 + ["sadness"] * 4)
-    [('sadness', 0, 10)]
-    """
-    runs: list[list[Any]] = []
-    for i, lab in enumerate(labels):
-        if runs and runs[-1][0] == lab:
-            runs[-1][2] = i
-        else:
-            runs.append([lab, i, i])
-    changed = True
-    while changed and len(runs) > 1:
-        changed = False
-        for k, run in enumerate(runs):
-            if run[2] - run[1] + 1 < min_run:
-                other = runs[k - 1] if k > 0 else runs[k + 1]
-                other[1], other[2] = min(other[1], run[1]), max(other[2], run[2])
-                runs.pop(k)
-                changed = True
-                break
-        merged: list[list[Any]] = []
-        for run in runs:
-            if merged and merged[-1][0] == run[0]:
-                merged[-1][2] = run[2]
-            else:
-                merged.append(run)
-        runs = merged
-        for k in range(1, len(runs) - 1):
-            if runs[k - 1][0] == runs[k + 1][0] and runs[k][2] - runs[k][1] + 1 <= bridge:
-                runs[k - 1][2] = runs[k + 1][2]
-                del runs[k : k + 2]
-                changed = True
-                break
-    return [(lab, a, b) for lab, a, b in runs]
-
-
 # ------------------------------------------------------------------------------------------------ perception
-def _change_text(s: AUSeries, idx: list[int], peak: int, baseline: dict[str, float]) -> str:
-    first, last = s.relative(idx[0], baseline), s.relative(idx[-1], baseline)
-    peak_aus = s.relative(peak, baseline)
-    parts = [p for p in (facs.au_change_text(first, peak_aus), facs.au_change_text(peak_aus, last)) if p]
-    return "; then ".join(parts)
-
-
-def _segment_evidence(
-    s: AUSeries,
-    idx: list[int],
-    baseline: dict[str, float],
-    ev_id: str,
-    span: tuple[float, float],
-    crop: tuple[float, float, bytes] | None,
-    options: VideoOptions,
-    speech_for: Any,
-) -> Evidence:
-    """The Evidence of one track over one (part of a) window: AUs at the peak frame, their change, speech."""
-    start, end = span
-    peak_time = crop[1] if crop is not None and s.times[idx[0]] <= crop[1] <= s.times[idx[-1]] else None
-    if peak_time is None:
-        peak = max(idx, key=lambda i: expressiveness(s.relative(i, baseline)))
-    else:
-        peak = min(idx, key=lambda i: abs(s.times[i] - peak_time))
-    aus = s.relative(peak, baseline)
-    change = _change_text(s, idx, peak, baseline)
-    flags, hedge, uncertain = s.quality[peak] if peak < len(s.quality) else ((), "", ())
-    au_text = facs.au_text(aus, uncertain=uncertain)
-    if change:
-        au_text = f"{au_text.rstrip('.')}. Over {start:.1f}-{end:.1f} s: {change}."
-    transcript, prosody_text = speech_for(start, end)
-    return Evidence(
-        id=ev_id,
-        aus=aus,
-        au_text=au_text,
-        au_changes=change,
-        transcript=transcript,
-        prosody=prosody_text,
-        quality=list(flags),
-        quality_text=hedge,
-        uncertain_aus=list(uncertain),
-        track=s.track,
-        start=round(start, 3),
-        end=round(end, 3),
-        label_set=options.label_set,
-        meta={"peak_time": round(s.times[peak], 3), "frames": len(idx)},
-    )
-
-
 def perceive_video(
     path: str | Path, options: VideoOptions | None = None, video_id: str | None = None
 ) -> VideoPerception:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from emoreason.eval.temporal import extract_events
 from emoreason.pipelines.timeline import timeline, track_caption
-from emoreason.pipelines.video import label_runs
+from emoreason.pipelines.windows import label_runs
 from emoreason.schema import SegmentResult
 
 

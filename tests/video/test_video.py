@@ -13,10 +13,10 @@ from emoreason.pipelines.video import (
     VideoOptions,
     caption_video,
     perceive_video,
-    plan_segments,
     video_evidence,
     write_subtitles,
 )
+from emoreason.pipelines.windows import plan_segments
 from emoreason.reasoning.base import build_reasoner
 from emoreason.schema import Utterance
 
