@@ -7,7 +7,14 @@ import importlib
 
 import pytest
 
-MODULES = ["emoreason.labels", "emoreason.facs", "emoreason.reasoning.parser", "emoreason.reasoning.rules"]
+MODULES = [
+    "emoreason.labels",
+    "emoreason.facs",
+    "emoreason.text",
+    "emoreason.reasoning.parser",
+    "emoreason.reasoning.rules",
+    "emoreason.pipelines.windows",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
