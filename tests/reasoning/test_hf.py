@@ -4,7 +4,6 @@ sample, the ``</answer>`` stop, sampling settings, streaming, and one-line error
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -193,43 +192,8 @@ def test_settings_are_checked_before_loading() -> None:
 
 
 # -- bad models, processors and adapters: one line each, never a library traceback ----------------------------
-@pytest.fixture(scope="module")
-def bad_models(tmp_path_factory: pytest.TempPathFactory, tiny_vlm: Path, tiny_smolvlm: Path) -> dict[str, Path]:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    root = tmp_path_factory.mktemp("bad")
-    text_only = root / "text_only"
-    LlamaForCausalLM(
-        LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2)
-    ).save_pretrained(text_only)
-    mismatch = root / "mismatch"  # the Qwen2.5-VL weights with SmolVLM's processor files
-    mismatch.mkdir()
-    for f in tiny_vlm.iterdir():
-        if f.name in MODEL_FILES:
-            shutil.copy(f, mismatch / f.name)
-    for f in tiny_smolvlm.iterdir():
-        if f.name not in MODEL_FILES:
-            shutil.copy(f, mismatch / f.name)
-    empty = root / "empty"
-    empty.mkdir()
-    return {"text_only": text_only, "mismatch": mismatch, "empty": empty, "file": tiny_vlm / "config.json"}
-
-
-@pytest.mark.parametrize(
-    ("which", "words"),
-    [
-        ("missing", "no such folder"),
-        ("empty", "has no config.json"),
-        ("file", "is a file; pass the model's folder"),
-        ("text_only", "is a 'llama' model, not a vision-language"),
-        ("mismatch", "does not match its model: its tokenizer has"),
-    ],
-)
-def test_bad_model_is_one_line(bad_models: dict[str, Path], tmp_path: Path, which: str, words: str) -> None:
-    model = bad_models.get(which, tmp_path / "no" / "such" / "model")
-    with pytest.raises(EmoreasonError, match=words) as err:
-        HFReasoner(str(model))
-    assert "\n" not in str(err.value)
+# Bad model folders (missing, empty, a file, text-only, a mismatched processor) are checked once for the hf backend
+# and training together: tests/train/test_model_loading.py (same one-line error from both).
 
 
 def _save_adapter(base: Path, target: Path, edit: dict[str, Any] | None = None) -> Path:
