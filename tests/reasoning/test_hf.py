@@ -17,8 +17,6 @@ from emoreason.reasoning.loading import pick_device, pick_dtype
 from emoreason.reasoning.prompts import build_messages
 from emoreason.schema import Evidence
 
-MODEL_FILES = {"config.json", "model.safetensors", "generation_config.json"}
-
 
 @pytest.fixture(scope="module")
 def hf(tiny_vlm: Path) -> HFReasoner:
