@@ -68,6 +68,17 @@ class DecodeReport:
     notes: list[str] = field(default_factory=list)
 
 
+def _av_open(av: Any, path: str) -> Any:
+    """``av.open`` for reading, with undecodable metadata replaced where the PyAV version takes that option (av 12-18
+    do; av 19 dropped the ``metadata_errors`` keyword and decodes metadata leniently itself)."""
+    try:
+        return av.open(path, metadata_errors="replace")
+    except TypeError as err:
+        if "metadata_errors" not in str(err):
+            raise
+        return av.open(path)
+
+
 def _open(path: str | Path) -> Any:
     """av.open with every failure turned into an EmoreasonError that says what is wrong with the file."""
     import av
@@ -80,7 +91,7 @@ def _open(path: str | Path) -> Any:
     if p.stat().st_size == 0:
         raise EmoreasonError(f"{p}: the file is empty (zero length); re-export or re-download it")
     try:
-        container = av.open(str(p), metadata_errors="replace")
+        container = _av_open(av, str(p))
     except av.error.InvalidDataError as err:
         if _looks_like_text(p):
             raise EmoreasonError(f"{p}: not a media file (it looks like text)") from err

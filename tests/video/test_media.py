@@ -21,6 +21,21 @@ def test_probe_face_video(face_video: Path) -> None:
     assert info.fps == pytest.approx(25.0)
 
 
+def test_a_pyav_without_metadata_errors_still_opens(face_video: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """av 19 (what Python 3.12 installs) dropped ``av.open(metadata_errors=...)``; emoreason must still read videos."""
+    import av
+
+    real = av.open
+
+    def av19_open(file, mode="r", **kwargs):  # type: ignore[no-untyped-def]
+        if "metadata_errors" in kwargs:
+            raise TypeError("open() got an unexpected keyword argument 'metadata_errors'")
+        return real(file, mode, **kwargs)
+
+    monkeypatch.setattr(av, "open", av19_open)
+    assert media.probe(face_video).has_video
+
+
 def test_frames_sampled_at_target_rate(face_video: Path) -> None:
     frames = list(media.iter_frames(face_video, fps=4.0))
     assert len(frames) == 24
