@@ -103,7 +103,7 @@ def perceive_image(
     """
     from emoreason.perception.crops import aligned_crop
     from emoreason.perception.faces import detect_faces
-    from emoreason.perception.images import load_image
+    from emoreason.perception.images import as_array, load_image
     from emoreason.perception.readings import read_face
 
     options = options or ImageOptions()
@@ -111,9 +111,10 @@ def perceive_image(
         raise EmoreasonError(f"unknown AU source {options.au_source!r}; choose one of: {', '.join(AU_SOURCES)}")
     path = Path(path)
     image = image if image is not None else load_image(path)
-    faces = detect_faces(image, num_faces=options.num_faces, model_path=options.face_model)
+    pixels = as_array(image)  # once per image: detection, the second pass and the texture cue all read this array
+    faces = detect_faces(pixels, num_faces=options.num_faces, model_path=options.face_model)
     for face in faces:
-        read_face(face, image)  # fused AUs, uncertain AUs and quality flags (bounds from the image)
+        read_face(face, pixels)  # fused AUs, uncertain AUs and quality flags (bounds from the image)
     if options.au_source == "openface" and faces:
         _openface_aus(path, faces, options)
     if with_crops or options.crops_dir:
