@@ -4,8 +4,10 @@
 Two halves, so batch jobs can run perception in worker processes and reasoning in one place:
 :func:`perceive_video` (decode, faces, speech, prosody; the result pickles, crops travel as JPEG bytes) and
 :func:`reason_video` (Evidence batches -> reasoner -> timeline, caption). :func:`caption_video` does both and
-never raises for a bad file; :func:`video_evidence` gives the chat REPL the Evidence of one video. Where windows
-fall, how they split and what one window's Evidence holds is in :mod:`emoreason.pipelines.windows`.
+never raises for a bad file; :func:`video_evidence` gives the chat REPL the Evidence of one video. The speech
+(transcript, prosody) is read in :mod:`emoreason.pipelines.video_speech`, the faces (tracks, AU series, peak crops)
+in :mod:`emoreason.pipelines.video_faces`; where windows fall, how they split and what one window's Evidence holds
+is in :mod:`emoreason.pipelines.windows`.
 """
 
 from __future__ import annotations
@@ -18,19 +20,11 @@ from typing import Any
 
 from emoreason.errors import EmoreasonError
 from emoreason.perception import media
-from emoreason.perception.prosody import ProsodyTrack
-from emoreason.perception.speech import (
-    DEFAULT_WHISPER,
-    Transcriber,
-    transcript_source,
-    utterances_text,
-    whisper_cache_dir,
-    words_in,
-)
-from emoreason.perception.subtitles import read_subtitles
-from emoreason.perception.tracks import AUSeries, FaceTracker, expressiveness
+from emoreason.perception.speech import utterances_text, words_in
 from emoreason.pipelines import timeline
-from emoreason.pipelines.windows import _segment_evidence, frame_label, label_runs, plan_segments
+from emoreason.pipelines.video_faces import faces_pass
+from emoreason.pipelines.video_speech import read_speech
+from emoreason.pipelines.windows import _segment_evidence, label_runs, plan_segments
 from emoreason.reasoning.base import Reasoner
 from emoreason.schema import Evidence, MediaResult, SegmentResult, Utterance
 
@@ -74,169 +68,6 @@ class VideoPerception:
         return "ok" if self.tracks else "no_face"
 
 
-# ------------------------------------------------------------------------------------------------ speech
-_TRANSCRIBERS: dict[tuple[str, str | None], Transcriber] = {}
-
-
-def get_transcriber(options: VideoOptions, notes: list[str]) -> Transcriber | None:
-    """The whisper transcriber for these options (cached per process). With no ``--whisper`` given, a missing
-    default model is a note, not an error; an explicit ``--whisper`` that can't load raises EmoreasonError."""
-    name = options.whisper or DEFAULT_WHISPER
-    key = (name, options.language)
-    if not options.whisper and not (whisper_cache_dir() / f"{DEFAULT_WHISPER}.pt").is_file():
-        # checked before importing whisper (and torch): seconds saved on every video of a batch
-        notes.append(
-            f"speech skipped: no --whisper given and whisper model {DEFAULT_WHISPER!r} is not in "
-            f"{whisper_cache_dir()}; pass --whisper NAME|PATH, --transcript FILE, or put a .srt next to the video"
-        )
-        return None
-    if key not in _TRANSCRIBERS:
-        try:
-            _TRANSCRIBERS[key] = Transcriber.load(name, language=options.language)
-        except EmoreasonError as err:
-            if options.whisper:
-                raise
-            notes.append(f"speech skipped: {err}")
-            return None
-    return _TRANSCRIBERS[key]
-
-
-def _speech(path: Path, info: media.MediaInfo, options: VideoOptions, notes: list[str]):
-    """Utterances and the prosody track (None without audio)."""
-    kind, source = transcript_source(path, options.transcript, options.no_speech)
-    utterances: list[Utterance] = read_subtitles(source) if kind == "file" and source else []
-    if kind == "file":
-        notes.append(f"transcript from {source}")
-    if options.no_speech:
-        notes.append("speech skipped (--no-speech)")
-        return utterances, None
-    if not info.has_audio:
-        notes.append("no audio track: speech and prosody skipped")
-        return utterances, None
-    transcriber = get_transcriber(options, notes) if kind == "whisper" else None
-    track = ProsodyTrack()
-    report = media.DecodeReport()
-    try:
-        for start, chunk in media.iter_audio(path, options.audio_chunk, report=report):
-            track.add(start, chunk)
-            if transcriber is not None:
-                utterances += transcriber(chunk, offset=start)
-    except EmoreasonError as err:
-        notes.append(f"audio skipped: {err}")
-        return utterances, None
-    notes += report.notes
-    return utterances, track
-
-
-# ------------------------------------------------------------------------------------------------ faces
-def _box_crop(image: Any, face: Any, size: int = 224) -> Any:
-    """A square crop around the face box with a 25% margin (for a face without its mesh landmarks)."""
-    from PIL import Image
-
-    x, y, w, h = face.box
-    side = max(w, h) * 1.25
-    cx, cy = x + w / 2, y + h / 2
-    box = (int(cx - side / 2), int(cy - side / 2), int(cx + side / 2), int(cy + side / 2))
-    return Image.fromarray(image).crop(box).resize((size, size), Image.BILINEAR)
-
-
-# The second pass costs a landmarker run per face and frame. In video the VIDEO-mode landmarker already places each
-# face's region from its landmarks in the previous frame (what the second pass does for a still), so only tiny
-# faces, under a tenth of the frame's long side (64 px at 640), get it.
-VIDEO_REFINE_BELOW = 0.1
-
-
-def _face_backend(options: VideoOptions) -> tuple[Any, Any, Any, Any]:
-    """(landmarker in VIDEO mode, faces_from_result, reading function, crop function) from the image perception.
-
-    The reading function is ``readings.read_face`` after the second pass (``faces.refine_face``) for faces that are
-    small in the frame (``VIDEO_REFINE_BELOW``): a large face already fills the landmarker's own crop.
-    """
-    from emoreason.perception import faces
-    from emoreason.perception.crops import aligned_crop
-    from emoreason.perception.readings import read_face
-
-    def read(image: Any, face: Any) -> Any:
-        # the IMAGE-mode landmarker of the second pass is only made once a tiny face needs it
-        faces.refine_faces(image, [face], options.face_model, below=VIDEO_REFINE_BELOW)
-        return read_face(face, image)
-
-    def crop_fn(image: Any, face: Any, size: int) -> Any:
-        return (
-            aligned_crop(image, face.landmarks, size=size)
-            if len(face.landmarks) >= 468
-            else _box_crop(image, face, size)
-        )
-
-    landmarker = faces.create_landmarker(mode="video", num_faces=options.num_faces, model_path=options.face_model)
-    return landmarker, faces.faces_from_result, read, crop_fn
-
-
-def _jpeg(image: Any) -> bytes:
-    buf = io.BytesIO()
-    image.convert("RGB").save(buf, format="JPEG", quality=88)
-    return buf.getvalue()
-
-
-def _faces_pass(path: Path, options: VideoOptions, segments: list[tuple[float, float]], notes: list[str]):
-    """One streaming pass over sampled frames: tracks, AU series with a rule label per frame, and the peak crop
-    per (track, segment, frame label), so a window that changes expression has a crop for each part.
-
-    The best frame of each open key is held by reference and cropped once, when its segment closes, so only a
-    handful of frames are ever alive.
-    """
-    from emoreason.perception.faces import detect
-
-    landmarker, faces_from_result, read, crop_fn = _face_backend(options)
-    tracker = FaceTracker(max_miss=options.max_miss)
-    series: dict[int, AUSeries] = {}
-    peaks: dict[tuple[int, int, str], tuple[float, float, bytes]] = {}  # (track, seg, label) -> (score, t, jpeg)
-    open_best: dict[tuple[int, int, str], tuple[float, float, Any, Any]] = {}  # -> (score, time, rgb, face)
-    report = media.DecodeReport()
-    last_ms = -1
-    seg_i = 0
-
-    def close(until: float) -> None:
-        for key in [k for k in open_best if segments[k[1]][1] <= until]:
-            score, t, image, face = open_best.pop(key)
-            peaks[key] = (score, t, _jpeg(crop_fn(image, face, size=options.crop_size)))
-
-    try:
-        for frame in media.iter_frames(path, options.fps, max_side=options.max_side, report=report):
-            h, w = frame.image.shape[:2]
-            ms = max(last_ms + 1, int(round(frame.time * 1000)))
-            last_ms = ms
-            found = faces_from_result(detect(landmarker, frame.image, ms), w, h)
-            tracker.update(found, frame.time)
-            close(frame.time)
-            while seg_i < len(segments) and segments[seg_i][1] <= frame.time:
-                seg_i += 1
-            active = []  # segments (sorted by start; overlapping cues allowed) that contain this frame
-            for i in range(seg_i, len(segments)):
-                if segments[i][0] > frame.time:
-                    break
-                if frame.time < segments[i][1]:
-                    active.append(i)
-            for face in found:
-                if not face.aus:
-                    read(frame.image, face)
-                aus = face.aus
-                tid = int(face.track_id)  # type: ignore[arg-type]
-                quality = (tuple(face.quality), face.quality_text, tuple(face.uncertain_aus))
-                label = frame_label(aus, options.label_set, quality[2])
-                series.setdefault(tid, AUSeries(tid)).add(frame.time, aus, face.box, quality, label)
-                score = expressiveness(aus)
-                for si in active:
-                    best = open_best.get((tid, si, label))
-                    if best is None or score > best[0]:
-                        open_best[(tid, si, label)] = (score, frame.time, frame.image, face)
-        close(float("inf"))
-    finally:
-        landmarker.close()
-    notes += report.notes
-    return series, peaks
-
-
 # ------------------------------------------------------------------------------------------------ perception
 def perceive_video(
     path: str | Path, options: VideoOptions | None = None, video_id: str | None = None
@@ -248,10 +79,10 @@ def perceive_video(
     if not info.has_video:
         raise EmoreasonError(f"{path}: no video stream (audio only); caption needs a video track")
     out = VideoPerception(id=video_id or str(path), path=str(path), duration=info.duration)
-    out.utterances, prosody = _speech(path, info, options, out.notes)
+    out.utterances, prosody = read_speech(path, info, options, out.notes)
     duration = info.duration or max((u.end for u in out.utterances), default=0.0)
     segments = plan_segments(duration, out.utterances, options.window)
-    series, peaks = _faces_pass(path, options, segments, out.notes)
+    series, peaks = faces_pass(path, options, segments, out.notes)
     if series:
         duration = max(duration, max(s.times[-1] for s in series.values()))
     out.duration = round(duration, 3)
@@ -399,8 +230,19 @@ def video_evidence(path: str | Path, options: VideoOptions | None = None, **over
     return attach_crops(perc.evidence, perc.crops)
 
 
+def _cues(result: MediaResult) -> list[Any]:
+    return timeline.subtitle_cues(result.segments, [t["track"] for t in result.tracks])
+
+
+def subtitles_text(result: MediaResult, style: str = "srt") -> str:
+    """Emotion subtitles for one result, as .srt or .vtt (``style``) text."""
+    from emoreason.perception.subtitles import render_subtitles
+
+    return render_subtitles(_cues(result), style)
+
+
 def write_subtitles(result: MediaResult, path: str | Path) -> Path:
-    """Emotion subtitles (.srt or .vtt by extension) for one result."""
+    """Emotion subtitles (.srt or .vtt by extension) for one result, written atomically."""
     from emoreason.perception.subtitles import write_subtitles as _write
 
-    return _write(path, timeline.subtitle_cues(result.segments, [t["track"] for t in result.tracks]))
+    return _write(path, _cues(result))

@@ -296,12 +296,9 @@ class CaptionJobs:
 
     def subtitles(self, job_id: str) -> str:
         """The job's emotion subtitles as WebVTT text."""
-        import tempfile
-
-        from emoreason.pipelines.video import write_subtitles
+        from emoreason.pipelines.video import subtitles_text
 
         job = self.get(job_id)
         if job.media is None:
             raise ApiError(409, f"caption job {job_id} is {job.status}; subtitles come with the result")
-        with tempfile.TemporaryDirectory(prefix="emoreason-vtt-") as folder:
-            return write_subtitles(job.media, Path(folder) / "captions.vtt").read_text(encoding="utf-8")
+        return subtitles_text(job.media, "vtt")

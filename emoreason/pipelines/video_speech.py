@@ -1,0 +1,73 @@
+"""A video's speech: its transcript (a ``--transcript`` file, a sidecar subtitle file or whisper, cached per process)
+and its prosody track, both read from audio decoded in chunks. :func:`emoreason.pipelines.video.perceive_video`
+calls :func:`read_speech`; the rules for where a transcript comes from are in :mod:`emoreason.perception.speech`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from emoreason.errors import EmoreasonError
+from emoreason.perception import media
+from emoreason.perception.prosody import ProsodyTrack
+from emoreason.perception.speech import DEFAULT_WHISPER, Transcriber, transcript_source, whisper_cache_dir
+from emoreason.perception.subtitles import read_subtitles
+from emoreason.schema import Utterance
+
+if TYPE_CHECKING:
+    from emoreason.pipelines.video import VideoOptions
+
+_TRANSCRIBERS: dict[tuple[str, str | None], Transcriber] = {}
+
+
+def get_transcriber(options: VideoOptions, notes: list[str]) -> Transcriber | None:
+    """The whisper transcriber for these options (cached per process). With no ``--whisper`` given, a missing
+    default model is a note, not an error; an explicit ``--whisper`` that can't load raises EmoreasonError."""
+    name = options.whisper or DEFAULT_WHISPER
+    key = (name, options.language)
+    if not options.whisper and not (whisper_cache_dir() / f"{DEFAULT_WHISPER}.pt").is_file():
+        # checked before importing whisper (and torch): seconds saved on every video of a batch
+        notes.append(
+            f"speech skipped: no --whisper given and whisper model {DEFAULT_WHISPER!r} is not in "
+            f"{whisper_cache_dir()}; pass --whisper NAME|PATH, --transcript FILE, or put a .srt next to the video"
+        )
+        return None
+    if key not in _TRANSCRIBERS:
+        try:
+            _TRANSCRIBERS[key] = Transcriber.load(name, language=options.language)
+        except EmoreasonError as err:
+            if options.whisper:
+                raise
+            notes.append(f"speech skipped: {err}")
+            return None
+    return _TRANSCRIBERS[key]
+
+
+def read_speech(
+    path: Path, info: media.MediaInfo, options: VideoOptions, notes: list[str]
+) -> tuple[list[Utterance], ProsodyTrack | None]:
+    """Utterances and the prosody track (None without audio)."""
+    kind, source = transcript_source(path, options.transcript, options.no_speech)
+    utterances: list[Utterance] = read_subtitles(source) if kind == "file" and source else []
+    if kind == "file":
+        notes.append(f"transcript from {source}")
+    if options.no_speech:
+        notes.append("speech skipped (--no-speech)")
+        return utterances, None
+    if not info.has_audio:
+        notes.append("no audio track: speech and prosody skipped")
+        return utterances, None
+    transcriber = get_transcriber(options, notes) if kind == "whisper" else None
+    track = ProsodyTrack()
+    report = media.DecodeReport()
+    try:
+        for start, chunk in media.iter_audio(path, options.audio_chunk, report=report):
+            track.add(start, chunk)
+            if transcriber is not None:
+                utterances += transcriber(chunk, offset=start)
+    except EmoreasonError as err:
+        notes.append(f"audio skipped: {err}")
+        return utterances, None
+    notes += report.notes
+    return utterances, track
