@@ -10,7 +10,6 @@ import typer
 from emoreason.cli import common
 
 Opt = typer.Option
-ENGINES = ("local", "ray")
 
 
 def caption(
@@ -60,6 +59,7 @@ def caption(
     """Caption videos: face tracks, AUs over time, speech and prosody -> an emotion timeline and caption per video."""
     from emoreason.errors import EmoreasonError, about
     from emoreason.pipelines.caption import caption_inputs
+    from emoreason.pipelines.caption_engines import ENGINES
     from emoreason.pipelines.video import VideoOptions
 
     common.check_choice("--engine", engine, ENGINES)

@@ -6,8 +6,9 @@ a kill leaves a valid file; a partial last line from a crash is cut off on the n
 are skipped. The settings that change a caption are kept in ``<out>.settings.json``; a resume with other settings
 refuses. A bad video becomes an ``error`` line and the run carries on.
 
-Engines: ``local`` runs perception in ``workers`` processes and reasoning in this one (one model in memory);
-``ray`` runs the same per-video function (:func:`caption_one`) on Ray Data, one reasoner per actor.
+Engines (:mod:`emoreason.pipelines.caption_engines`): ``local`` runs perception in ``workers`` processes and
+reasoning in this one (one model in memory); ``ray`` runs the same per-video function on Ray Data, one reasoner per
+actor. Subtitles are written from each result before it is dumped to its line.
 """
 
 from __future__ import annotations
@@ -16,30 +17,20 @@ import itertools
 import json
 import logging
 import time
-import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from emoreason.errors import EmoreasonError
 from emoreason.io import JsonlLog, atomic_write_text, check_settings
+from emoreason.pipelines.caption_engines import ENGINES, run_local, run_ray
 from emoreason.pipelines.inputs import Item, expand_inputs
-from emoreason.pipelines.video import (
-    VideoOptions,
-    caption_video,
-    error_result,
-    perceive_video,
-    reason_video,
-    write_subtitles,
-)
+from emoreason.pipelines.video import VideoOptions, error_result, write_subtitles
 from emoreason.schema import MediaResult
 
 logger = logging.getLogger(__name__)
-
-ENGINES = ("local", "ray")
 
 
 @dataclass
@@ -59,8 +50,14 @@ class CaptionSummary:
         return self.counts.get("error", 0)
 
     def text(self) -> str:
-        done = sum(self.counts.values())
-        parts = [f"{done} captioned ({', '.join(f'{k} {v}' for k, v in sorted(self.counts.items())) or 'none'})"]
+        """One line: ``2 captioned (no_face 1, ok 1), 1 failed; ...``; an error line is failed, not captioned."""
+        captioned = sorted((k, v) for k, v in self.counts.items() if k != "error")
+        line = f"{sum(v for _, v in captioned)} captioned"
+        if captioned:
+            line += f" ({', '.join(f'{k} {v}' for k, v in captioned)})"
+        if self.failed:
+            line += f", {self.failed} failed"
+        parts = [line]
         if self.skipped:
             parts.append(f"{self.skipped} already in {self.out}, skipped")
         if self.video_seconds and self.wall_seconds:
@@ -97,153 +94,13 @@ class InFlight:
         self.path.unlink(missing_ok=True)
 
 
-def _crash_record(item: Item, deaths: int) -> dict[str, Any]:
+def _crash_result(item: Item, deaths: int) -> MediaResult:
     err = EmoreasonError(
         f"{item.path}: the captioning process died {deaths} times while working on this file (a crash in a decoder "
         "or the face model, or a kill); check the file or re-encode it as MP4 (H.264/AAC), then delete its line "
         "from the output to retry it"
     )
-    return error_result(item.path, err, item.id).model_dump(mode="json")
-
-
-# ------------------------------------------------------------------------------------------------ per video
-def caption_one(item: dict[str, str], reasoner: Any, options: VideoOptions) -> dict[str, Any]:
-    """The per-video function every engine runs: a JSON-ready record, never an exception."""
-    try:
-        result = caption_video(item["path"], reasoner, options, item["id"])
-    except Exception as err:  # noqa: BLE001 - a per-item record, the run goes on
-        logger.exception("%s: failed", item["path"])
-        result = error_result(item["path"], err, item["id"])
-    return result.model_dump(mode="json")
-
-
-def _perceive_job(item: Item, options: VideoOptions) -> Any:
-    """Worker-process half: perception only (returns VideoPerception or an error MediaResult)."""
-    try:
-        return perceive_video(item.path, options, item.id)
-    except Exception as err:  # noqa: BLE001
-        if not isinstance(err, EmoreasonError):
-            logger.exception("%s: perception failed", item.path)
-        return error_result(item.path, err, item.id)
-
-
-def _run_local(
-    items: list[Item],
-    reasoner: Any,
-    options: VideoOptions,
-    workers: int,
-    job: Callable[..., Any] | None = None,
-    on_start: Callable[[Item], None] | None = None,
-) -> Iterator[dict[str, Any]]:
-    """Sequential in this process, or perception in ``workers`` spawned processes and reasoning here.
-
-    A worker that dies (a native crash in a decoder or the face model) breaks the whole pool and fails every item
-    in flight. Those items are rerun one at a time in a fresh pool, so only the file that kills a worker gets an
-    error record and the run goes on.
-    """
-    if workers <= 1:
-        for item in items:
-            if on_start:
-                on_start(item)
-            yield caption_one({"id": item.id, "path": item.path}, reasoner, options)
-        return
-    import multiprocessing
-    from concurrent.futures.process import BrokenProcessPool
-
-    job = job or _perceive_job
-    queue = list(reversed(items))
-    suspects: list[Item] = []  # in flight when a worker died; run alone
-    while queue or suspects:
-        broken: list[Item] = []
-        dead = False  # the pool is unusable: go on in a fresh one
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pending: dict[Future, Item] = {}
-            try:
-                while (queue or suspects or pending) and not dead:
-                    if suspects:
-                        if not pending:
-                            item = suspects.pop()
-                            pending[pool.submit(job, item, options)] = item
-                    else:
-                        while queue and len(pending) < 2 * workers:
-                            item = queue.pop()
-                            pending[pool.submit(job, item, options)] = item
-                    alone = len(pending) == 1
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        item = pending.pop(fut)
-                        try:
-                            got = fut.result()
-                            result = got if isinstance(got, MediaResult) else reason_video(got, reasoner)
-                        except BrokenProcessPool:
-                            dead = True
-                            if not alone:
-                                broken.append(item)
-                                continue
-                            err = EmoreasonError(
-                                f"{item.path}: the perception worker process crashed on this file (a fault in a "
-                                "decoder or the face model); check the file, or re-encode it as MP4 (H.264/AAC)"
-                            )
-                            result = error_result(item.path, err, item.id)
-                        except Exception as err:  # noqa: BLE001 - one item's error
-                            result = error_result(item.path, err, item.id)
-                        yield result.model_dump(mode="json")
-                    if dead:
-                        broken += pending.values()
-                        pending.clear()
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-        if broken:
-            logger.warning("a perception worker crashed; rerunning %d file(s) one at a time", len(broken))
-            suspects += reversed(broken)
-
-
-class _RayCaptioner:
-    """A Ray Data actor: builds the reasoner once, then runs :func:`caption_one` per row."""
-
-    def __init__(self, reasoner_settings: dict[str, Any], options: VideoOptions):
-        from emoreason.reasoning.base import build_reasoner
-
-        self.reasoner = build_reasoner(**reasoner_settings)
-        self.options = options
-
-    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {"id": row["id"], "record": json.dumps(caption_one(row, self.reasoner, self.options))}
-
-
-def _run_ray(items: list[Item], reasoner_settings: dict[str, Any], options: VideoOptions, workers: int):
-    try:
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError as err:
-        raise EmoreasonError("--engine ray needs Ray Data: pip install 'ray[data]' (or emoreason[scale])") from err
-    started_here = not ray.is_initialized()
-    if started_here:  # Ray's INFO lines off; its warnings, errors and a failed video's exception still show
-        ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.WARNING, ignore_reinit_error=True)  # fmt: skip
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # "Starting execution ...", "Execution plan ..."
-    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "Progress bars disabled": we chose so
-    try:
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = False
-        ds = ray.data.from_items([{"id": it.id, "path": it.path} for it in items])
-        with warnings.catch_warnings():  # max_restarts as a remote arg is deprecated in Ray 2.60 (no named one yet)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            ds = ds.map(
-                _RayCaptioner,
-                fn_constructor_kwargs={"reasoner_settings": reasoner_settings, "options": options},
-                compute=ray.data.ActorPoolStrategy(size=max(1, workers)),
-                num_cpus=1,
-                # No restarts: Ray Data's default (restart and retry forever) loops on a video that kills its actor
-                # and prints a false "E core_worker ... constructor arguments" line each run (ray-project/ray#57733)
-                max_restarts=0,
-            )
-        for row in ds.iter_rows():
-            yield json.loads(row["record"])
-    finally:
-        if started_here:
-            ray.shutdown()
+    return error_result(item.path, err, item.id)
 
 
 # ------------------------------------------------------------------------------------------------ the batch job
@@ -300,13 +157,13 @@ def caption_inputs(
         inflight.clear()
         return summary
     if engine == "ray":
-        results = _run_ray(todo, settings, options, workers)
+        results = run_ray(todo, settings, options, workers)
     else:
         poison = [it for it in todo if died_on and it.id == died_on["id"] and deaths >= InFlight.MAX_DEATHS]
         todo = [it for it in todo if it not in poison]
         results = itertools.chain(
-            (_crash_record(it, deaths) for it in poison),
-            _run_local(
+            (_crash_result(it, deaths) for it in poison),
+            run_local(
                 todo,
                 reasoner or build_reasoner(**settings),
                 options,
@@ -322,14 +179,15 @@ def caption_inputs(
     current: Item | None = next(upcoming, None)
     try:
         with _progress(progress, len(todo), Path(todo[0].path).name) as advance:
-            for record in results:
+            for result in results:
+                record = result.model_dump(mode="json")
                 writer.append(record)
                 summary.counts[record["status"]] += 1
                 summary.video_seconds += record.get("duration") or 0.0
                 if record["status"] == "error":
                     summary.errors.append((record["path"], record.get("error") or ""))
                 elif srt_dir or vtt_dir:
-                    _subtitles(record, srt_dir, vtt_dir, names)
+                    _subtitles(result, srt_dir, vtt_dir, names)
                 if on_result:
                     on_result(record)
                 finished.add(record["id"])
@@ -347,8 +205,8 @@ def caption_inputs(
     return summary
 
 
-def _subtitles(record: dict[str, Any], srt_dir: Any, vtt_dir: Any, names: set[str]) -> None:
-    result = MediaResult.model_validate(record)
+def _subtitles(result: MediaResult, srt_dir: Any, vtt_dir: Any, names: set[str]) -> None:
+    """The result's .srt / .vtt, named after the video (two videos with one name: the id's hash is added)."""
     stem = Path(result.path).stem
     if stem in names:
         import hashlib

@@ -277,8 +277,8 @@ def crash_on_marker(item: object, options: object) -> object:
     otherwise does the normal perception; for testing how the batch survives a dead worker."""
     import os
 
-    from emoreason.pipelines.caption import _perceive_job
+    from emoreason.pipelines.caption_engines import perceive_job
 
     if "crash" in Path(item.path).name:  # type: ignore[attr-defined]
         os._exit(3)
-    return _perceive_job(item, options)  # type: ignore[arg-type]
+    return perceive_job(item, options)  # type: ignore[arg-type]

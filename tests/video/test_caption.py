@@ -75,6 +75,46 @@ def test_batch_records_errors_and_carries_on(batch_dir: Path, tmp_path: Path) ->
     assert again.skipped == 4 and sum(again.counts.values()) == 0 and len(lines(out)) == 4
 
 
+def test_subtitle_files_say_what_the_lines_say(batch_dir: Path, tmp_path: Path) -> None:
+    """The .srt/.vtt written per video are the subtitles of that video's JSON line, byte for byte; two videos with
+    one name get the second a hashed name."""
+    from emoreason.pipelines.video import subtitles_text
+    from emoreason.schema import MediaResult
+
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    shutil.copy(batch_dir / "a_face.mp4", twin / "a_face.mp4")
+    out, srt, vtt = tmp_path / "cap.jsonl", tmp_path / "srt", tmp_path / "vtt"
+    inputs = [str(batch_dir / "a_face.mp4"), str(batch_dir / "b_coffee.mp4"), str(twin / "a_face.mp4")]
+    caption_inputs(inputs, out, options=FAST, srt_dir=srt, vtt_dir=vtt, progress=False)
+    recs = [MediaResult.model_validate(r) for r in lines(out)]
+    stems = ["a_face", "b_coffee", sorted(p.stem for p in srt.iterdir())[1]]
+    assert stems[2].startswith("a_face-") and len(list(srt.iterdir())) == 3
+    for rec, stem in zip(recs, stems, strict=True):
+        assert (srt / f"{stem}.srt").read_bytes() == subtitles_text(rec, "srt").encode()
+        assert (vtt / f"{stem}.vtt").read_bytes() == subtitles_text(rec, "vtt").encode()
+    assert "I am so happy." in (srt / "b_coffee.srt").read_text()
+
+
+def test_summary_counts_errors_as_failed_not_captioned() -> None:
+    from collections import Counter
+
+    from emoreason.pipelines.caption import CaptionSummary
+
+    mixed = CaptionSummary(out="c.jsonl", counts=Counter({"ok": 1, "no_face": 1, "error": 2}), skipped=3)
+    assert mixed.text() == "2 captioned (no_face 1, ok 1), 2 failed; 3 already in c.jsonl, skipped -> c.jsonl"
+    assert CaptionSummary(out="c.jsonl", counts=Counter({"error": 1})).text() == "0 captioned, 1 failed -> c.jsonl"
+    assert CaptionSummary(out="c.jsonl", skipped=2).text() == "0 captioned; 2 already in c.jsonl, skipped -> c.jsonl"
+
+
+def test_cli_missing_file_is_failed_not_captioned(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.mp4"
+    res = CliRunner().invoke(app, ["caption", str(missing), "--out", str(tmp_path / "c.jsonl"), "--no-progress"])
+    assert res.exit_code == 1, res.output
+    assert f"0 captioned, 1 failed -> {tmp_path / 'c.jsonl'}" in res.output
+    assert "1 captioned" not in res.output and "no such file" in res.output
+
+
 def test_resume_after_a_torn_last_line(batch_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "cap.jsonl"
     caption_inputs([str(batch_dir / "c_cut.mp4")], out, options=FAST, progress=False)
@@ -234,7 +274,8 @@ def test_progress_names_the_file_being_worked_on(batch_dir: Path, tmp_path: Path
 def test_a_crashing_worker_costs_one_item(batch_dir: Path, tmp_path: Path) -> None:
     """A worker killed by a native crash breaks the pool; the innocent items in flight are rerun, only the culprit
     gets an error record, and the run finishes (before, the broken pool ended the run on every resume)."""
-    from emoreason.pipelines.caption import Item, _run_local
+    from emoreason.pipelines.caption_engines import run_local
+    from emoreason.pipelines.inputs import Item
     from emoreason.testing.media import crash_on_marker
 
     crash = tmp_path / "crash.mp4"
@@ -244,23 +285,24 @@ def test_a_crashing_worker_costs_one_item(batch_dir: Path, tmp_path: Path) -> No
         Item("crash", str(crash)),
         Item("cut", str(batch_dir / "c_cut.mp4")),
     ]
-    records = {r["id"]: r for r in _run_local(items, None, FAST, workers=2, job=crash_on_marker)}
-    assert set(records) == {"notes", "crash", "cut"}
-    assert "worker process crashed" in records["crash"]["error"]
-    assert "not a media file" in records["notes"]["error"] and "truncated" in records["cut"]["error"]
+    results = {r.id: r for r in run_local(items, None, FAST, workers=2, job=crash_on_marker)}
+    assert set(results) == {"notes", "crash", "cut"}
+    assert "worker process crashed" in results["crash"].error
+    assert "not a media file" in results["notes"].error and "truncated" in results["cut"].error
 
 
 _CRASH_RUN = """
 import os, sys
 from pathlib import Path
 import emoreason.pipelines.caption as cap
+import emoreason.pipelines.caption_engines as engines
 from emoreason.pipelines.video import VideoOptions
-real = cap.caption_one
+real = engines.caption_one
 def caption_one(item, reasoner, options):
     if "crash" in Path(item["path"]).name:
         os._exit(3)  # what a segfault in a decoder does to the whole process
     return real(item, reasoner, options)
-cap.caption_one = caption_one
+engines.caption_one = caption_one
 cap.caption_inputs(sys.argv[2:], sys.argv[1], options=VideoOptions(no_speech=True, fps=2.0), progress=False)
 """
 
