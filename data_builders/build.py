@@ -26,9 +26,7 @@ The numbers go to ``report.json``, the card and ``support.png`` (``report.py``).
 from __future__ import annotations
 
 import logging
-import os
 import re
-import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,12 +36,13 @@ from typing import Any
 
 from emoreason.data_builders import attach as au_attach
 from emoreason.data_builders.base import Context, Sample, Skip, SkipSample, Source
-from emoreason.data_builders.cot import COT_MODES, CotOutcome, TeacherCot, gold_answer, rules_cot
+from emoreason.data_builders.cot import COT_MODES, TeacherCot, rules_cot
 from emoreason.data_builders.prepare import prepare_row
 from emoreason.data_builders.registry import get_source
 from emoreason.data_builders.support import VERDICTS
+from emoreason.data_builders.work import WorkFiles, save_dataset
 from emoreason.errors import EmoreasonError
-from emoreason.io import JsonlLog, atomic_write_json, check_settings
+from emoreason.io import atomic_write_json, check_settings
 
 logger = logging.getLogger(__name__)
 
@@ -140,64 +139,6 @@ class BuildSummary:
         return out
 
 
-class _WorkFiles:
-    """The append-only JSONL work files of one build under ``--out/.work`` (one :class:`emoreason.io.JsonlLog` each:
-    rows per split, teacher rejections, skipped items)."""
-
-    def __init__(self, work: Path):
-        self.work = work
-        work.mkdir(parents=True, exist_ok=True)
-        self.logs: dict[str, JsonlLog] = {}
-        self.done: set[str] = set()
-        self.splits: list[str] = []
-        for path in sorted(work.glob("rows-*.jsonl")):
-            self.splits.append(path.stem[len("rows-") :])
-            self.done |= self.log(path.name).done
-        self.done |= self.log("rejected.jsonl").done
-        self.skipped = {r["id"]: r for r in self.read("skipped.jsonl")}
-        self.resumed = len(self.done)
-
-    def log(self, name: str) -> JsonlLog:
-        """The log of one work file (opened, and repaired after an interruption, on first use)."""
-        if name not in self.logs:
-            self.logs[name] = JsonlLog(self.work / name)
-        return self.logs[name]
-
-    def read(self, name: str) -> list[dict[str, Any]]:
-        """Records of one work file."""
-        return list(self.log(name).records())
-
-    def sync(self) -> None:
-        """fsync every work file: called once per batch (a record is flushed as it is written, so a killed process
-        loses nothing; the fsync is for a machine crash, and one a row would cost more than some rows take)."""
-        for log in self.logs.values():
-            log.sync()
-
-    def close(self) -> None:
-        for log in self.logs.values():
-            log.close()
-
-    def row(self, row: dict[str, Any]) -> None:
-        split = row["meta"]["split"]
-        if split not in self.splits:
-            self.splits.append(split)
-        self.log(f"rows-{split}.jsonl").append(row, sync=False)
-        self.done.add(row["id"])
-
-    def reject(self, row: dict[str, Any], outcome: CotOutcome) -> None:
-        record = {"id": row["id"], "split": row["meta"]["split"], "gold": gold_answer(row),
-                  "attempts": outcome.attempts, "problems": outcome.problems}  # fmt: skip
-        self.log("rejected.jsonl").append(record, sync=False)
-        self.done.add(row["id"])
-
-    def skip(self, sample_id: str, split: str, reason: str, detail: str = "", label: str | None = None) -> None:
-        if sample_id in self.skipped:
-            return
-        record = {"id": sample_id, "split": split, "reason": reason, "detail": detail, "label": label}
-        self.skipped[sample_id] = record
-        self.log("skipped.jsonl").append(record, sync=False)
-
-
 def _check_options(config: BuildConfig, source: Source) -> None:
     root = Path(config.root)
     if not root.exists():
@@ -216,10 +157,24 @@ def _check_options(config: BuildConfig, source: Source) -> None:
         raise EmoreasonError("--min-support must be between 0 and 1")
 
 
+def run_settings(config: BuildConfig) -> dict[str, Any]:
+    """The options that change what goes into the work files (so a resume must not change them). ``--limit``,
+    ``--workers`` and ``--batch-size`` do not; ``--min-support`` and ``--keep-ambiguous`` act when the dataset is
+    assembled, so a resume may change them."""
+    settings: dict[str, Any] = {
+        "source": config.source, "cot": config.cot, "au_source": config.au_source, "fold": config.fold,
+        "frames_per_clip": config.frames_per_clip, "frame_stride": config.frame_stride,
+        "au_f1_threshold": config.au_f1_threshold,
+    }  # fmt: skip
+    if config.cot == "teacher":
+        settings.update({"backend": config.backend, "model": config.model, "adapter": config.adapter,
+                         "base_url": config.base_url, "retries": config.retries})  # fmt: skip
+    return settings
+
+
 def _check_same_run(work: Path, config: BuildConfig) -> None:
-    """Refuse to resume into an --out that holds a different build (other source or CoT mode)."""
-    keys = {"source": config.source, "cot": config.cot, "au_source": config.au_source, "fold": config.fold}
-    check_settings(work / "run.json", keys, config.out, "use another --out or delete it")
+    """Refuse to resume into an --out that holds a different build (:func:`run_settings`)."""
+    check_settings(work / "run.json", run_settings(config), config.out, "use another --out or delete it")
 
 
 def _teacher(config: BuildConfig, label_set: str) -> TeacherCot:
@@ -255,7 +210,7 @@ def build(config: BuildConfig, progress: Progress | None = None) -> BuildSummary
     work_dir = out / ".work"
     work_dir.mkdir(parents=True, exist_ok=True)
     _check_same_run(work_dir, config)
-    work = _WorkFiles(work_dir)
+    work = WorkFiles(work_dir)
     au_source = au_attach.resolve(config.au_source, source.has_aus, config.openface)
     teacher = _teacher(config, source.label_set) if config.cot == "teacher" else None
     ctx = Context(Path(config.root), config.frames_per_clip, config.frame_stride, {"fold": config.fold})
@@ -334,30 +289,6 @@ def build(config: BuildConfig, progress: Progress | None = None) -> BuildSummary
     return _finish(out, work, source, config, order)
 
 
-def _save(out: Path, splits: dict[str, list[dict[str, Any]]]) -> None:
-    """Save the DatasetDict into ``out`` via a temporary folder (so a crash never leaves half a dataset)."""
-    from datasets import Dataset, DatasetDict
-    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
-
-    tmp = out / ".work" / "dataset.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    quiet = are_progress_bars_disabled()
-    disable_progress_bars()
-    try:
-        DatasetDict({name: Dataset.from_list(rows) for name, rows in splits.items()}).save_to_disk(str(tmp))
-    finally:
-        if not quiet:
-            enable_progress_bars()
-    for entry in tmp.iterdir():
-        target = out / entry.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-        os.replace(entry, target)
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _select(
     splits: dict[str, list[dict[str, Any]]], config: BuildConfig
 ) -> tuple[dict[str, list[dict[str, Any]]], list[tuple[dict[str, Any], str]]]:
@@ -380,7 +311,7 @@ def _select(
     return kept, excluded
 
 
-def _finish(out: Path, work: _WorkFiles, source: Source, config: BuildConfig, order: list[str]) -> BuildSummary:
+def _finish(out: Path, work: WorkFiles, source: Source, config: BuildConfig, order: list[str]) -> BuildSummary:
     from emoreason.data_builders import report as reporting
     from emoreason.data_builders.card import write_card
 
@@ -411,7 +342,7 @@ def _finish(out: Path, work: _WorkFiles, source: Source, config: BuildConfig, or
         cot_kinds=dict(Counter(str(r["meta"].get("cot_kind") or "rationale") for r in all_rows)),
     )
     if splits:
-        _save(out, splits)
+        save_dataset(out, splits)
     else:
         logger.warning("no row was kept, so no dataset was saved in %s (see README.md for why)", out)
     report = reporting.summarize(splits, excluded, list(work.skipped.values()))

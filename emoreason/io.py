@@ -134,7 +134,9 @@ def check_settings(path: str | Path, settings: dict[str, Any], output: str | Pat
     """Refuse to resume ``output`` when it was made with other ``settings``; the first run writes them to ``path``.
 
     ``path`` holds ``{"fingerprint", "settings"}`` (a file holding a bare settings dict, from an older version, is
-    read as its settings). ``restart`` says what to do instead, e.g. "use another --out or delete it".
+    read as its settings). A setting the stored file lacks (recorded only by a newer version) is not compared, and
+    the file is rewritten with all of them. ``restart`` says what to do instead, e.g. "use another --out or delete
+    it".
     """
     path = Path(path)
     fingerprint = settings_fingerprint(settings)
@@ -151,7 +153,11 @@ def check_settings(path: str | Path, settings: dict[str, Any], output: str | Pat
     old = stored["settings"] if isinstance(stored.get("settings"), dict) and "fingerprint" in stored else stored
     if settings_fingerprint(old) == fingerprint:
         return
-    changed = [k for k in sorted(set(old) | set(settings), key=str) if old.get(k) != settings.get(k)]
+    unrecorded = set(settings) - set(old)  # settings an older version did not store: unknown, so not compared
+    if unrecorded and settings_fingerprint({k: v for k, v in settings.items() if k in old}) == settings_fingerprint(old):
+        atomic_write_json(path, {"fingerprint": fingerprint, "settings": settings}, default=str)
+        return
+    changed = [k for k in sorted(set(old) | set(settings), key=str) if k in old and old.get(k) != settings.get(k)]
     said = ", ".join(f"{k}: {old.get(k)!r} then, {settings.get(k)!r} now" for k in changed)
     raise EmoreasonError(f"{output} was made with different settings ({said}); {restart}")
 

@@ -135,6 +135,19 @@ def test_settings_file_from_an_older_version_is_its_settings(tmp_path: Path) -> 
     assert os.path.exists(side)
 
 
+def test_a_setting_the_stored_file_lacks_is_not_compared_and_then_recorded(tmp_path: Path) -> None:
+    side = tmp_path / "run.json"
+    check_settings(side, {"source": "fer2013"}, "out", "delete it")  # as an older version stored it
+    check_settings(side, {"source": "fer2013", "frame_stride": 50}, "out", "delete it")  # resumes
+    assert json.loads(side.read_text())["settings"] == {"source": "fer2013", "frame_stride": 50}
+    with pytest.raises(EmoreasonError, match=r"\(frame_stride: 50 then, 25 now\)"):
+        check_settings(side, {"source": "fer2013", "frame_stride": 25}, "out", "delete it")
+    other = tmp_path / "other.json"
+    check_settings(other, {"source": "fer2013"}, "out", "x")
+    with pytest.raises(EmoreasonError, match=r"\(source: 'fer2013' then, 'rafdb' now\)"):  # a recorded one differs
+        check_settings(other, {"source": "rafdb", "fold": 2}, "out", "x")
+
+
 def test_doctests() -> None:
     import doctest
 

@@ -151,6 +151,24 @@ def test_resume_after_interruption_skips_finished_rows(tmp_path: Path, monkeypat
         build(BuildConfig("fer2013", replicas.fer2013(tmp_path / "fer"), out))
 
 
+def test_resume_refuses_other_clip_sampling_or_teacher_and_takes_other_assembly_options(tmp_path: Path) -> None:
+    from emoreason.data_builders.build import run_settings
+
+    root, out = replicas.rafdb(tmp_path / "raf"), tmp_path / "out"
+    build(BuildConfig("rafdb", root, out, au_source="none"))
+    with pytest.raises(EmoreasonError, match=r"\(frame_stride: 50 then, 25 now\)"):
+        build(BuildConfig("rafdb", root, out, au_source="none", frame_stride=25))
+    with pytest.raises(EmoreasonError, match=r"\(frames_per_clip: 4 then, 8 now\)"):
+        build(BuildConfig("rafdb", root, out, au_source="none", frames_per_clip=8))
+    summary = build(BuildConfig("rafdb", root, out, au_source="none", min_support=0.5, keep_ambiguous=True, limit=3))
+    assert summary.resumed == 5  # assembly options and --limit may change on a resume
+    assert not list((out / ".work").glob("*.tmp"))  # the save's temporary folder is gone
+    teacher = {"cot": "teacher", "backend": "hf", "au_source": "none"}
+    one = run_settings(BuildConfig("rafdb", root, out, model="a", **teacher))
+    two = run_settings(BuildConfig("rafdb", root, out, model="b", **teacher))
+    assert one["model"] == "a" and two["model"] == "b" and "model" not in run_settings(BuildConfig("rafdb", root, out))
+
+
 def test_an_interrupted_build_resumes_to_the_same_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from datasets import load_from_disk
 
