@@ -80,9 +80,12 @@ def export(
     merge: bool = typer.Option(True, "--merge/--no-merge", help="Merge the LoRA into the base weights."),
     base: str | None = typer.Option(None, "--base", help="Base model; default: the one the adapter names."),
     eval_dir: Path | None = typer.Option(None, "--eval", help="An `emoreason eval` output folder (metrics.json)."),
+    dtype: str | None = typer.Option(
+        None, "--dtype", help="dtype of the merged weights: bfloat16, float16 or float32; default: the base's own."
+    ),
 ) -> None:
     """Export an adapter (merged into its base with --merge) with its processor and a model card README.md."""
     from emoreason.train.export import export_model
 
-    path = export_model(adapter, out, merge=merge, base=base, eval_dir=eval_dir)
+    path = export_model(adapter, out, merge=merge, base=base, eval_dir=eval_dir, dtype=dtype)
     typer.echo(f"exported to {path} (model card: {path / 'README.md'})")

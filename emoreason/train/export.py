@@ -1,4 +1,11 @@
-"""``emoreason export ADAPTER --merge --out DIR``: merge a LoRA into its base, save it with processor and card."""
+"""``emoreason export ADAPTER --merge --out DIR``: merge a LoRA into its base, save it with processor and card.
+
+The base model, its processor and the adapter go through :mod:`emoreason.reasoning.loading` with its checks (a
+missing or text-only base, an adapter for another architecture are one line each). The merge runs on the CPU in
+float32 (``pick_dtype("cpu")``) and the merged weights are saved in the base checkpoint's own dtype (a bfloat16
+base stays bfloat16, not twice its size), or the ``dtype`` asked for. The export is written into a temporary folder
+beside ``out`` that replaces it at the end (:func:`emoreason.io.atomic_dir`).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +13,16 @@ import json
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 from emoreason.errors import EmoreasonError
-from emoreason.io import replace_dir
+from emoreason.io import atomic_dir
+from emoreason.reasoning.loading import DTYPES, Flags, load_adapter, load_config, load_model, pick_dtype
 from emoreason.train.model_card import read_eval_metrics, render_card
 
 logger = logging.getLogger(__name__)
+
+EXPORT_FLAGS = Flags(model="--base", adapter="ADAPTER")
 
 
 def adapter_base(adapter: Path) -> str:
@@ -32,23 +43,34 @@ def card_base(base: str) -> str:
     return str(path.resolve()) if path.exists() else base
 
 
+def saved_dtype(config: Any, dtype: str | None = None) -> Any:
+    """The dtype the merged weights are saved in: the one asked for, else the base checkpoint's, else float32."""
+    import torch
+
+    if dtype not in (None, "auto"):
+        return pick_dtype("cpu", dtype)
+    recorded = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    if isinstance(recorded, str):
+        recorded = getattr(torch, recorded, None)
+    return recorded if isinstance(recorded, torch.dtype) and recorded.is_floating_point else torch.float32
+
+
 def export_model(
     adapter: str | Path,
     out: str | Path,
     merge: bool = True,
     base: str | None = None,
     eval_dir: str | Path | None = None,
+    dtype: str | None = None,
 ) -> Path:
     """Write ``out`` (merged model, or the adapter itself) + processor + README.md model card; returns ``out``."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForImageTextToText
-
     from emoreason.train.model import load_processor
 
     adapter, out = Path(adapter), Path(out)
     if out.exists() and any(out.iterdir()) and not (out / "README.md").is_file():
         raise EmoreasonError(f"--out {out} exists and is not an earlier export; choose a new folder")
+    if dtype not in (None, *DTYPES):
+        raise EmoreasonError(f"unknown --dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
     base = base or adapter_base(adapter)
     metrics = read_eval_metrics(eval_dir)  # fail early, before the slow merge
     processor_source = (
@@ -57,28 +79,22 @@ def export_model(
         else base
     )
     processor = load_processor(processor_source)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    if merge:
-        try:
-            model = AutoModelForImageTextToText.from_pretrained(
-                base, dtype=torch.float32 if not torch.cuda.is_available() else "auto"
-            )
-        except (OSError, ValueError) as err:
-            raise EmoreasonError(f"cannot load base model {base!r}: {err}. Pass --base with a local folder") from err
-        merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-        merged.save_pretrained(tmp)
-    else:
-        for item in adapter.iterdir():
-            if item.name.startswith("adapter_") or item.name == "emoreason_train.json":
-                shutil.copy2(item, tmp / item.name)
-    processor.save_pretrained(tmp)
-    (tmp / "README.md").write_text(render_card(card_base(base), adapter, merge, metrics))
-    if (adapter / "emoreason_train.json").is_file():
-        shutil.copy2(adapter / "emoreason_train.json", tmp / "emoreason_train.json")
-    if metrics is not None:
-        (tmp / "eval_metrics.json").write_text(json.dumps(metrics, indent=2))
-    replace_dir(tmp, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(out) as tmp:
+        if merge:
+            config = load_config(base, flags=EXPORT_FLAGS)
+            model = load_model(base, config, pick_dtype("cpu"), EXPORT_FLAGS)
+            merged = load_adapter(model, str(adapter), base, flags=EXPORT_FLAGS).merge_and_unload()
+            merged.to(saved_dtype(config, dtype)).save_pretrained(tmp)
+        else:
+            for item in adapter.iterdir():
+                if item.name.startswith("adapter_") or item.name == "emoreason_train.json":
+                    shutil.copy2(item, tmp / item.name)
+        processor.save_pretrained(tmp)
+        (tmp / "README.md").write_text(render_card(card_base(base), adapter, merge, metrics))
+        if (adapter / "emoreason_train.json").is_file():
+            shutil.copy2(adapter / "emoreason_train.json", tmp / "emoreason_train.json")
+        if metrics is not None:
+            (tmp / "eval_metrics.json").write_text(json.dumps(metrics, indent=2))
     logger.info("exported %s (%s) to %s", adapter, "merged" if merge else "adapter", out)
     return out

@@ -78,3 +78,23 @@ def test_export_errors(sft_run: dict[str, Any], tmp_path: Path) -> None:
     with pytest.raises(EmoreasonError, match="not an earlier export"):
         export_model(sft_run["out"], tmp_path / "busy")
     assert (tmp_path / "busy" / "thesis.tex").is_file()
+    with pytest.raises(EmoreasonError, match=r"--base /nowhere/vlm: no such folder"):  # the loader's own checks
+        export_model(sft_run["out"], tmp_path / "x", base="/nowhere/vlm")
+    with pytest.raises(EmoreasonError, match="unknown --dtype 'int8'"):
+        export_model(sft_run["out"], tmp_path / "x", dtype="int8")
+    assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".x.*"))  # nothing half-written is left
+
+
+def test_export_saves_the_bases_dtype_or_the_one_asked(sft_run: dict[str, Any], tiny_vlm: Path, tmp_path: Path) -> None:
+    from transformers import AutoConfig
+
+    from emoreason.train.export import saved_dtype
+
+    assert saved_dtype(AutoConfig.from_pretrained(tiny_vlm)) == torch.float32  # the tiny base is saved in float32
+    assert saved_dtype(type("C", (), {"dtype": "bfloat16"})()) == torch.bfloat16
+    assert saved_dtype(type("C", (), {"dtype": None})()) == torch.float32
+    out = export_model(sft_run["out"], tmp_path / "bf16", dtype="bfloat16")
+    from safetensors import safe_open
+
+    with safe_open(str(out / "model.safetensors"), framework="pt") as handle:
+        assert {handle.get_tensor(k).dtype for k in handle.keys()} == {torch.bfloat16}  # noqa: SIM118
