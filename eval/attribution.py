@@ -182,13 +182,18 @@ def face_records(records: list[dict[str, Any]], modalities: Sequence[str]) -> li
     return [{"present": r["present"], "without": r["without"], "summary": describe(r, modalities)} for r in records]
 
 
-def append_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    """Append records as JSON lines (``caption --explain-modalities`` writes ``<out>.modalities.jsonl``)."""
-    import json
+def append_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> int:
+    """Append the records whose ``id`` is not in ``path`` yet (``caption --explain-modalities`` writes
+    ``<out>.modalities.jsonl``); a rerun or a resume adds no second copy. Returns how many were written."""
+    from emoreason.io import JsonlLog
 
-    with path.open("a", encoding="utf-8") as fh:
-        for record in records:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    log = JsonlLog(path)
+    fresh = [r for r in records if str(r["id"]) not in log.done]
+    try:
+        log.extend(fresh)
+    finally:
+        log.close()
+    return len(fresh)
 
 
 # ---------------------------------------------------------------------------------------------- outputs

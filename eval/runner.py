@@ -53,9 +53,10 @@ class EvalConfig:
 
 # ---------------------------------------------------------------------------------------------- loading
 def read_jsonl(path: Path, what: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) per non-blank line; a malformed line raises naming the file and line."""
+    """(line number, object) per non-blank line; a malformed line raises naming the file and line. ``what`` is the
+    option the path came from (``--predictions``), used in the messages."""
     if not path.is_file():
-        raise EmoreasonError(f"{what} file {path} does not exist")
+        raise EmoreasonError(f"{what} {path}: no such file" + (" (it is a folder)" if path.is_dir() else ""))
     seen = False
     with path.open(encoding="utf-8") as fh:
         for number, line in enumerate(fh, 1):
@@ -71,7 +72,7 @@ def read_jsonl(path: Path, what: str) -> Iterator[tuple[int, dict[str, Any]]]:
             seen = True
             yield number, obj
     if not seen:
-        raise EmoreasonError(f"{what} file {path} is empty")
+        raise EmoreasonError(f"{what} {path}: the file is empty")
 
 
 def load_predictions(path: Path) -> tuple[dict[str, dict[str, Any]], int]:
@@ -79,7 +80,7 @@ def load_predictions(path: Path) -> tuple[dict[str, dict[str, Any]], int]:
     Returns the rows and the number of repeated ids."""
     rows: dict[str, dict[str, Any]] = {}
     duplicates = 0
-    for number, obj in read_jsonl(path, "predictions"):
+    for number, obj in read_jsonl(path, "--predictions"):
         if "id" not in obj or "output" not in obj:
             raise EmoreasonError(f'{path}, line {number}: a prediction needs "id" and "output" (raw model text)')
         if obj["id"] is None or obj["id"] == "":
@@ -147,8 +148,14 @@ def _dataset_split(path: Path, split: str | None) -> Any:
     return data[split]
 
 
-def load_references(path: Path, split: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Reference rows from a build-data dataset folder (one ``split``) or a JSONL file of dataset-format rows."""
+def load_references(
+    path: Path, split: str | None = None, limit: int | None = None, what: str = "--references"
+) -> list[dict[str, Any]]:
+    """Reference rows from a build-data dataset folder (one ``split``) or a JSONL file of dataset-format rows.
+    ``what`` is the option the path came from, used in the messages."""
+    if not path.exists():
+        kind = "a build-data dataset folder" + (" or a JSONL file of dataset rows" if what == "--references" else "")
+        raise EmoreasonError(f"{what} {path}: no such file or folder; pass {kind}")
     if path.is_dir():
         data = _dataset_split(path, split)
         if limit is not None:
@@ -157,7 +164,7 @@ def load_references(path: Path, split: str | None = None, limit: int | None = No
         if not rows:
             raise EmoreasonError(f"{path} split {split!r} has no rows")
     else:
-        rows = [clean_reference(obj, f"{path}, line {n}") for n, obj in read_jsonl(path, "references")]
+        rows = [clean_reference(obj, f"{path}, line {n}") for n, obj in read_jsonl(path, what)]
         rows = rows[:limit] if limit is not None else rows
     ids = [r["id"] for r in rows]
     if len(set(ids)) != len(ids):
@@ -302,7 +309,7 @@ def evaluate(config: EvalConfig, progress: Callable[[int, int], None] | None = N
         label_set = auto_label_set(references) if config.label_set == "auto" else config.label_set
     else:
         assert config.dataset is not None
-        references = load_references(config.dataset, config.split or "test", config.limit)
+        references = load_references(config.dataset, config.split or "test", config.limit, "--dataset")
         label_set = auto_label_set(references) if config.label_set == "auto" else config.label_set
         info = {"dataset": str(config.dataset.resolve()), "split": config.split or "test", "backend": config.backend,
                 "model": config.model, "adapter": config.adapter, "label_set": label_set}  # fmt: skip

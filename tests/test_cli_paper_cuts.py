@@ -4,6 +4,8 @@ log noise, help cut at 80 columns. (Crop names agree with "face N": tests/test_c
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,17 @@ def test_analyze_errors_print_the_path_once(tmp_path: Path) -> None:
         once = 2 if name == "." else 1  # a folder: "DIR is a directory; give image files (for example DIR/*.jpg)"
         assert result.stderr.count(path) == once, result.stderr
         assert result.stderr.startswith("error: ")
+
+
+def test_errors_inside_a_progress_bar_are_the_first_line_of_stderr(tmp_path: Path) -> None:
+    """stderr is not a terminal here: no bar is drawn, so nothing (rich's closing blank line) precedes the error."""
+    commands = (
+        ["eval", "--dataset", "missing", "--out", str(tmp_path / "e")],
+        ["build-data", "rafdb", "--root", str(tmp_path / "missing"), "--out", str(tmp_path / "b")],
+    )
+    for command in commands:
+        result = subprocess.run([sys.executable, "-m", "emoreason", *command], capture_output=True, text=True)
+        assert result.returncode == 1 and result.stderr.startswith("error: --"), repr(result.stderr)
 
 
 def test_build_data_detail_names_a_corrupt_image_once(tmp_path: Path) -> None:

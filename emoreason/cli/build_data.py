@@ -47,9 +47,6 @@ def build_data(
     counted, reported and skipped; the build saves the rest, then exits with code 1. `emoreason data inspect OUT`
     prints the dataset's report.
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from emoreason.data_builders.build import BuildConfig, build
 
     config = BuildConfig(
@@ -58,22 +55,20 @@ def build_data(
         au_f1_threshold=au_f1_threshold, frames_per_clip=frames_per_clip, frame_stride=frame_stride, fold=fold,
         batch_size=batch_size, min_support=min_support, keep_ambiguous=keep_ambiguous,
     )  # fmt: skip
-    from emoreason.cli.common import resume_on_interrupt
+    from emoreason.cli.common import progress_bar, resume_on_interrupt
 
-    columns = (TextColumn(f"building {source}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     seen = {"done": 0, "total": None}
 
     def progress(done: int, total: int | None) -> None:
         seen.update(done=done, total=total)
-        bar.update(task, completed=done, total=total)
+        update(done, total)
 
     def saved() -> str:
         of = f" of {seen['total']}" if seen["total"] is not None else ""
         done = f"{seen['done']}{of} items" if seen["done"] else "the items finished so far"
         return f"{done} are kept in {out / '.work'} (the dataset is saved when the build finishes)"
 
-    with resume_on_interrupt(saved), Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
-        task = bar.add_task(source, total=None)
+    with resume_on_interrupt(saved), progress_bar(f"building {source}") as update:
         summary = build(config, progress=progress)
     for line in summary.lines():
         typer.echo(line)

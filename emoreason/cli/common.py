@@ -117,3 +117,20 @@ def resume_on_interrupt(saved: Callable[[], str]) -> Iterator[None]:
     except KeyboardInterrupt:
         typer.secho(f"interrupted: {saved()}; run the same command again to resume", err=True)
         raise typer.Exit(INTERRUPTED) from None
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A transient bar on stderr; yields ``update(done, total)`` (``total`` None: not known yet).
+
+    Off when stderr is not a terminal: a bar drawn into a log file or a pipe is noise, and rich would still end it
+    with a blank line before any error that follows.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True, console=console, disable=not console.is_terminal) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)

@@ -52,9 +52,6 @@ def evaluate(
     if backend not in BACKENDS:
         valid = ", ".join(BACKENDS)
         raise typer.BadParameter(f"unknown backend {backend!r}; choose one of: {valid}", param_hint="--backend")
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from emoreason.eval.runner import EvalConfig
     from emoreason.eval.runner import evaluate as run_eval
 
@@ -63,14 +60,13 @@ def evaluate(
         model=model, adapter=adapter, base_url=base_url, batch_size=batch_size, label_set=label_set,
         n_bootstrap=bootstrap, seed=seed, events=events, limit=limit, ablate=ablate,
     )  # fmt: skip
-    from emoreason.cli.common import resume_on_interrupt
+    from emoreason.cli.common import progress_bar, resume_on_interrupt
 
-    columns = (TextColumn("predicting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     seen = {"done": 0}
 
     def progress(done: int, total: int | None) -> None:
         seen["done"] = done
-        bar.update(task, completed=done, total=total)
+        update(done, total)
 
     def saved() -> str:
         if dataset is None:  # scoring a predictions file: nothing to resume, the files are written at the end
@@ -78,8 +74,7 @@ def evaluate(
         done = f"{seen['done']} predictions" if seen["done"] else "the predictions finished so far"
         return f"{done} are kept in {out / 'predictions.jsonl'} (metrics not written yet)"
 
-    with resume_on_interrupt(saved), Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
-        task = bar.add_task("predict", total=None)
+    with resume_on_interrupt(saved), progress_bar("predicting") as update:
         metrics = run_eval(config, progress=progress)
     cov = metrics["coverage"]
     headline = ", ".join(

@@ -265,3 +265,16 @@ def test_analyze_explain_modalities(face_photo: Path) -> None:
     text = runner.invoke(app, ["analyze", str(face_photo), "--explain-modalities"])
     assert text.exit_code == 0 and "face 1 modalities: without face" in text.output
     assert "| face | 1 |" in text.output and "| speech | 0 | 0 | n/a |" in text.output
+
+
+def test_attribution_records_append_once_and_resume_after_a_torn_line(tmp_path: Path) -> None:
+    from emoreason.eval.attribution import append_jsonl
+
+    path = tmp_path / "captions.modalities.jsonl"
+    first = [{"id": "a.mp4#0", "changed": False}, {"id": "a.mp4#1", "changed": True}]
+    assert append_jsonl(path, first) == 2
+    with path.open("a") as handle:
+        handle.write('{"id": "b.mp4#0", "chan')  # a run killed mid-line
+    assert append_jsonl(path, [*first, {"id": "b.mp4#0", "changed": False}]) == 1
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["id"] for r in lines] == ["a.mp4#0", "a.mp4#1", "b.mp4#0"]

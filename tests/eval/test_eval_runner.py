@@ -145,7 +145,7 @@ def test_scoring_a_predictions_file_with_captions_and_coverage_gaps(tmp_path: Pa
 @pytest.mark.parametrize(
     ("preds", "refs", "message"),
     [
-        ([], [{"id": "a", "label": "happy"}], "predictions file .* is empty"),
+        ([], [{"id": "a", "label": "happy"}], "--predictions .*: the file is empty"),
         ([{"id": "a", "output": "x"}, "{not json"], [{"id": "a", "label": "happy"}], r"preds.jsonl, line 2: not val"),
         ([{"id": "a"}], [{"id": "a", "label": "happy"}], r'line 1: a prediction needs "id" and "output"'),
         (["[1, 2]"], [{"id": "a", "label": "happy"}], "line 1: expected a JSON object"),
@@ -161,7 +161,7 @@ def test_scoring_a_predictions_file_with_captions_and_coverage_gaps(tmp_path: Pa
         ),
         ([{"id": "a", "output": "x"}], [{"id": "a", "label": "happy"}, {"id": "a", "label": "sad"}], "repeated: a"),
         ([{"id": "a", "output": "x"}], [{"label": "happy"}], 'needs an "id"'),
-        ([{"id": "a", "output": "x"}], [], "references file .* is empty"),
+        ([{"id": "a", "output": "x"}], [], "--references .*: the file is empty"),
     ],
 )
 def test_bad_input_raises_a_clear_error(tmp_path: Path, preds: list, refs: list, message: str) -> None:
@@ -178,6 +178,15 @@ def test_bad_dataset_folders(toy_dataset: Path, tmp_path: Path) -> None:
         load_references(toy_dataset, "dev")
     with pytest.raises(EmoreasonError, match="not a dataset folder"):
         load_references(tmp_path)
+    with pytest.raises(EmoreasonError, match=r"^--dataset missing: no such file or folder; pass a build-data dataset "
+                       r"folder$"):  # fmt: skip
+        evaluate(EvalConfig(out=tmp_path / "o", dataset=Path("missing")))
+    with pytest.raises(EmoreasonError, match=r"^--references gone: no such file or folder; pass .* or a JSONL"):
+        evaluate(EvalConfig(out=tmp_path / "o", predictions=tmp_path / "p.jsonl", references=Path("gone")))
+    with pytest.raises(EmoreasonError, match=r"^--predictions .*p.jsonl: no such file$"):
+        evaluate(
+            EvalConfig(out=tmp_path / "o", predictions=tmp_path / "p.jsonl", references=toy_dataset, split="test")
+        )
 
 
 def test_cli_usage_errors_and_one_line_user_errors(tmp_path: Path) -> None:
