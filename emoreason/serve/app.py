@@ -27,16 +27,12 @@ the request. For scale, run a vLLM OpenAI server and ``--backend openai`` behind
 import dataclasses
 import logging
 import re
-import shutil
-import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
-
-from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints
+from typing import Any
 
 from emoreason.errors import EmoreasonError
-from emoreason.serve.context import ServeContext, checked_image, client_of, save_upload, scrub, upload_folder
+from emoreason.serve.context import ServeContext, checked_image, save_upload, scrub, upload_folder
 from emoreason.serve.limits import AccessGuard, AccessPolicy, ApiError, BodyLimit, ServeLimits, error_body, is_loopback
 
 logger = logging.getLogger(__name__)
@@ -52,16 +48,6 @@ def _import_fastapi() -> Any:
     except ImportError as err:
         raise EmoreasonError("emoreason serve needs FastAPI and uvicorn: pip install 'emoreason[serve]'") from err
     return fastapi
-
-
-class AskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    question: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1)]
-
-
-class AttachVideoRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    job: StrictStr
 
 
 def body_rule(limits: ServeLimits) -> Any:
@@ -161,162 +147,6 @@ def _add_analyze(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
             return {"results": results, "notes": [scrub(n, folder) for n in notes]}
 
 
-def _add_sessions(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
-    fastapi = _import_fastapi()
-    from starlette.concurrency import run_in_threadpool
-
-    from emoreason.chat import SessionFull
-
-    def run_chat(fn: Any, folder: Path | None = None, backend_error: int = 422) -> Any:
-        def job() -> Any:
-            try:
-                return fn()
-            except SessionFull as err:
-                raise ApiError(409, str(err), "session_full") from err
-            except EmoreasonError as err:
-                raise ApiError(backend_error, scrub(str(err), folder) if folder else str(err)) from err
-
-        return job
-
-    @app.post("/v1/sessions", tags=["sessions"], dependencies=deps)
-    def new_session(request: fastapi.Request) -> dict[str, str]:
-        """Start a chat session (the REPL's ChatSession); idle sessions end after --session-idle-min."""
-        return {"session": ctx.sessions.new(client_of(request))}
-
-    def attached(session: Any, said: list[str], before: int) -> dict[str, Any]:
-        new = session.evidence[before:]
-        faces = [
-            {
-                "face": i + 1,
-                "aus": ev.aus,
-                "au_text": ev.au_text,
-                "box": ev.meta.get("box"),
-                "start": ev.start,
-                "end": ev.end,
-            }
-            for i, ev in enumerate(new)
-        ]
-        return {"attached": bool(new), "message": " ".join(said), "faces": faces}
-
-    @app.post("/v1/sessions/{sid}/image", tags=["sessions"], dependencies=deps)
-    async def attach(sid: str, file: fastapi.UploadFile = fastapi.File(...)) -> dict[str, Any]:  # noqa: B008
-        """Attach a photo: its faces (all of them, up to --max-faces) and their AUs join the conversation."""
-        session = ctx.sessions.get(sid)
-        with upload_folder() as folder:
-            path = await run_in_threadpool(save_upload, file, folder)
-            await run_in_threadpool(checked_image, path, ctx.limits, path.name)
-            said: list[str] = []
-
-            def work() -> dict[str, Any]:
-                session.write, before = said.append, len(session.evidence)
-                session.attach_image(str(path))
-                for ev in session.evidence[before:]:  # the upload's own name, not the server's temp path
-                    ev.meta["path"] = path.name
-                return attached(session, [scrub(s, folder) for s in said], before)
-
-            return await ctx.queue.run(run_chat(work, folder))
-
-    @app.post("/v1/sessions/{sid}/video", tags=["sessions"], dependencies=deps)
-    async def attach_video(sid: str, body: AttachVideoRequest) -> dict[str, Any]:
-        """Attach a finished caption job's video (``{"job": ID}`` from POST /v1/caption) to the conversation."""
-        from emoreason.reasoning.base import needs_images
-
-        session = ctx.sessions.get(sid)
-        evidence, name = ctx.jobs.evidence_for_chat(body.job, needs_images(ctx.reasoner))
-        said: list[str] = []
-
-        def work() -> dict[str, Any]:
-            session.write, before = said.append, len(session.evidence)
-            session.attach_video_evidence(evidence, name)
-            return attached(session, said, before)
-
-        return await ctx.queue.run(run_chat(work))
-
-    @app.post("/v1/sessions/{sid}/ask", tags=["sessions"], dependencies=deps)
-    async def ask(sid: str, body: AskRequest) -> dict[str, Any]:
-        """Ask about the attached media; the reply answers this question from the evidence and the history."""
-        from emoreason import chat_answers
-
-        session = ctx.sessions.get(sid)
-        if len(body.question) > ctx.limits.question_chars:
-            raise ApiError(
-                422, f"the question is {len(body.question)} characters; at most {ctx.limits.question_chars}"
-            )
-
-        def work() -> dict[str, Any]:
-            session.write, session.write_piece = (lambda _text: None), None
-            reply = session.ask(body.question)
-            faces = chat_answers.reading(session.last_items) if ctx.backend == "rules" else []
-            return {"reply": reply, "turns": len(session.transcript), "faces": faces}
-
-        return await ctx.queue.run(run_chat(work, backend_error=502))
-
-    @app.delete("/v1/sessions/{sid}", tags=["sessions"], dependencies=deps)
-    def end_session(sid: str) -> dict[str, bool]:
-        ctx.sessions.end(sid)
-        return {"ended": True}
-
-
-def _add_caption(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
-    fastapi = _import_fastapi()
-    from fastapi.responses import JSONResponse, PlainTextResponse
-    from starlette.concurrency import run_in_threadpool
-
-    from emoreason.labels import LABEL_SETS
-
-    @app.post("/v1/caption", tags=["caption"], status_code=202, dependencies=deps)
-    async def caption(
-        file: fastapi.UploadFile = fastapi.File(..., description="a video clip"),  # noqa: B008
-        label_set_: str = fastapi.Form(ctx.label_set, alias="label_set"),  # noqa: B008
-        fps: float = fastapi.Form(4.0, ge=0.5, le=10.0, description="frames sampled per second"),  # noqa: B008
-        window: float | None = fastapi.Form(None, ge=1.0, le=60.0, description="fixed windows (s)"),  # noqa: B008
-        no_speech: bool = fastapi.Form(False, description="skip speech and prosody"),  # noqa: B008
-    ) -> JSONResponse:
-        """Start a caption job for one clip (at most --video-seconds long); poll GET /v1/caption/{id}."""
-        from emoreason.pipelines.video import VideoOptions
-
-        if label_set_ not in LABEL_SETS:
-            raise ApiError(422, f"label_set must be one of {', '.join(LABEL_SETS)}, not {label_set_!r}")
-        folder = Path(tempfile.mkdtemp(prefix="emoreason-serve-"))
-        try:
-            path = await run_in_threadpool(save_upload, file, folder, "clip.mp4")
-            duration = await run_in_threadpool(ctx.jobs.check_clip, path, path.name)
-            options = VideoOptions(
-                fps=fps, window=window, no_speech=no_speech, label_set=label_set_, face_model=ctx.face_model
-            )
-            job = ctx.jobs.submit(path, path.name, options, duration)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        return JSONResponse(job.view(), 202)
-
-    @app.get("/v1/caption", tags=["caption"], dependencies=deps)
-    def jobs() -> dict[str, Any]:
-        """The caption jobs this server holds, newest last, without their results."""
-        return {"jobs": [job.view(with_result=False) for job in list(ctx.jobs.jobs.values())]}
-
-    @app.get("/v1/caption/{job_id}", tags=["caption"], dependencies=deps)
-    def job(job_id: str) -> dict[str, Any]:
-        """A job's status, stage and progress (0..1); ``result`` is the caption JSON once ``status`` is done."""
-        return ctx.jobs.get(job_id).view()
-
-    @app.get("/v1/caption/{job_id}/subtitles.vtt", tags=["caption"], dependencies=deps)
-    def subtitles(job_id: str) -> PlainTextResponse:
-        """The finished job's emotion subtitles (WebVTT)."""
-        return PlainTextResponse(ctx.jobs.subtitles(job_id), media_type="text/vtt")
-
-    @app.post("/v1/caption/{job_id}/cancel", tags=["caption"], dependencies=deps)
-    def cancel(job_id: str) -> dict[str, Any]:
-        """Cancel a queued or running job (its perception process is stopped)."""
-        return ctx.jobs.cancel(job_id).view()
-
-    @app.delete("/v1/caption/{job_id}", tags=["caption"], dependencies=deps)
-    def forget(job_id: str) -> dict[str, bool]:
-        """Cancel a job if it is still going, and forget it."""
-        ctx.jobs.remove(job_id)
-        return {"deleted": True}
-
-
 def create_app(
     reasoner: Any,
     label_set: str = "compound",
@@ -331,7 +161,7 @@ def create_app(
     from fastapi.security import HTTPBearer
 
     from emoreason import __version__
-    from emoreason.serve import docs, openai_api
+    from emoreason.serve import caption_routes, docs, openai_api, session_routes
     from emoreason.serve.jobs import CaptionJobs
 
     limits = limits or ServeLimits()
@@ -364,8 +194,8 @@ def create_app(
     _add_error_handlers(app)
     openai_api.add_routes(app, ctx, deps)
     _add_analyze(app, ctx, deps)
-    _add_sessions(app, ctx, deps)
-    _add_caption(app, ctx, deps)
+    session_routes.add_routes(app, ctx, deps)
+    caption_routes.add_routes(app, ctx, deps)
     docs.add_docs(app)
     app.add_middleware(BodyLimit, rule=body_rule(limits))
     app.add_middleware(AccessGuard, policy=access)  # added last, so it runs first: no body is read before it
