@@ -2,7 +2,8 @@
 
 - ``image``: photos -> faces, AUs, quality -> Evidence -> reasoner -> one JSON line per photo (`emoreason analyze`);
 - ``video``: a video -> face tracks, speech and prosody -> windowed Evidence -> reasoner -> segments and a caption;
+  its speech is read in ``video_speech``, its faces in ``video_faces``, its windows planned in ``windows``;
 - ``timeline``: a video's segments -> the emotion timeline and the plain-language caption;
 - ``inputs``: what a batch run reads (files, folders, globs, manifests);
-- ``caption``: the resumable batch captioner over many videos (local processes or Ray).
+- ``caption``: the resumable batch captioner over many videos; ``caption_engines`` runs them (local processes or Ray).
 """
