@@ -129,7 +129,10 @@ def _write_attribution(probe: Any, out: Path) -> None:
     from emoreason.eval.attribution import append_jsonl, attribution_table, describe
 
     path = out.with_name(out.stem + ".modalities.jsonl")
+    if not probe.records:  # every video was already in --out (or none had a face segment): nothing new to attribute
+        typer.echo(f"modality attribution: no new segments (earlier ones are in {path})")
+        return
     records = [{**r, "video": r["id"].split("#")[0], "summary": describe(r, probe.modalities)} for r in probe.records]
-    append_jsonl(path, records)
+    written = append_jsonl(path, records)
     typer.echo(attribution_table(probe.summary()).rstrip())
-    typer.echo(f"wrote per-segment modality attribution to {path}")
+    typer.echo(f"wrote per-segment modality attribution of {written} segments to {path}")

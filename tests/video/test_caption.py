@@ -327,3 +327,17 @@ def test_a_file_that_kills_the_single_process_run_is_recorded_after_two_deaths(
     assert set(records) == {"d_notes.mp4", "b_crash.mp4", "c_cut.mp4"}
     assert records["b_crash.mp4"]["status"] == "error" and "died 2 times" in records["b_crash.mp4"]["error"]
     assert not (tmp_path / "captions.jsonl.inflight").exists()
+
+
+def test_caption_explain_modalities_writes_each_segment_once_and_says_so_on_a_resume(
+    face_video: Path, tmp_path: Path
+) -> None:
+    out, runner = tmp_path / "caps.jsonl", CliRunner()
+    first = runner.invoke(app, ["caption", str(face_video), "--out", str(out), "--explain-modalities"])
+    assert first.exit_code == 0, first.output
+    side = tmp_path / "caps.modalities.jsonl"
+    lines = side.read_text().splitlines()
+    assert lines and f"attribution of {len(lines)} segments to {side}" in first.stdout
+    again = runner.invoke(app, ["caption", str(face_video), "--out", str(out), "--explain-modalities"])
+    assert again.exit_code == 0 and "no new segments" in again.stdout and "| removed |" not in again.stdout
+    assert side.read_text().splitlines() == lines
