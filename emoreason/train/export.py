@@ -17,7 +17,15 @@ from typing import Any
 
 from emoreason.errors import EmoreasonError
 from emoreason.io import atomic_dir
-from emoreason.reasoning.loading import DTYPES, Flags, load_adapter, load_config, load_model, pick_dtype
+from emoreason.reasoning.loading import (
+    DTYPES,
+    Flags,
+    load_adapter,
+    load_config,
+    load_model,
+    load_processor,
+    pick_dtype,
+)
 from emoreason.train.model_card import read_eval_metrics, render_card
 
 logger = logging.getLogger(__name__)
@@ -43,6 +51,10 @@ def card_base(base: str) -> str:
     return str(path.resolve()) if path.exists() else base
 
 
+def _has_processor(folder: Path) -> bool:
+    return (folder / "preprocessor_config.json").is_file() or (folder / "processor_config.json").is_file()
+
+
 def saved_dtype(config: Any, dtype: str | None = None) -> Any:
     """The dtype the merged weights are saved in: the one asked for, else the base checkpoint's, else float32."""
     import torch
@@ -64,8 +76,6 @@ def export_model(
     dtype: str | None = None,
 ) -> Path:
     """Write ``out`` (merged model, or the adapter itself) + processor + README.md model card; returns ``out``."""
-    from emoreason.train.model import load_processor
-
     adapter, out = Path(adapter), Path(out)
     if out.exists() and any(out.iterdir()) and not (out / "README.md").is_file():
         raise EmoreasonError(f"--out {out} exists and is not an earlier export; choose a new folder")
@@ -73,16 +83,12 @@ def export_model(
         raise EmoreasonError(f"unknown --dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
     base = base or adapter_base(adapter)
     metrics = read_eval_metrics(eval_dir)  # fail early, before the slow merge
-    processor_source = (
-        str(adapter)
-        if (adapter / "preprocessor_config.json").is_file() or (adapter / "processor_config.json").is_file()
-        else base
-    )
-    processor = load_processor(processor_source)
+    config = load_config(base, flags=EXPORT_FLAGS) if merge or not _has_processor(adapter) else None
+    # the processor saved beside the adapter (training saves it there), else the base's, checked against it
+    processor = load_processor(str(adapter)) if _has_processor(adapter) else load_processor(base, config)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_dir(out) as tmp:
         if merge:
-            config = load_config(base, flags=EXPORT_FLAGS)
             model = load_model(base, config, pick_dtype("cpu"), EXPORT_FLAGS)
             merged = load_adapter(model, str(adapter), base, flags=EXPORT_FLAGS).merge_and_unload()
             merged.to(saved_dtype(config, dtype)).save_pretrained(tmp)

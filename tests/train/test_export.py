@@ -80,6 +80,11 @@ def test_export_errors(sft_run: dict[str, Any], tmp_path: Path) -> None:
     assert (tmp_path / "busy" / "thesis.tex").is_file()
     with pytest.raises(EmoreasonError, match=r"--base /nowhere/vlm: no such folder"):  # the loader's own checks
         export_model(sft_run["out"], tmp_path / "x", base="/nowhere/vlm")
+    bare = tmp_path / "bare_adapter"  # no processor beside it: the base's is loaded, and its error names --base
+    bare.mkdir()
+    (bare / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "/nowhere/base"}))
+    with pytest.raises(EmoreasonError, match=r"^--base /nowhere/base: no such folder"):
+        export_model(bare, tmp_path / "x", merge=False)
     with pytest.raises(EmoreasonError, match="unknown --dtype 'int8'"):
         export_model(sft_run["out"], tmp_path / "x", dtype="int8")
     assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".x.*"))  # nothing half-written is left
