@@ -16,7 +16,8 @@ from typing import Any
 from emoreason import facs
 from emoreason.schema import Evidence, Reasoning
 
-# (intent, pattern) in priority order: the first that matches wins.
+# (intent, pattern) in priority order: the first that matches leads; a question that asks two things ("how many
+# faces, and how do they feel?") gets both answers, in this order (``intents_of``).
 INTENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("help", re.compile(r"^\s*(help|\?|what can (i|you) (ask|do|answer))\b", re.I)),
     ("count", re.compile(r"\bhow many (faces|people|persons|tracks)\b", re.I)),
@@ -26,6 +27,9 @@ INTENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("why", re.compile(r"\b(why|explain\w*|evidence|how do you know|what makes|reason\w*|because)\b", re.I)),
     ("change", re.compile(r"\b(change[sd]?|when|over time|timeline|moment|happen\w*|then|later|earlier)\b", re.I)),
 )
+_FEELING = re.compile(r"\b(feel\w*|emotions?|mood\w*|expressions?|look like|seem)\b", re.I)  # asks for the label
+MAX_INTENTS = 2
+_SILENT_ON_LABEL = {"count", "aus", "speech"}  # answers that do not say the label (why, sure and change do)
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8}
 _FACE_REF = re.compile(r"\b(?:face|person|people|track|subject)\s*(?:number\s*|no\.?\s*|#\s*)?(\d{1,2})\b", re.I)
 _ORDINAL_REF = re.compile(rf"\b({'|'.join(_ORDINALS)}|\d{{1,2}}(?:st|nd|rd|th))\s+(?:face|person|track)\b", re.I)
@@ -60,16 +64,29 @@ class Focus:
     notes: list[str] = field(default_factory=list)
 
 
+def intents_of(question: str) -> list[str]:
+    """What the question asks, in INTENTS' order, at most ``MAX_INTENTS``: "label" (what emotion) when nothing else
+    matches, or as a second part when the question also asks how they feel and the first part does not say it
+    (``_SILENT_ON_LABEL``); "help" stands alone.
+
+    >>> intents_of("How many faces, and how do they feel?"), intents_of("how many faces?"), intents_of("why?")
+    (['count', 'label'], ['count'], ['why'])
+    """
+    found = [name for name, pattern in INTENTS if pattern.search(question)]
+    if "help" in found:
+        return ["help"]
+    if _FEELING.search(question) and set(found) <= _SILENT_ON_LABEL:
+        found.append("label")
+    return found[:MAX_INTENTS] or ["label"]
+
+
 def intent_of(question: str) -> str:
-    """The question's intent: one of INTENTS' names, or "label" (what emotion) when none matches.
+    """The question's main intent: one of INTENTS' names, or "label" (what emotion) when none matches.
 
     >>> intent_of("Which AUs are active?"), intent_of("why happy?"), intent_of("How does she feel?")
     ('aus', 'why', 'label')
     """
-    for name, pattern in INTENTS:
-        if pattern.search(question):
-            return name
-    return "label"
+    return intents_of(question)[0]
 
 
 def face_ref(question: str) -> int | None:
@@ -295,12 +312,18 @@ def _is_video(items: list[Item]) -> bool:
 
 def answer(question: str, view: Focus, all_items: list[Item]) -> str:
     """The reply to ``question`` about the items in ``view`` (``all_items``: the whole attachment)."""
-    intent = intent_of(question)
-    items = view.items
+    parts = list(view.notes)
+    for intent in intents_of(question):
+        parts += _part(intent, view.items, all_items)
+    return "\n".join(part for part in parts if part)
+
+
+def _part(intent: str, items: list[Item], all_items: list[Item]) -> list[str]:
+    """The answer to one intent (``answer`` joins them)."""
     multi_face = len(_faces(all_items)) > 1
     video = _is_video(items)
     names = {id(item): where(item, multi_face) for item in items}
-    parts = list(view.notes)
+    parts: list[str] = []
     if intent == "help":
         parts.append(HELP_TEXT)
     elif intent == "count":
@@ -326,7 +349,7 @@ def answer(question: str, view: Focus, all_items: list[Item]) -> str:
     else:  # several faces of a photo: one line each, not every analysis
         parts += [f"{names[id(item)]}: {_label(item)} ({_aus_line(item.evidence.aus)})." for item in items]
         parts.append("Ask 'what about face 2?' for one face's full analysis, or 'why?' for each face's evidence.")
-    return "\n".join(part for part in parts if part)
+    return parts
 
 
 def labels(items: list[Item]) -> list[str]:

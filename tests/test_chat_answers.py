@@ -69,6 +69,14 @@ def test_each_question_kind_answers_only_what_it_asks(face_photo: Path) -> None:
     assert len({why, aus, label}) == 3
 
 
+def test_a_question_that_asks_two_things_gets_both_answers(five_faces: Path) -> None:
+    _, both, count = _replies([f"/image {five_faces}", "How many faces are there, and how do they feel?",
+                               "how many faces?"])  # fmt: skip
+    assert count.startswith(f"{five_faces.name} has 5 faces") and "happiness" not in count
+    assert both.startswith(count)
+    assert [f"face {n}:" in both for n in range(1, 6)] == [True] * 5 and "happiness" in both  # each face's label
+
+
 def test_face_2_of_five_and_the_focus_stays_on_it(five_faces: Path) -> None:
     (label2, aus2) = _reading(five_faces)[1]
     questions = [
