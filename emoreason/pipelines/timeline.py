@@ -158,9 +158,12 @@ def track_caption(segments: list[SegmentResult], track: int | None, who: str = "
     plural = who.lower() == "they"
     for k, run in enumerate(runs):
         label = run["label"]
-        # offsets only: what rose is in the codes already
-        fell = _changes(runs[k - 1]["aus"], run["first"]) if k else []
-        changes = [c.split()[0] + " falls" for c in fell if c.endswith("falls")]
+        # offsets only (what rose is in the codes already), from the previous run's *last* reading: a fall that
+        # happened within the previous run was said there. An AU this run shows at its peak is not said to fall.
+        fell = _changes(runs[k - 1]["last"], run["first"]) if k else []
+        shown = {facs.parse_au_key(key)[0] for key, _ in facs.active_aus(run["aus"])[:4]}
+        changes = [c.split()[0] + " falls" for c in fell
+                   if c.endswith("falls") and facs.parse_au_key(c.split()[0])[0] not in shown]  # fmt: skip
         verb = _verb(label, run["aus"], plural=plural or k > 0)
         head = who if k == 0 else f"Then, at {run['start']:.1f} s, they"
         tag = f" ({label})" if label not in ("neutral", "unknown") else ""

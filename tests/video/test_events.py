@@ -45,3 +45,21 @@ def test_a_face_that_leaves_ends_its_segment() -> None:
         SegmentResult(start=5.0, end=6.0, track=1, label="neutral", aus={}),
     ]
     assert "The face is not visible from 2.0 to 5.0 s." in track_caption(segs, 1)
+
+
+def test_a_fall_is_said_once_and_never_for_an_au_the_sentence_shows() -> None:
+    fading = [
+        SegmentResult(start=0.0, end=2.0, track=1, label="happiness", aus={"AU12": 4.0, "AU25": 4.0}),
+        SegmentResult(start=2.0, end=4.0, track=1, label="happiness", aus={"AU12": 0.5, "AU25": 0.5}),
+        SegmentResult(start=4.0, end=6.0, track=1, label="neutral", aus={}),
+    ]
+    cap = track_caption(fading, 1)
+    assert "; at 2.0 s AU25 falls and AU12 falls." in cap  # the smile fades within its run...
+    assert cap.endswith("Then, at 4.0 s, they look neutral for about 2 s.")  # ...and is not said to fall again
+    pressed = [
+        SegmentResult(start=0.0, end=2.0, track=1, label="neutral", aus={"AU23": 3.0}),
+        SegmentResult(start=2.0, end=4.0, track=1, label="happiness", aus={"AU12": 4.0}),
+        SegmentResult(start=4.0, end=6.0, track=1, label="happiness", aus={"AU12": 4.5, "AU23": 3.5}),
+    ]
+    second = track_caption(pressed, 1).split("Then, ")[1]
+    assert "AU23" in second and "AU23 falls" not in second  # shown at the run's peak: not also "falls"
