@@ -3,6 +3,7 @@
 - ``image``: photos -> faces, AUs, quality -> Evidence -> reasoner -> one JSON line per photo (`emoreason analyze`);
 - ``video``: a video -> face tracks, speech and prosody -> windowed Evidence -> reasoner -> segments and a caption;
   its speech is read in ``video_speech``, its faces in ``video_faces``, its windows planned in ``windows``;
+  ``read_ahead`` overlaps decoding, the landmarker and the reading in threads (photos and video frames);
 - ``timeline``: a video's segments -> the emotion timeline and the plain-language caption;
 - ``inputs``: what a batch run reads (files, folders, globs, manifests);
 - ``caption``: the resumable batch captioner over many videos; ``caption_engines`` runs them (local processes or Ray).

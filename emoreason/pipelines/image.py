@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import deque
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -141,13 +141,11 @@ def face_evidence(path: Path, index: int, face: Face, label_set: str) -> Evidenc
 
 
 def _prefetch(paths: Iterable[str | os.PathLike[str]], ahead: int = 2) -> Iterator[tuple[Any, Any]]:
-    """(path, loaded RGB array or the exception loading raised), decoding up to ``ahead`` files in a thread.
-
-    Pillow's decoders release the GIL, so the next file decodes while MediaPipe works on this one.
-    """
-    from concurrent.futures import Future, ThreadPoolExecutor
-
+    """(path, loaded RGB array or the exception loading raised), decoding up to ``ahead`` files in a thread
+    (:func:`emoreason.pipelines.read_ahead.read_ahead`): Pillow's decoders release the GIL, so the next file decodes
+    while MediaPipe works on this one."""
     from emoreason.perception.images import as_array, load_image
+    from emoreason.pipelines.read_ahead import read_ahead
 
     def load(path: Any) -> Any:
         try:
@@ -155,16 +153,8 @@ def _prefetch(paths: Iterable[str | os.PathLike[str]], ahead: int = 2) -> Iterat
         except Exception as err:  # noqa: BLE001 - handed to the consumer, which reports it per path
             return err
 
-    queue: deque[tuple[Any, Future[Any]]] = deque()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="emoreason-decode") as pool:
-        for path in paths:
-            queue.append((path, pool.submit(load, path)))
-            if len(queue) > ahead:
-                done_path, future = queue.popleft()
-                yield done_path, future.result()
-        while queue:
-            done_path, future = queue.popleft()
-            yield done_path, future.result()
+    with closing(read_ahead(((path, load(path)) for path in paths), ahead)) as loaded:
+        yield from loaded
 
 
 def _start(path: str | os.PathLike[str], reasoner: Any, options: ImageOptions, image: Any = None) -> _Pending:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from emoreason.perception import media
 from emoreason.perception.speech import utterances_text, words_in
 from emoreason.pipelines import timeline
 from emoreason.pipelines.video_faces import faces_pass
-from emoreason.pipelines.video_speech import read_speech
+from emoreason.pipelines.video_speech import read_audio, speech_source
 from emoreason.pipelines.windows import _segment_evidence, label_runs, plan_segments
 from emoreason.reasoning.base import Reasoner
 from emoreason.schema import Evidence, MediaResult, SegmentResult, Utterance
@@ -79,10 +80,25 @@ def perceive_video(
     if not info.has_video:
         raise EmoreasonError(f"{path}: no video stream (audio only); caption needs a video track")
     out = VideoPerception(id=video_id or str(path), path=str(path), duration=info.duration)
-    out.utterances, prosody = read_speech(path, info, options, out.notes)
+    out.utterances, transcriber, audio = speech_source(path, info, options, out.notes)
+    prosody = None
+    if audio and transcriber is not None:  # the windows follow the words: transcribe first
+        heard, prosody = read_audio(path, options, transcriber, out.notes)
+        out.utterances += heard
     duration = info.duration or max((u.end for u in out.utterances), default=0.0)
     segments = plan_segments(duration, out.utterances, options.window)
-    series, peaks = faces_pass(path, options, segments, out.notes)
+    if audio and transcriber is None:
+        # the audio gives only the prosody track, which the windows do not wait for: it is read in a thread while
+        # the faces pass runs (its notes still come first)
+        speech_notes: list[str] = []
+        face_notes: list[str] = []
+        with ThreadPoolExecutor(1, thread_name_prefix="emoreason-audio") as pool:
+            future = pool.submit(read_audio, path, options, None, speech_notes)
+            series, peaks = faces_pass(path, options, segments, face_notes)
+            _, prosody = future.result()
+        out.notes += speech_notes + face_notes
+    else:
+        series, peaks = faces_pass(path, options, segments, out.notes)
     if series:
         duration = max(duration, max(s.times[-1] for s in series.values()))
     out.duration = round(duration, 3)

@@ -6,11 +6,14 @@ a rule label per frame, and the peak crop of each (track, window, label) kept as
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emoreason.perception import media
 from emoreason.perception.tracks import AUSeries, FaceTracker, expressiveness
+from emoreason.pipelines.read_ahead import read_ahead
 from emoreason.pipelines.windows import frame_label
 
 if TYPE_CHECKING:
@@ -83,7 +86,6 @@ def faces_pass(
     peaks: dict[tuple[int, int, str], tuple[float, float, bytes]] = {}  # (track, seg, label) -> (score, t, jpeg)
     open_best: dict[tuple[int, int, str], tuple[float, float, Any, Any]] = {}  # -> (score, time, rgb, face)
     report = media.DecodeReport()
-    last_ms = -1
     seg_i = 0
 
     def close(until: float) -> None:
@@ -91,35 +93,48 @@ def faces_pass(
             score, t, image, face = open_best.pop(key)
             peaks[key] = (score, t, _jpeg(crop_fn(image, face, size=options.crop_size)))
 
-    try:
-        for frame in media.iter_frames(path, options.fps, max_side=options.max_side, report=report):
+    def detected(frames: Iterator[media.Frame]) -> Iterator[tuple[media.Frame, list[Any]]]:
+        last_ms = -1
+        for frame in frames:
             h, w = frame.image.shape[:2]
-            ms = max(last_ms + 1, int(round(frame.time * 1000)))
+            ms = max(last_ms + 1, int(round(frame.time * 1000)))  # VIDEO mode needs rising timestamps
             last_ms = ms
-            found = faces_from_result(detect(landmarker, frame.image, ms), w, h)
-            tracker.update(found, frame.time)
-            close(frame.time)
-            while seg_i < len(segments) and segments[seg_i][1] <= frame.time:
-                seg_i += 1
-            active = []  # segments (sorted by start; overlapping cues allowed) that contain this frame
-            for i in range(seg_i, len(segments)):
-                if segments[i][0] > frame.time:
-                    break
-                if frame.time < segments[i][1]:
-                    active.append(i)
-            for face in found:
-                if not face.aus:
-                    read(frame.image, face)
-                aus = face.aus
-                tid = int(face.track_id)  # type: ignore[arg-type]
-                quality = (tuple(face.quality), face.quality_text, tuple(face.uncertain_aus))
-                label = frame_label(aus, options.label_set, quality[2])
-                series.setdefault(tid, AUSeries(tid)).add(frame.time, aus, face.box, quality, label)
-                score = expressiveness(aus)
-                for si in active:
-                    best = open_best.get((tid, si, label))
-                    if best is None or score > best[0]:
-                        open_best[(tid, si, label)] = (score, frame.time, frame.image, face)
+            yield frame, faces_from_result(detect(landmarker, frame.image, ms), w, h)
+
+    def read_frame(frame: media.Frame, found: list[Any]) -> None:
+        nonlocal seg_i
+        tracker.update(found, frame.time)
+        close(frame.time)
+        while seg_i < len(segments) and segments[seg_i][1] <= frame.time:
+            seg_i += 1
+        active = []  # segments (sorted by start; overlapping cues allowed) that contain this frame
+        for i in range(seg_i, len(segments)):
+            if segments[i][0] > frame.time:
+                break
+            if frame.time < segments[i][1]:
+                active.append(i)
+        for face in found:
+            if not face.aus:
+                read(frame.image, face)
+            aus = face.aus
+            tid = int(face.track_id)  # type: ignore[arg-type]
+            quality = (tuple(face.quality), face.quality_text, tuple(face.uncertain_aus))
+            label = frame_label(aus, options.label_set, quality[2])
+            series.setdefault(tid, AUSeries(tid)).add(frame.time, aus, face.box, quality, label)
+            score = expressiveness(aus)
+            for si in active:
+                best = open_best.get((tid, si, label))
+                if best is None or score > best[0]:
+                    open_best[(tid, si, label)] = (score, frame.time, frame.image, face)
+
+    # three stages, each in its own thread: decoding, the landmarker, and the reading (tracks, AUs, labels, crops).
+    # PyAV and MediaPipe work without the GIL, so the stages overlap on two cores; the landmarker is called from
+    # one thread only, in frame order, and both helper threads have stopped before it is closed.
+    frames = media.iter_frames(path, options.fps, max_side=options.max_side, report=report)
+    try:
+        with closing(read_ahead(frames)) as decoded, closing(read_ahead(detected(decoded), 2)) as stream:
+            for frame, found in stream:
+                read_frame(frame, found)
         close(float("inf"))
     finally:
         landmarker.close()

@@ -1,6 +1,7 @@
 """A video's speech: its transcript (a ``--transcript`` file, a sidecar subtitle file or whisper, cached per process)
 and its prosody track, both read from audio decoded in chunks. :func:`emoreason.pipelines.video.perceive_video`
-calls :func:`read_speech`; the rules for where a transcript comes from are in :mod:`emoreason.perception.speech`.
+calls :func:`speech_source`, then :func:`read_audio`: before the faces pass when whisper must transcribe (the windows
+follow the words), else beside it, in a thread. Where a transcript comes from: :mod:`emoreason.perception.speech`.
 """
 
 from __future__ import annotations
@@ -44,21 +45,29 @@ def get_transcriber(options: VideoOptions, notes: list[str]) -> Transcriber | No
     return _TRANSCRIBERS[key]
 
 
-def read_speech(
+def speech_source(
     path: Path, info: media.MediaInfo, options: VideoOptions, notes: list[str]
-) -> tuple[list[Utterance], ProsodyTrack | None]:
-    """Utterances and the prosody track (None without audio)."""
+) -> tuple[list[Utterance], Transcriber | None, bool]:
+    """What a video's speech comes from: the utterances of a transcript file (``[]`` without one), the whisper
+    transcriber to run over the audio (None: none), and whether the audio is to be read at all (prosody)."""
     kind, source = transcript_source(path, options.transcript, options.no_speech)
     utterances: list[Utterance] = read_subtitles(source) if kind == "file" and source else []
     if kind == "file":
         notes.append(f"transcript from {source}")
     if options.no_speech:
         notes.append("speech skipped (--no-speech)")
-        return utterances, None
+        return utterances, None, False
     if not info.has_audio:
         notes.append("no audio track: speech and prosody skipped")
-        return utterances, None
-    transcriber = get_transcriber(options, notes) if kind == "whisper" else None
+        return utterances, None, False
+    return utterances, get_transcriber(options, notes) if kind == "whisper" else None, True
+
+
+def read_audio(
+    path: Path, options: VideoOptions, transcriber: Transcriber | None, notes: list[str]
+) -> tuple[list[Utterance], ProsodyTrack | None]:
+    """One pass over the audio in chunks: the prosody track, and the transcriber's utterances when one is given."""
+    utterances: list[Utterance] = []
     track = ProsodyTrack()
     report = media.DecodeReport()
     try:

@@ -1,0 +1,65 @@
+"""pipelines.read_ahead: items in order, errors where the consumer reaches them, bounded, and no thread left behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import closing
+
+import pytest
+
+from emoreason.pipelines.read_ahead import read_ahead
+
+
+def _threads() -> int:
+    return sum(t.name == "emoreason-read-ahead" for t in threading.enumerate())
+
+
+def test_items_come_in_order_and_an_error_after_the_items_before_it() -> None:
+    def source() -> Iterator[int]:
+        yield from range(5)
+        raise ValueError("frame 5 is damaged")
+
+    got = []
+    with pytest.raises(ValueError, match="frame 5 is damaged"):
+        for item in read_ahead(source(), ahead=2):
+            got.append(item)
+    assert got == [0, 1, 2, 3, 4] and _threads() == 0
+
+
+def test_the_producer_stays_at_most_ahead_items_in_front_and_stops_when_the_consumer_does() -> None:
+    made, closed_in = [], []
+
+    def source() -> Iterator[int]:
+        try:
+            for i in range(1000):
+                made.append(i)
+                yield i
+        finally:
+            closed_in.append(threading.current_thread().name)
+
+    with closing(read_ahead(source(), ahead=3)) as items:
+        assert next(items) == 0
+        time.sleep(0.3)  # let the producer run as far as it may
+        assert len(made) <= 1 + 3 + 1  # the one taken, a full queue, and one waiting to be put
+    assert closed_in == ["emoreason-read-ahead"] and _threads() == 0  # closed where it ran, thread gone
+
+
+def test_a_consumer_error_inside_a_caption_stops_the_stages(monkeypatch: pytest.MonkeyPatch, face_video) -> None:  # noqa: ANN001
+    from emoreason.pipelines import video_faces
+    from emoreason.pipelines.video import VideoOptions
+
+    calls = {"n": 0}
+    real = video_faces.frame_label
+
+    def failing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("reading failed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(video_faces, "frame_label", failing)
+    with pytest.raises(RuntimeError, match="reading failed"):
+        video_faces.faces_pass(face_video, VideoOptions(no_speech=True), [(0.0, 100.0)], [])
+    assert _threads() == 0
