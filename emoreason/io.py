@@ -154,7 +154,8 @@ def check_settings(path: str | Path, settings: dict[str, Any], output: str | Pat
     if settings_fingerprint(old) == fingerprint:
         return
     unrecorded = set(settings) - set(old)  # settings an older version did not store: unknown, so not compared
-    if unrecorded and settings_fingerprint({k: v for k, v in settings.items() if k in old}) == settings_fingerprint(old):
+    recorded = {k: v for k, v in settings.items() if k in old}
+    if unrecorded and settings_fingerprint(recorded) == settings_fingerprint(old):
         atomic_write_json(path, {"fingerprint": fingerprint, "settings": settings}, default=str)
         return
     changed = [k for k in sorted(set(old) | set(settings), key=str) if k in old and old.get(k) != settings.get(k)]

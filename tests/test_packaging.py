@@ -1,5 +1,6 @@
 """Packaging contracts (docs/architecture.md): the top-level folders install under the emoreason namespace, prompts
-ship as package data, heavy and GPU-only parts are extras, and `emoreason --help` imports no heavy library."""
+ship as package data, heavy and GPU-only parts are extras, `emoreason --help` imports no heavy library, and the
+tree passes ruff."""
 
 from __future__ import annotations
 
@@ -49,3 +50,12 @@ def test_help_imports_no_heavy_library() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert importlib.util.find_spec("emoreason.cli") is not None
+
+
+def test_the_tree_passes_ruff() -> None:
+    """The lint rules of pyproject.toml ([tool.ruff]) hold for the whole tree, so a lint slip fails CI, not a
+    reviewer's eye. ruff comes with the dev extra."""
+    ruff = Path(sys.executable).with_name("ruff")
+    command = [str(ruff)] if ruff.is_file() else [sys.executable, "-m", "ruff"]
+    done = subprocess.run([*command, "check", "--no-cache", str(ROOT)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]

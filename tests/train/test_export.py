@@ -90,7 +90,9 @@ def test_export_errors(sft_run: dict[str, Any], tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".x.*"))  # nothing half-written is left
 
 
-def test_export_saves_the_bases_dtype_or_the_one_asked(sft_run: dict[str, Any], tiny_vlm: Path, tmp_path: Path) -> None:
+def test_export_saves_the_bases_dtype_or_the_one_asked(
+    sft_run: dict[str, Any], tiny_vlm: Path, tmp_path: Path
+) -> None:
     from transformers import AutoConfig
 
     from emoreason.train.export import saved_dtype
