@@ -11,6 +11,7 @@ Everything that describes AUs in words (prompts, the rule engine, the data build
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -208,7 +209,12 @@ def parse_au_key(key: str | int) -> tuple[int, str | None]:
     """Inverse of :func:`au_key`; also accepts ``12``, ``"au 12"``, ``"AU01"``, ``"AU12_r"``. Raises ValueError."""
     if isinstance(key, int):
         return key, None
-    m = _AU_KEY.match(str(key))
+    return _parse_au_text(str(key))
+
+
+@functools.lru_cache(maxsize=1024)  # a few dozen distinct keys, parsed tens of thousands of times per video
+def _parse_au_text(key: str) -> tuple[int, str | None]:
+    m = _AU_KEY.match(key)
     if not m:
         raise ValueError(f"not an AU key: {key!r} (expected e.g. 'AU12', 'AU14L', 12)")
     side = m.group(2).upper() if m.group(2) else None

@@ -20,9 +20,16 @@ RIGHT_EYE = (33, 133)
 LEFT_EYE = (362, 263)
 
 
+def _xy(landmarks: Sequence[Sequence[float]]) -> np.ndarray:
+    """The landmarks' (x, y) as an (N, 2) float array: one slice for an array, row by row for mixed sequences."""
+    if isinstance(landmarks, np.ndarray) and landmarks.ndim == 2:
+        return landmarks[:, :2].astype(np.float64, copy=False)
+    return np.asarray([p[:2] for p in landmarks], dtype=np.float64)
+
+
 def eye_angle(landmarks: Sequence[Sequence[float]]) -> float:
     """Angle of the eye line in the image, in radians (0 when the eyes are level)."""
-    pts = np.asarray([p[:2] for p in landmarks], dtype=np.float64)
+    pts = _xy(landmarks)
     right = pts[list(RIGHT_EYE)].mean(axis=0)
     left = pts[list(LEFT_EYE)].mean(axis=0)
     dx, dy = left - right
@@ -32,8 +39,8 @@ def eye_angle(landmarks: Sequence[Sequence[float]]) -> float:
 def _square(landmarks: Sequence[Sequence[float]], margin: float) -> tuple[np.ndarray, float, float, float]:
     """The crop square of a face: centre, side (landmark extent in the eye-aligned frame plus ``margin``), and the
     cosine and sine of the eye line's angle."""
-    pts = np.asarray([p[:2] for p in landmarks], dtype=np.float64)
-    theta = eye_angle(landmarks)
+    pts = _xy(landmarks)
+    theta = eye_angle(pts)
     cos, sin = math.cos(theta), math.sin(theta)
     center = (pts.min(axis=0) + pts.max(axis=0)) / 2.0
     # The landmarks in the face's own (eye-aligned) frame give the crop's extent.
