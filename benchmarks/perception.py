@@ -1,7 +1,8 @@
 """Still-image throughput: `analyze` on the rules backend against bare MediaPipe FaceLandmarker.detect.
 
 Run: ``python benchmarks/perception.py [--photo PATH] [--seconds 5]`` -> prints faces/s for both and their ratio
-(the overhead of loading, AUs, Evidence, reasoning and results; target >= 0.8). The default photo is scikit-image's
+(the overhead of loading, AUs, Evidence, reasoning and results; target >= 0.45: every face is read twice, the
+second time on its own aligned crop, so the ceiling is near 0.5). The default photo is scikit-image's
 astronaut resized to 640x480 and saved as JPEG; ``analyze`` reads and decodes that file every time, in batches of
 BATCH paths (its decode thread overlaps the next file's decoding with detection, as in `emoreason analyze *.jpg`).
 """
@@ -74,7 +75,7 @@ def main() -> None:
     print(f"photo: {photo.name} {width}x{height}, faces: detect={bare_faces} analyze={full_faces:g}")
     print(f"bare FaceLandmarker.detect: {bare_rate * bare_faces:8.1f} faces/s ({1000 / bare_rate:.1f} ms/image)")
     print(f"analyze (rules backend):    {full_rate * full_faces:8.1f} faces/s ({1000 / full_rate:.1f} ms/image)")
-    print(f"ratio analyze/detect:       {(full_rate * full_faces) / (bare_rate * bare_faces):8.2f} (target >= 0.8)")
+    print(f"ratio analyze/detect:       {(full_rate * full_faces) / (bare_rate * bare_faces):8.2f} (target >= 0.45)")
 
 
 if __name__ == "__main__":
