@@ -47,6 +47,10 @@ def test_errors_inside_a_progress_bar_are_the_first_line_of_stderr(tmp_path: Pat
     for command in commands:
         result = subprocess.run([sys.executable, "-m", "emoreason", *command], capture_output=True, text=True)
         assert result.returncode == 1 and result.stderr.startswith("error: --"), repr(result.stderr)
+    missing = str(tmp_path / "missing.mp4")  # caption's own bar follows the same rule (cli.common.bars_wanted)
+    command = ["caption", missing, "--out", str(tmp_path / "c.jsonl")]
+    result = subprocess.run([sys.executable, "-m", "emoreason", *command], capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr == f"  error: {missing}: no such file; check the path\n"
 
 
 def test_build_data_detail_names_a_corrupt_image_once(tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ def caption(
     ] = False,
     face_model: Annotated[Path | None, Opt(help="face_landmarker.task file.")] = None,
     max_faces: Annotated[int, Opt(help="Most faces tracked per frame.", min=1)] = 4,
-    progress: Annotated[bool, Opt("--progress/--no-progress", help="Show a progress bar.")] = True,
+    progress: Annotated[bool, Opt("--progress/--no-progress", help="Show a progress bar (on a terminal).")] = True,
     explain_modalities: Annotated[
         bool,
         Opt("--explain-modalities", help="Answer each segment again without each modality; <out>.modalities.jsonl."),
@@ -110,7 +110,7 @@ def caption(
             vtt_dir=vtt,
             workers=workers,
             engine=engine,
-            progress=progress,
+            progress=progress and common.bars_wanted(),
             reasoner=reasoner,
         )
     typer.echo(summary.text())

@@ -119,18 +119,22 @@ def resume_on_interrupt(saved: Callable[[], str]) -> Iterator[None]:
         raise typer.Exit(INTERRUPTED) from None
 
 
+def bars_wanted() -> bool:
+    """Progress bars are drawn only when stderr is a terminal (every command's bar): one drawn into a log file or a
+    pipe is noise, and rich ends it with a blank line before any error that follows."""
+    from rich.console import Console
+
+    return Console(stderr=True).is_terminal
+
+
 @contextmanager
 def progress_bar(label: str) -> Iterator[Callable[[int, int | None], None]]:
-    """A transient bar on stderr; yields ``update(done, total)`` (``total`` None: not known yet).
-
-    Off when stderr is not a terminal: a bar drawn into a log file or a pipe is noise, and rich would still end it
-    with a blank line before any error that follows.
-    """
+    """A transient bar on stderr; yields ``update(done, total)`` (``total`` None: not known yet). Off where
+    :func:`bars_wanted` says so."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    console = Console(stderr=True)
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=True, console=console, disable=not console.is_terminal) as bar:
+    with Progress(*columns, transient=True, console=Console(stderr=True), disable=not bars_wanted()) as bar:
         task = bar.add_task(label, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)

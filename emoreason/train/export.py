@@ -83,9 +83,10 @@ def export_model(
         raise EmoreasonError(f"unknown --dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
     base = base or adapter_base(adapter)
     metrics = read_eval_metrics(eval_dir)  # fail early, before the slow merge
-    config = load_config(base, flags=EXPORT_FLAGS) if merge or not _has_processor(adapter) else None
-    # the processor saved beside the adapter (training saves it there), else the base's, checked against it
-    processor = load_processor(str(adapter)) if _has_processor(adapter) else load_processor(base, config)
+    own_processor = _has_processor(adapter)  # training saves the processor beside the adapter
+    config = load_config(base, flags=EXPORT_FLAGS) if merge or not own_processor else None
+    # the adapter's own processor, else the base's, checked against the base's config
+    processor = load_processor(str(adapter)) if own_processor else load_processor(base, config)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_dir(out) as tmp:
         if merge:

@@ -7,7 +7,6 @@ names in the messages (``--model_name_or_path``, ``--adapter_path``) and the tra
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from emoreason.errors import EmoreasonError
@@ -35,13 +34,7 @@ def train_dtype(config: EmoTrainMixin) -> Any:
 
 
 def load_processor(name_or_path: str, revision: str = "main") -> Any:
-    """The base model's processor, with the same checks as the ``hf`` backend (source, VLM, fits its model).
-
-    A folder that holds an adapter (``export`` reads the processor saved beside it) is loaded without the model
-    checks, as it has no model config.
-    """
-    if (Path(name_or_path) / "adapter_config.json").is_file():
-        return loading_processor(name_or_path, revision=revision)
+    """The base model's processor, with the same checks as the ``hf`` backend (source, VLM, fits its model)."""
     config = load_config(name_or_path, revision, TRAIN_FLAGS)
     return loading_processor(name_or_path, config, revision=revision)
 
