@@ -75,18 +75,26 @@ def pick_dtype(device: str, dtype: str | Any | None = None) -> Any:
     return torch.float32
 
 
-def four_bit_config(quant_type: str = "nf4") -> Any:
-    """A 4-bit bitsandbytes config for QLoRA (compute dtype by the CUDA rule). Needs CUDA and bitsandbytes."""
+def require_gpu_package(flag: str, module: str, package: str, on_cpu: str) -> None:
+    """A GPU-only flag's two preconditions, each one line that says what to do: a CUDA GPU (``on_cpu``: the way
+    round it here) and the ``module`` of the gpu extra (``package`` is its name for people)."""
+    import importlib
+
     import torch
 
     if not torch.cuda.is_available():
-        raise EmoreasonError(
-            "--load_in_4bit (QLoRA) needs a CUDA GPU; drop the flag to train a plain LoRA on this machine"
-        )
+        raise EmoreasonError(f"{flag} needs a CUDA GPU; {on_cpu}")
     try:
-        import bitsandbytes  # noqa: F401
+        importlib.import_module(module)
     except ImportError as err:
-        raise EmoreasonError("--load_in_4bit needs bitsandbytes: pip install 'emoreason[gpu]'") from err
+        raise EmoreasonError(f"{flag} needs {package}: pip install 'emoreason[gpu]'") from err
+
+
+def four_bit_config(quant_type: str = "nf4") -> Any:
+    """A 4-bit bitsandbytes config for QLoRA (compute dtype by the CUDA rule). Needs CUDA and bitsandbytes."""
+    require_gpu_package(
+        "--load_in_4bit (QLoRA)", "bitsandbytes", "bitsandbytes", "drop the flag to train a plain LoRA on this machine"
+    )
     from transformers import BitsAndBytesConfig
 
     return BitsAndBytesConfig(

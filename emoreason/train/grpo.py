@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from emoreason.errors import EmoreasonError
+from emoreason.reasoning.loading import require_gpu_package
 from emoreason.train.config import EmoGRPOConfig, parse_config, require_inputs
 from emoreason.train.data import grpo_view, setup_splits
 from emoreason.train.model import add_lora, load_base_model, load_processor
@@ -25,16 +26,9 @@ def _check_vllm(config: EmoGRPOConfig) -> None:
     """vLLM generation is optional and GPU-only; fail early, with what to do, when it can't work."""
     if not config.use_vllm:
         return
-    import torch
-
-    if not torch.cuda.is_available():
-        raise EmoreasonError(
-            "--use_vllm needs a CUDA GPU; pass --use_vllm false (recipes turn it on) to generate with transformers"
-        )
-    try:
-        import vllm  # noqa: F401
-    except ImportError as err:
-        raise EmoreasonError("--use_vllm needs vLLM: pip install 'emoreason[gpu]'") from err
+    require_gpu_package(
+        "--use_vllm", "vllm", "vLLM", "pass --use_vllm false (recipes turn it on) to generate with transformers"
+    )
 
 
 def _setup_data(config: EmoGRPOConfig, processor: Any) -> tuple[Any, Any | None]:

@@ -175,3 +175,16 @@ def test_the_same_dtype_rule(tiny_vlm: Path, tmp_path: Path, monkeypatch: pytest
         _hf_error(tiny_vlm)
         assert asked == [expected, expected] and train_dtype(auto) == pick_dtype(pick_device()) == expected
     assert train_dtype(on_cpu) == torch.float32
+
+
+def test_a_gpu_only_flag_says_what_it_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from emoreason.reasoning.loading import require_gpu_package
+
+    with pytest.raises(EmoreasonError, match=r"^--use_vllm needs a CUDA GPU; pass --use_vllm false$"):
+        require_gpu_package("--use_vllm", "vllm", "vLLM", "pass --use_vllm false")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(EmoreasonError, match=r"^--x needs Nothing: pip install 'emoreason\[gpu\]'$"):
+        require_gpu_package("--x", "emoreason_no_such_module", "Nothing", "unused")
+    require_gpu_package("--x", "json", "json", "unused")  # present: no error
