@@ -36,6 +36,14 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    api_keys_file: Annotated[
+        str | None,
+        typer.Option(
+            help="A file of API keys, one per line; each key is its own owner of sessions and jobs.",
+            rich_help_panel="Access",
+            show_default=False,
+        ),
+    ] = None,
     allow_host: Annotated[
         list[str] | None,
         typer.Option(
@@ -74,8 +82,11 @@ def serve(
     queue: Annotated[int, _limit("Requests waiting behind the running one; more get 429 + Retry-After.")] = _D.queue,
     max_sessions: Annotated[int, _limit("Chat sessions alive at once.", 1)] = _D.max_sessions,
     sessions_per_client: Annotated[
-        int, _limit("Chat sessions one client address may hold.", 1)
+        int, _limit("Chat sessions one key or client may hold; a new one ends its least recently used.", 1)
     ] = _D.sessions_per_client,
+    sessions_per_address: Annotated[
+        int, _limit("Chat sessions the keyless clients of one address may hold together.", 1)
+    ] = _D.sessions_per_address,
     session_idle_min: Annotated[
         float, _limit("Minutes before an unused chat session ends.", 0.01)
     ] = _D.session_idle_min,
@@ -90,7 +101,7 @@ def serve(
 ) -> None:
     """Serve the web UI (/) and the HTTP API: /v1/chat/completions and /v1/models (OpenAI-compatible), /v1/analyze,
     /v1/sessions, /v1/caption; docs at /docs. Loopback only unless --host says otherwise."""
-    from emoreason.serve.app import access_policy
+    from emoreason.serve.app import access_policy, read_keys
     from emoreason.serve.app import serve as run
 
     common.check_choice("--label-set", label_set, common.LABEL_SETS)
@@ -104,6 +115,7 @@ def serve(
         queue=queue,
         max_sessions=max_sessions,
         sessions_per_client=sessions_per_client,
+        sessions_per_address=sessions_per_address,
         session_idle_min=session_idle_min,
         session_attachments=session_attachments,
         session_turns=session_turns,
@@ -114,13 +126,15 @@ def serve(
         video_timeout_s=video_timeout_s,
         jobs_kept=jobs_kept,
     )
-    access = access_policy(host, api_key, allow_host or [], allow_origin or [], allow_no_auth)
+    keys = [api_key] if api_key else []
+    keys += read_keys(api_keys_file) if api_keys_file else []
+    access = access_policy(host, keys, allow_host or [], allow_origin or [], allow_no_auth)
     # label_set=None: each request's own label set (default --label-set) reaches the backend
     reasoner = common.reasoner_from_options(
         backend, model, adapter, base_url, temperature, top_p, max_new_tokens, None
     )
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"emoreason serving the {backend} backend on http://{shown}:{port}/ (docs at /docs; Ctrl-C stops)")
-    if access.api_key:
+    if access.api_keys:
         typer.echo("API key required: send 'Authorization: Bearer KEY' (the page asks for it once)")
     run(reasoner, host=host, port=port, label_set=label_set, limits=limits, access=access)

@@ -27,6 +27,7 @@ the request. For scale, run a vLLM OpenAI server and ``--backend openai`` behind
 import dataclasses
 import logging
 import re
+import secrets
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from typing import Any
 from emoreason.errors import EmoreasonError
 from emoreason.serve.context import ServeContext, checked_image, save_upload, scrub, upload_folder
 from emoreason.serve.limits import AccessGuard, AccessPolicy, ApiError, BodyLimit, ServeLimits, error_body, is_loopback
+from emoreason.serve.owners import ClientTokens
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +188,7 @@ def create_app(
             "backend": ctx.backend,
             "model": ctx.model_id,
             "version": __version__,
-            "auth": bool(access.api_key),
+            "auth": bool(access.api_keys),
             "queue": ctx.queue.stats(),
             "limits": dataclasses.asdict(limits),
         }
@@ -198,15 +200,16 @@ def create_app(
     caption_routes.add_routes(app, ctx, deps)
     docs.add_docs(app)
     app.add_middleware(BodyLimit, rule=body_rule(limits))
-    app.add_middleware(AccessGuard, policy=access)  # added last, so it runs first: no body is read before it
+    # Added last, so it runs first: no body is read before it. It also names each request's owner (owners.py).
+    app.add_middleware(AccessGuard, policy=access, tokens=ClientTokens(secrets.token_bytes(32)))
     return app
 
 
 def access_policy(
-    host: str, api_key: str | None, allow_hosts: list[str], allow_origins: list[str], allow_no_auth: bool
+    host: str, api_keys: list[str], allow_hosts: list[str], allow_origins: list[str], allow_no_auth: bool
 ) -> AccessPolicy:
     """The policy for binding to ``host``: refuses a non-loopback address without a key unless ``allow_no_auth``."""
-    if not is_loopback(host) and not api_key and not allow_no_auth:
+    if not is_loopback(host) and not api_keys and not allow_no_auth:
         raise EmoreasonError(
             f"--host {host} exposes the server to your network, and it has no API key: pass --api-key KEY (or set "
             "EMOREASON_API_KEY), or --allow-no-auth if every machine that can reach it may use it"
@@ -218,7 +221,20 @@ def access_policy(
         hosts = {*LOOPBACK_NAMES, *(h.lower() for h in allow_hosts)}
         if host not in ("0.0.0.0", "::"):
             hosts.add(host.strip("[]").lower())
-    return AccessPolicy(api_key=api_key or None, hosts=hosts, origins={o.rstrip("/") for o in allow_origins})
+    keys = tuple(dict.fromkeys(k for k in api_keys if k))
+    return AccessPolicy(api_keys=keys, hosts=hosts, origins={o.rstrip("/") for o in allow_origins})
+
+
+def read_keys(path: str) -> list[str]:
+    """The API keys in a keys file: one per line; blank lines and ``#`` comments are skipped."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise EmoreasonError(f"--api-keys-file {path}: cannot read it ({err.strerror}); pass a file of keys") from None
+    keys = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not keys:
+        raise EmoreasonError(f"--api-keys-file {path} holds no keys; write one key per line")
+    return keys
 
 
 def serve(
@@ -241,6 +257,6 @@ def serve(
             "listening on %s: anyone who can reach this machine can connect%s; traffic is plain HTTP (put TLS in "
             "front for anything but a trusted network)",
             host,
-            "" if access and access.api_key else " WITHOUT a key",
+            "" if access and access.api_keys else " WITHOUT a key",
         )
     uvicorn.run(create_app(reasoner, label_set, face_model, limits, access), host=host, port=port, log_level="info")

@@ -12,6 +12,7 @@ from typing import Any
 
 from emoreason.serve.context import ServeContext, save_upload
 from emoreason.serve.limits import ApiError
+from emoreason.serve.owners import owner_of
 
 
 def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
@@ -24,6 +25,7 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
 
     @app.post("/v1/caption", tags=["caption"], status_code=202, dependencies=deps)
     async def caption(
+        request: fastapi.Request,
         file: fastapi.UploadFile = fastapi.File(..., description="a video clip"),  # noqa: B008
         label_set_: str = fastapi.Form(ctx.label_set, alias="label_set"),  # noqa: B008
         fps: float = fastapi.Form(4.0, ge=0.5, le=10.0, description="frames sampled per second"),  # noqa: B008
@@ -42,34 +44,34 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
             options = VideoOptions(
                 fps=fps, window=window, no_speech=no_speech, label_set=label_set_, face_model=ctx.face_model
             )
-            job = ctx.jobs.submit(path, path.name, options, duration)
+            job = ctx.jobs.submit(path, path.name, options, duration, owner_of(request))
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         return JSONResponse(job.view(), 202)
 
     @app.get("/v1/caption", tags=["caption"], dependencies=deps)
-    def jobs() -> dict[str, Any]:
-        """The caption jobs this server holds, newest last, without their results."""
-        return {"jobs": [job.view(with_result=False) for job in list(ctx.jobs.jobs.values())]}
+    def jobs(request: fastapi.Request) -> dict[str, Any]:
+        """Your caption jobs (your key's, or your client token's), newest last, without their results."""
+        return {"jobs": [job.view(with_result=False) for job in ctx.jobs.owned(owner_of(request))]}
 
     @app.get("/v1/caption/{job_id}", tags=["caption"], dependencies=deps)
-    def job(job_id: str) -> dict[str, Any]:
+    def job(job_id: str, request: fastapi.Request) -> dict[str, Any]:
         """A job's status, stage and progress (0..1); ``result`` is the caption JSON once ``status`` is done."""
-        return ctx.jobs.get(job_id).view()
+        return ctx.jobs.get(job_id, owner_of(request)).view()
 
     @app.get("/v1/caption/{job_id}/subtitles.vtt", tags=["caption"], dependencies=deps)
-    def subtitles(job_id: str) -> PlainTextResponse:
+    def subtitles(job_id: str, request: fastapi.Request) -> PlainTextResponse:
         """The finished job's emotion subtitles (WebVTT)."""
-        return PlainTextResponse(ctx.jobs.subtitles(job_id), media_type="text/vtt")
+        return PlainTextResponse(ctx.jobs.subtitles(job_id, owner_of(request)), media_type="text/vtt")
 
     @app.post("/v1/caption/{job_id}/cancel", tags=["caption"], dependencies=deps)
-    def cancel(job_id: str) -> dict[str, Any]:
+    def cancel(job_id: str, request: fastapi.Request) -> dict[str, Any]:
         """Cancel a queued or running job (its perception process is stopped)."""
-        return ctx.jobs.cancel(job_id).view()
+        return ctx.jobs.cancel(job_id, owner_of(request)).view()
 
     @app.delete("/v1/caption/{job_id}", tags=["caption"], dependencies=deps)
-    def forget(job_id: str) -> dict[str, bool]:
+    def forget(job_id: str, request: fastapi.Request) -> dict[str, bool]:
         """Cancel a job if it is still going, and forget it."""
-        ctx.jobs.remove(job_id)
+        ctx.jobs.remove(job_id, owner_of(request))
         return {"deleted": True}

@@ -6,7 +6,8 @@ the pixel cap). Jobs run one at a time on a runner thread; their perception (dec
 process, kept warm between jobs and killed on cancel or timeout, so those end the work for real. Reasoning runs here,
 on the shared work queue, so a model backend stays one model in memory. Progress is the perception stage and the
 share of the clip decoded so far. At most ``video_jobs`` are queued or running; more get 429. Finished jobs are kept
-(``jobs_kept``, newest) so their result, subtitles and evidence (for a chat session) can be fetched.
+(``jobs_kept``, newest) so their result, subtitles and evidence (for a chat session) can be fetched. A job belongs
+to the owner that started it (:mod:`emoreason.serve.owners`): to anyone else it does not exist (404).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ ACTIVE = ("queued", "running")
 @dataclass
 class CaptionJob:
     id: str
+    owner: str  # owners.key_owner / ClientTokens.owner of the request that started it
     name: str  # the client's (safe) file name
     path: Path  # the upload, deleted when perception is over
     options: Any  # video.VideoOptions
@@ -163,7 +165,7 @@ class CaptionJobs:
             )
         return info.duration
 
-    def submit(self, path: Path, name: str, options: Any, duration: float | None) -> CaptionJob:
+    def submit(self, path: Path, name: str, options: Any, duration: float | None, owner: str) -> CaptionJob:
         with self._lock:
             active = [j for j in self.jobs.values() if j.status in ACTIVE]
             if len(active) >= self.limits.video_jobs:
@@ -175,7 +177,7 @@ class CaptionJobs:
                     "server_busy",
                     retry_after=max(1, math.ceil(left)),
                 )
-            job = CaptionJob(secrets.token_urlsafe(9), name, path, options, duration)
+            job = CaptionJob(secrets.token_urlsafe(12), owner, name, path, options, duration)
             self.jobs[job.id] = job
             self._forget_old()
             if self._runner is None or not self._runner.is_alive():
@@ -189,22 +191,26 @@ class CaptionJobs:
         for job in finished[: max(0, len(finished) - self.limits.jobs_kept)]:
             del self.jobs[job.id]
 
-    def get(self, job_id: str) -> CaptionJob:
+    def owned(self, owner: str) -> list[CaptionJob]:
+        """``owner``'s jobs, oldest first."""
+        return [job for job in list(self.jobs.values()) if job.owner == owner]
+
+    def get(self, job_id: str, owner: str) -> CaptionJob:
         job = self.jobs.get(job_id)
-        if job is None:
+        if job is None or job.owner != owner:
             raise ApiError(404, f"no caption job {job_id!r} (finished jobs are kept for a while; the newest only)")
         return job
 
-    def cancel(self, job_id: str) -> CaptionJob:
-        job = self.get(job_id)
+    def cancel(self, job_id: str, owner: str) -> CaptionJob:
+        job = self.get(job_id, owner)
         if job.status in ACTIVE:
             job.cancel.set()
             if job.status == "queued":
                 self._finish(job, "cancelled", None)
         return job
 
-    def remove(self, job_id: str) -> None:
-        self.cancel(job_id)
+    def remove(self, job_id: str, owner: str) -> None:
+        self.cancel(job_id, owner)
         with self._lock:
             self.jobs.pop(job_id, None)
 
@@ -284,21 +290,21 @@ class CaptionJobs:
         job.progress = 1.0
         self._finish(job, "done", None)
 
-    def evidence_for_chat(self, job_id: str, with_images: bool) -> tuple[list[Any], str]:
+    def evidence_for_chat(self, job_id: str, owner: str, with_images: bool) -> tuple[list[Any], str]:
         """A copy of a finished job's Evidence (with its face crops when the backend looks at images)."""
         from emoreason.pipelines.video import attach_crops
 
-        job = self.get(job_id)
+        job = self.get(job_id, owner)
         if job.status != "done":
             raise ApiError(409, f"caption job {job_id} is {job.status}; attach it once it is done")
         evidence = [ev.model_copy(update={"images": []}) for ev in job.evidence]
         return (attach_crops(evidence, job.crops) if with_images else evidence), job.name
 
-    def subtitles(self, job_id: str) -> str:
+    def subtitles(self, job_id: str, owner: str) -> str:
         """The job's emotion subtitles as WebVTT text."""
         from emoreason.pipelines.video import subtitles_text
 
-        job = self.get(job_id)
+        job = self.get(job_id, owner)
         if job.media is None:
             raise ApiError(409, f"caption job {job_id} is {job.status}; subtitles come with the result")
         return subtitles_text(job.media, "vtt")

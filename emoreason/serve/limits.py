@@ -64,7 +64,8 @@ class ServeLimits:
     timeout_s: float = 120.0  # how long one request may wait for its answer, queue time included
     queue: int = 8  # requests waiting behind the one being worked on; more get 429 with Retry-After
     max_sessions: int = 256  # chat sessions alive at once (idle ones expire first)
-    sessions_per_client: int = 16  # chat sessions one client address may hold
+    sessions_per_client: int = 16  # chat sessions one owner (key or client token) holds; past it, its oldest ends
+    sessions_per_address: int = 64  # chat sessions the client tokens of one address may hold together
     session_idle_min: float = 30.0  # a chat session unused this long is ended
     session_attachments: int = 8  # photos/videos per chat session (and images per chat completion)
     session_turns: int = 100  # questions per chat session
@@ -146,17 +147,18 @@ def _hostname(host_header: str) -> str:
 
 @dataclass
 class AccessPolicy:
-    """Who may call: the bearer key (None: none needed), the Host names served, the Origins allowed besides the
-    page's own. ``hosts`` None accepts any Host (a server bound to a public address, where the key protects it)."""
+    """Who may call: the bearer keys (none: no key needed, and each client gets a token of its own), the Host names
+    served, the Origins allowed besides the page's own. ``hosts`` None accepts any Host (only with keys: the key
+    protects the server; see ``app.access_policy``)."""
 
-    api_key: str | None = None
+    api_keys: tuple[str, ...] = ()
     hosts: set[str] | None = field(default_factory=lambda: set(LOOPBACK_NAMES))
     origins: set[str] = field(default_factory=set)
 
-    def check(self, scope: Scope) -> None:
-        """Raise ApiError(403/401) for a request this policy refuses."""
+    def check(self, scope: Scope) -> str | None:
+        """Raise ApiError(403/401) for a request this policy refuses; else the key's owner id (None: no key)."""
         host = _header(scope, b"host") or ""
-        if self.hosts is not None and _hostname(host) not in self.hosts:
+        if self.hosts is not None and not _host_allowed(_hostname(host), self.hosts):
             raise ApiError(
                 403, f"Host {host!r} is not served here (this guards against DNS rebinding); add it with --allow-host"
             )
@@ -168,29 +170,52 @@ class AccessPolicy:
                     403, f"requests from the page at {origin} are refused; allow that site with --allow-origin"
                 )
         path = scope.get("path", "")
-        if self.api_key and path not in OPEN_PATHS and not path.startswith("/docs/"):
-            auth = _header(scope, b"authorization") or ""
-            scheme, _, token = auth.partition(" ")
-            if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip(), self.api_key):
-                raise ApiError(
-                    401, "this server needs an API key: send 'Authorization: Bearer KEY'", "invalid_api_key"
-                )
+        if not self.api_keys or path in OPEN_PATHS or path.startswith("/docs/"):
+            return None
+        auth = _header(scope, b"authorization") or ""
+        scheme, _, token = auth.partition(" ")
+        matched = [key for key in self.api_keys if secrets.compare_digest(token.strip(), key)]  # every key compared
+        if scheme.lower() != "bearer" or not matched:
+            raise ApiError(401, "this server needs an API key: send 'Authorization: Bearer KEY'", "invalid_api_key")
+        from emoreason.serve.owners import key_owner
+
+        return key_owner(matched[0])
+
+
+def _host_allowed(name: str, hosts: set[str]) -> bool:
+    return name in hosts
 
 
 class AccessGuard:
-    """ASGI middleware applying an :class:`AccessPolicy` before the app reads anything."""
+    """ASGI middleware applying an :class:`AccessPolicy` before the app reads anything, and naming the request's
+    owner (``scope["state"]["owner"]``): its key, or its client token, issued here on a first request without one."""
 
-    def __init__(self, app: Any, policy: AccessPolicy) -> None:
-        self.app, self.policy = app, policy
+    def __init__(self, app: Any, policy: AccessPolicy, tokens: Any) -> None:
+        self.app, self.policy, self.tokens = app, policy, tokens  # tokens: owners.ClientTokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            try:
-                self.policy.check(scope)
-            except ApiError as err:
-                await send_error(send, err)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            owner = self.policy.check(scope)
+        except ApiError as err:
+            await send_error(send, err)
+            return
+        issued: list[tuple[bytes, bytes]] = []
+        if not self.policy.api_keys:
+            owner = self.tokens.owner(self.tokens.from_scope(scope["headers"]))
+            if owner is None:
+                token = self.tokens.issue()
+                owner, issued = self.tokens.owner(token), self.tokens.response_headers(token)
+        scope.setdefault("state", {})["owner"] = owner
+
+        async def send_token(message: dict[str, Any]) -> None:
+            if issued and message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *issued]}
+            await send(message)
+
+        await self.app(scope, receive, send_token if issued else send)
 
 
 def _http_exception() -> type[Exception]:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints
 from emoreason.errors import EmoreasonError
 from emoreason.serve.context import ServeContext, checked_image, client_of, save_upload, scrub, upload_folder
 from emoreason.serve.limits import ApiError
+from emoreason.serve.owners import owner_of
 
 
 class AskRequest(BaseModel):
@@ -46,7 +47,7 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
     @app.post("/v1/sessions", tags=["sessions"], dependencies=deps)
     def new_session(request: fastapi.Request) -> dict[str, str]:
         """Start a chat session (the REPL's ChatSession); idle sessions end after --session-idle-min."""
-        return {"session": ctx.sessions.new(client_of(request))}
+        return {"session": ctx.sessions.new(owner_of(request), client_of(request))}
 
     def attached(session: Any, said: list[str], before: int) -> dict[str, Any]:
         new = session.evidence[before:]
@@ -64,9 +65,11 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
         return {"attached": bool(new), "message": " ".join(said), "faces": faces}
 
     @app.post("/v1/sessions/{sid}/image", tags=["sessions"], dependencies=deps)
-    async def attach(sid: str, file: fastapi.UploadFile = fastapi.File(...)) -> dict[str, Any]:  # noqa: B008
+    async def attach(
+        sid: str, request: fastapi.Request, file: fastapi.UploadFile = fastapi.File(...)
+    ) -> dict[str, Any]:  # noqa: B008
         """Attach a photo: its faces (all of them, up to --max-faces) and their AUs join the conversation."""
-        session = ctx.sessions.get(sid)
+        session = ctx.sessions.get(sid, owner_of(request))
         with upload_folder() as folder:
             path = await run_in_threadpool(save_upload, file, folder)
             await run_in_threadpool(checked_image, path, ctx.limits, path.name)
@@ -82,12 +85,12 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
             return await ctx.queue.run(run_chat(work, folder))
 
     @app.post("/v1/sessions/{sid}/video", tags=["sessions"], dependencies=deps)
-    async def attach_video(sid: str, body: AttachVideoRequest) -> dict[str, Any]:
+    async def attach_video(sid: str, body: AttachVideoRequest, request: fastapi.Request) -> dict[str, Any]:
         """Attach a finished caption job's video (``{"job": ID}`` from POST /v1/caption) to the conversation."""
         from emoreason.reasoning.base import needs_images
 
-        session = ctx.sessions.get(sid)
-        evidence, name = ctx.jobs.evidence_for_chat(body.job, needs_images(ctx.reasoner))
+        session = ctx.sessions.get(sid, owner_of(request))
+        evidence, name = ctx.jobs.evidence_for_chat(body.job, owner_of(request), needs_images(ctx.reasoner))
         said: list[str] = []
 
         def work() -> dict[str, Any]:
@@ -98,11 +101,11 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
         return await ctx.queue.run(run_chat(work))
 
     @app.post("/v1/sessions/{sid}/ask", tags=["sessions"], dependencies=deps)
-    async def ask(sid: str, body: AskRequest) -> dict[str, Any]:
+    async def ask(sid: str, body: AskRequest, request: fastapi.Request) -> dict[str, Any]:
         """Ask about the attached media; the reply answers this question from the evidence and the history."""
         from emoreason import chat_answers
 
-        session = ctx.sessions.get(sid)
+        session = ctx.sessions.get(sid, owner_of(request))
         if len(body.question) > ctx.limits.question_chars:
             raise ApiError(
                 422, f"the question is {len(body.question)} characters; at most {ctx.limits.question_chars}"
@@ -117,6 +120,6 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
         return await ctx.queue.run(run_chat(work, backend_error=502))
 
     @app.delete("/v1/sessions/{sid}", tags=["sessions"], dependencies=deps)
-    def end_session(sid: str) -> dict[str, bool]:
-        ctx.sessions.end(sid)
+    def end_session(sid: str, request: fastapi.Request) -> dict[str, bool]:
+        ctx.sessions.end(sid, owner_of(request))
         return {"ended": True}

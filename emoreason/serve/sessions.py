@@ -1,5 +1,7 @@
-"""Chat sessions by id, bounded: a total cap, a cap per client address, and idle expiry. New sessions never evict
-someone else's live one: past the caps a client gets 429 until an idle session expires or one is ended."""
+"""Chat sessions by id, each owned by its key or client token (:mod:`emoreason.serve.owners`), bounded: a cap per
+owner (a new session past it ends that owner's least recently used one, never another owner's), a cap per client
+address on token owners (tokens cost nothing to get), a total cap (429 until an idle session expires or one is
+ended), and idle expiry. Another owner's session is 404, as if it did not exist."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from emoreason.serve.limits import ApiError, ServeLimits
 @dataclass
 class _Entry:
     session: Any  # chat.ChatSession
-    client: str
+    owner: str
+    address: str
     used: float = field(default_factory=time.monotonic)
 
 
@@ -39,18 +42,22 @@ class SessionStore:
                 break
             del self.items[sid]
 
-    def new(self, client: str) -> str:
+    def new(self, owner: str, address: str) -> str:
         with self._lock:
             self._expire()
-            mine = sum(1 for e in self.items.values() if e.client == client)
-            if mine >= self.limits.sessions_per_client:
-                raise ApiError(
-                    429,
-                    f"this client already has {mine} chat sessions (the cap is {self.limits.sessions_per_client}); "
-                    "end one with DELETE /v1/sessions/{id}",
-                    "too_many_sessions",
-                    retry_after=self._retry_after(),
-                )
+            mine = [sid for sid, e in self.items.items() if e.owner == owner]  # least recently used first
+            if len(mine) >= self.limits.sessions_per_client:
+                del self.items[mine[0]]
+            elif owner.startswith("client-"):
+                here = sum(1 for e in self.items.values() if e.address == address and e.owner.startswith("client-"))
+                if here >= self.limits.sessions_per_address:
+                    raise ApiError(
+                        429,
+                        f"clients at this address hold {here} chat sessions (the cap is "
+                        f"{self.limits.sessions_per_address}); end one with DELETE /v1/sessions/{{id}}",
+                        "too_many_sessions",
+                        retry_after=self._retry_after(),
+                    )
             if len(self.items) >= self.limits.max_sessions:
                 raise ApiError(
                     429,
@@ -59,7 +66,7 @@ class SessionStore:
                     retry_after=self._retry_after(),
                 )
             sid = secrets.token_urlsafe(16)
-            self.items[sid] = _Entry(self.factory(), client)
+            self.items[sid] = _Entry(self.factory(), owner, address)
             return sid
 
     def _retry_after(self) -> int:
@@ -70,11 +77,11 @@ class SessionStore:
         left = self.limits.session_idle_min * 60 - (time.monotonic() - oldest.used)
         return max(1, math.ceil(left))
 
-    def get(self, sid: str) -> Any:
+    def get(self, sid: str, owner: str) -> Any:
         with self._lock:
             self._expire()
             entry = self.items.get(sid)
-            if entry is None:
+            if entry is None or entry.owner != owner:
                 raise ApiError(
                     404, "no such chat session (ended, expired, or never made); start one: POST /v1/sessions"
                 )
@@ -82,7 +89,9 @@ class SessionStore:
             self.items.move_to_end(sid)
             return entry.session
 
-    def end(self, sid: str) -> None:
+    def end(self, sid: str, owner: str) -> None:
         with self._lock:
-            if self.items.pop(sid, None) is None:
+            entry = self.items.get(sid)
+            if entry is None or entry.owner != owner:
                 raise ApiError(404, "no such chat session (ended, expired, or never made)")
+            del self.items[sid]

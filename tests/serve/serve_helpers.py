@@ -6,8 +6,6 @@ import json
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,24 +34,68 @@ def running(app: Any) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+_TOKENS: dict[str, str] = {}  # base URL -> the client token that server issued to these tests
+CLIENT = "X-Emoreason-Client"
+
+
+def fetch(
+    url: str,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    method: str | None = None,
+    timeout: float = 60,
+    source: str | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of one request, as one client: the token its server issued is sent back (unless
+    ``headers`` name one), like a browser's cookie. ``source`` sends from that local address, as another client
+    with a token of its own (127.0.0.2 is another machine to the server)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    base = f"{parts.scheme}://{parts.netloc}"
+    key = f"{source or ''}|{base}"
+    headers = dict(headers or {})
+    if CLIENT not in headers and "Authorization" not in headers and key in _TOKENS:
+        headers[CLIENT] = _TOKENS[key]
+    conn = http.client.HTTPConnection(
+        parts.hostname, parts.port, timeout=timeout, source_address=(source, 0) if source else None
+    )
+    try:
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn.request(method or ("POST" if data is not None else "GET"), target or "/", body=data, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        issued = response.getheader(CLIENT)
+        if issued:
+            _TOKENS[key] = issued
+        return response.status, dict(response.getheaders()), body
+    finally:
+        conn.close()
+
+
 def call(
     url: str,
     data: bytes | None = None,
     headers: dict[str, str] | None = None,
     method: str | None = None,
     timeout: float = 60,
+    source: str | None = None,
 ) -> tuple[int, Any]:
-    """(status, parsed JSON body) of one request; HTTP errors are returned, not raised."""
-    request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
+    """(status, parsed JSON body) of one request (see :func:`fetch`); HTTP errors are returned, not raised."""
+    status, _, body = fetch(url, data, headers, method, timeout, source)
+    return status, json.loads(body)
 
 
-def post_json(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    return call(url, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})})
+def text(url: str, source: str | None = None) -> tuple[int, str]:
+    status, _, body = fetch(url, source=source)
+    return status, body.decode()
+
+
+def post_json(
+    url: str, body: Any, headers: dict[str, str] | None = None, source: str | None = None
+) -> tuple[int, Any]:
+    return call(url, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})}, source=source)
 
 
 def multipart(fields: list[tuple[str, str, bytes | str]]) -> tuple[bytes, dict[str, str]]:

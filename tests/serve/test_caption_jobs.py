@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_helpers import call, multipart, post_json
+from serve_helpers import call, multipart, post_json, text
 
 from emoreason.serve.limits import ServeLimits
 
@@ -41,7 +41,7 @@ def test_a_caption_job_runs_to_its_result_and_feeds_a_chat(server: str, clip: Pa
     assert {"id", "path", "status", "duration", "tracks", "segments", "caption", "notes"} <= set(result)
     assert result["status"] == "ok" and result["path"] == "clip.mp4" and result["segments"] and result["caption"]
     assert "emoreason-serve-" not in str(result)
-    status, vtt = _text(f"{server}/v1/caption/{job['id']}/subtitles.vtt")
+    status, vtt = text(f"{server}/v1/caption/{job['id']}/subtitles.vtt")
     assert status == 200 and vtt.startswith("WEBVTT")
     assert job["id"] in [j["id"] for j in call(f"{server}/v1/caption")[1]["jobs"]]
     sid = call(f"{server}/v1/sessions", b"", method="POST")[1]["session"]
@@ -50,13 +50,6 @@ def test_a_caption_job_runs_to_its_result_and_feeds_a_chat(server: str, clip: Pa
     reply = post_json(f"{server}/v1/sessions/{sid}/ask", {"question": "What happens at 3 s?"})[1]
     first = result["segments"][-1]
     assert f"{first['start']:.1f}-{first['end']:.1f} s" in reply["reply"] and len(reply["faces"]) == 1
-
-
-def _text(url: str) -> tuple[int, str]:
-    import urllib.request
-
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return response.status, response.read().decode()
 
 
 def test_jobs_are_bounded_cancellable_and_checked_first(start: Any, clip: Path, face_photo: Path) -> None:

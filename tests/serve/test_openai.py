@@ -83,7 +83,7 @@ def test_errors_surface_as_the_clients_own_exceptions(client: openai.OpenAI, fac
 def test_the_api_key_is_required_when_set(start, face_photo: Path) -> None:
     from emoreason.serve.limits import AccessPolicy
 
-    with start(access=AccessPolicy(api_key="s3cret")) as url:
+    with start(access=AccessPolicy(api_keys=("s3cret",))) as url:
         with pytest.raises(openai.AuthenticationError):
             openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()
         good = openai.OpenAI(base_url=f"{url}/v1", api_key="s3cret", max_retries=0)
