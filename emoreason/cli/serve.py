@@ -69,6 +69,18 @@ def serve(
         float, _limit("Largest request body (MB), counted while it streams in.", 0.01)
     ] = _D.max_body_mb,
     max_video_mb: Annotated[float, _limit("Largest video upload to /v1/caption (MB).", 0.01)] = _D.max_video_mb,
+    client_inflight_mb: Annotated[
+        float, _limit("Request bodies one client address may have in flight (MB); more get 429.", 0.01)
+    ] = _D.client_inflight_mb,
+    read_timeout_s: Annotated[
+        float, _limit("A request body that sends nothing this long is dropped (408).", 0.1)
+    ] = _D.read_timeout_s,
+    header_timeout_s: Annotated[
+        float, _limit("A connection that sends no whole request head this long is closed.", 0.1)
+    ] = _D.header_timeout_s,
+    max_connections: Annotated[
+        int, _limit("Connections and requests at once (uvicorn's limit); more get 503.", 1)
+    ] = _D.max_connections,
     max_megapixels: Annotated[
         float, _limit("Largest image (and video frame), from its header.", 0.01)
     ] = _D.max_megapixels,
@@ -108,6 +120,10 @@ def serve(
     limits = ServeLimits(
         max_body_mb=max_body_mb,
         max_video_mb=max_video_mb,
+        client_inflight_mb=client_inflight_mb,
+        read_timeout_s=read_timeout_s,
+        header_timeout_s=header_timeout_s,
+        max_connections=max_connections,
         max_megapixels=max_megapixels,
         max_files=max_files,
         max_faces=max_faces,

@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from emoreason.errors import EmoreasonError
-from emoreason.serve.context import ServeContext, checked_image, save_upload, scrub, upload_folder
+from emoreason.serve.context import ServeContext, checked_image, scrub, upload_folder
 from emoreason.serve.limits import AccessGuard, AccessPolicy, ApiError, BodyLimit, ServeLimits, error_body, is_loopback
 from emoreason.serve.owners import ClientTokens
+from emoreason.serve.uploads import form_schema, read_form
 
 logger = logging.getLogger(__name__)
 
@@ -113,10 +114,9 @@ def _add_analyze(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
 
     from emoreason.labels import LABEL_SETS
 
-    def save_all(files: list[Any], folder: Path) -> list[tuple[Path, str | None]]:
+    def check_all(paths: list[Path]) -> list[tuple[Path, str | None]]:
         out = []
-        for upload in files:
-            path = save_upload(upload, folder)
+        for path in paths:
             try:
                 checked_image(path, ctx.limits, path.name)
                 out.append((path, None))
@@ -124,20 +124,29 @@ def _add_analyze(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
                 out.append((path, err.message))
         return out
 
-    @app.post("/v1/analyze", tags=["analyze"], dependencies=deps)
-    async def analyze(
-        files: list[fastapi.UploadFile] = fastapi.File(..., description="one or more photos"),  # noqa: B008
-        label_set_: str = fastapi.Form(ctx.label_set, alias="label_set"),  # noqa: B008
-    ) -> dict[str, Any]:
+    body = form_schema(
+        {
+            "files": {"type": "array", "items": {"type": "string", "format": "binary"}, "description": "photos"},
+            "label_set": {"type": "string", "enum": list(LABEL_SETS), "default": ctx.label_set},
+        },
+        ["files"],
+    )
+
+    @app.post("/v1/analyze", tags=["analyze"], dependencies=deps, openapi_extra=body)
+    async def analyze(request: fastapi.Request) -> dict[str, Any]:
         """Analyze photos: one result per file, exactly the fields of ``emoreason analyze --json``."""
-        if label_set_ not in LABEL_SETS:
-            raise ApiError(422, f"label_set must be one of {', '.join(LABEL_SETS)}, not {label_set_!r}")
-        if len(files) > ctx.limits.max_files:
-            raise ApiError(413, f"at most {ctx.limits.max_files} files per request (--max-files); got {len(files)}")
-        with upload_folder() as folder:
-            saved = await run_in_threadpool(save_all, files, folder)
+        with ctx.queue.reserve() as ticket, upload_folder() as folder:  # the slot first: a full queue reads nothing
+            form = await read_form(request, folder, ctx.limits.max_files)
+            label_set = form.fields.get("label_set", ctx.label_set)
+            if label_set not in LABEL_SETS:
+                raise ApiError(422, f"label_set must be one of {', '.join(LABEL_SETS)}, not {label_set!r}")
+            if not form.paths("files"):
+                raise ApiError(422, "files: Field required (one or more photos, multipart field 'files')")
+            saved = await run_in_threadpool(check_all, form.paths("files"))
             good = [path for path, error in saved if error is None]
-            records, notes = await ctx.queue.run(_analyze_job, ctx, good, label_set_, folder) if good else ([], [])
+            records, notes = (
+                await ctx.queue.run(_analyze_job, ctx, good, label_set, folder, ticket=ticket) if good else ([], [])
+            )
             by_path = dict(zip(good, records, strict=True))
             results = []
             for path, error in saved:
@@ -199,7 +208,12 @@ def create_app(
     session_routes.add_routes(app, ctx, deps)
     caption_routes.add_routes(app, ctx, deps)
     docs.add_docs(app)
-    app.add_middleware(BodyLimit, rule=body_rule(limits))
+    app.add_middleware(
+        BodyLimit,
+        rule=body_rule(limits),
+        read_timeout_s=limits.read_timeout_s,
+        inflight_bytes=limits.client_inflight_bytes,
+    )
     # Added last, so it runs first: no body is read before it. It also names each request's owner (owners.py).
     app.add_middleware(AccessGuard, policy=access, tokens=ClientTokens(secrets.token_bytes(32)))
     return app
@@ -259,4 +273,7 @@ def serve(
             host,
             "" if access and access.api_keys else " WITHOUT a key",
         )
-    uvicorn.run(create_app(reasoner, label_set, face_model, limits, access), host=host, port=port, log_level="info")
+    from emoreason.serve.server import uvicorn_config
+
+    app = create_app(reasoner, label_set, face_model, limits, access)
+    uvicorn.Server(uvicorn_config(app, host, port)).run()

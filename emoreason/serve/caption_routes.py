@@ -5,14 +5,27 @@ stops it and ``DELETE`` forgets it. The jobs themselves run in :mod:`emoreason.s
 
 # No `from __future__ import annotations`: FastAPI reads the endpoint annotations, which name the lazily imported
 # fastapi module, at definition time.
+import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from emoreason.serve.context import ServeContext, save_upload
+from pydantic import BaseModel, ConfigDict, Field
+
+from emoreason.serve.context import ServeContext
 from emoreason.serve.limits import ApiError
 from emoreason.serve.owners import owner_of
+from emoreason.serve.uploads import form_schema, read_form
+
+
+class CaptionForm(BaseModel):
+    """The caption settings a POST /v1/caption form may carry (besides ``file`` and ``label_set``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    fps: float = Field(4.0, ge=0.5, le=10.0, description="frames sampled per second")
+    window: float | None = Field(None, ge=1.0, le=60.0, description="fixed windows (s)")
+    no_speech: bool = Field(False, description="skip speech and prosody")
 
 
 def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
@@ -23,31 +36,43 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
 
     from emoreason.labels import LABEL_SETS
 
-    @app.post("/v1/caption", tags=["caption"], status_code=202, dependencies=deps)
-    async def caption(
-        request: fastapi.Request,
-        file: fastapi.UploadFile = fastapi.File(..., description="a video clip"),  # noqa: B008
-        label_set_: str = fastapi.Form(ctx.label_set, alias="label_set"),  # noqa: B008
-        fps: float = fastapi.Form(4.0, ge=0.5, le=10.0, description="frames sampled per second"),  # noqa: B008
-        window: float | None = fastapi.Form(None, ge=1.0, le=60.0, description="fixed windows (s)"),  # noqa: B008
-        no_speech: bool = fastapi.Form(False, description="skip speech and prosody"),  # noqa: B008
-    ) -> JSONResponse:
+    body = form_schema(
+        {
+            "file": {"type": "string", "format": "binary", "description": "a video clip"},
+            "label_set": {"type": "string", "enum": list(LABEL_SETS), "default": ctx.label_set},
+            **CaptionForm.model_json_schema()["properties"],
+        },
+        ["file"],
+    )
+
+    @app.post("/v1/caption", tags=["caption"], status_code=202, dependencies=deps, openapi_extra=body)
+    async def caption(request: fastapi.Request) -> JSONResponse:
         """Start a caption job for one clip (at most --video-seconds long); poll GET /v1/caption/{id}."""
+        from pydantic import ValidationError
+
         from emoreason.pipelines.video import VideoOptions
 
-        if label_set_ not in LABEL_SETS:
-            raise ApiError(422, f"label_set must be one of {', '.join(LABEL_SETS)}, not {label_set_!r}")
-        folder = Path(tempfile.mkdtemp(prefix="emoreason-serve-"))
-        try:
-            path = await run_in_threadpool(save_upload, file, folder, "clip.mp4")
-            duration = await run_in_threadpool(ctx.jobs.check_clip, path, path.name)
-            options = VideoOptions(
-                fps=fps, window=window, no_speech=no_speech, label_set=label_set_, face_model=ctx.face_model
-            )
-            job = ctx.jobs.submit(path, path.name, options, duration, owner_of(request))
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
+        with ctx.jobs.reserve() as slot:  # the job cap first: a refused upload reads nothing
+            folder = Path(tempfile.mkdtemp(prefix=f"emoreason-serve-{os.getpid()}-"))
+            try:
+                form = await read_form(request, folder, 1, fallback="clip.mp4")
+                label_set = form.fields.pop("label_set", ctx.label_set)
+                if label_set not in LABEL_SETS:
+                    raise ApiError(422, f"label_set must be one of {', '.join(LABEL_SETS)}, not {label_set!r}")
+                try:
+                    settings = CaptionForm.model_validate({k: v for k, v in form.fields.items() if v != ""})
+                except ValidationError as err:
+                    problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()]
+                    raise ApiError(422, "; ".join(problems)) from None
+                (path, *_) = form.paths("file") or [None]
+                if path is None:
+                    raise ApiError(422, "file: Field required (a video clip, multipart field 'file')")
+                duration = await run_in_threadpool(ctx.jobs.check_clip, path, path.name)
+                options = VideoOptions(**settings.model_dump(), label_set=label_set, face_model=ctx.face_model)
+                job = ctx.jobs.submit(path, path.name, options, duration, owner_of(request), slot)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
         return JSONResponse(job.view(), 202)
 
     @app.get("/v1/caption", tags=["caption"], dependencies=deps)

@@ -60,20 +60,11 @@ class ServeContext:
 @contextmanager
 def upload_folder() -> Iterator[Path]:
     """A private temporary folder for one request's uploads, removed afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix="emoreason-serve-"))
+    folder = Path(tempfile.mkdtemp(prefix=f"emoreason-serve-{os.getpid()}-"))
     try:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def save_upload(upload: Any, folder: Path, fallback: str = "upload") -> Path:
-    """Copy one UploadFile (already within the body cap) into ``folder`` under a safe version of its name."""
-    target = unique_path(folder, safe_name(upload.filename, fallback))
-    upload.file.seek(0)
-    with open(target, "wb") as sink:
-        shutil.copyfileobj(upload.file, sink, 1 << 20)
-    return target
 
 
 def save_bytes(data: bytes, folder: Path, name: str) -> Path:

@@ -20,6 +20,8 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,6 +142,7 @@ class CaptionJobs:
         self._lock = threading.Lock()
         self._todo: queue.Queue[CaptionJob] = queue.Queue()
         self._runner: threading.Thread | None = None
+        self._reserved = 0  # uploads being read under a job slot (reserve)
         self._worker: _Worker | None = None
 
     def check_clip(self, path: Path, shown: str) -> float | None:
@@ -165,18 +168,39 @@ class CaptionJobs:
             )
         return info.duration
 
-    def submit(self, path: Path, name: str, options: Any, duration: float | None, owner: str) -> CaptionJob:
+    def _check_room(self) -> None:
+        """ApiError 429 when ``video_jobs`` are queued, running or reserved (call with the lock held)."""
+        active = [j for j in self.jobs.values() if j.status in ACTIVE]
+        if len(active) + self._reserved >= self.limits.video_jobs:
+            left = sum((j.duration or 10.0) for j in active) + 10.0 * self._reserved
+            raise ApiError(
+                429,
+                f"{len(active) + self._reserved} caption jobs are queued, running or uploading (the cap is "
+                f"{self.limits.video_jobs}); retry later",
+                "server_busy",
+                retry_after=max(1, math.ceil(left)),
+            )
+
+    @contextmanager
+    def reserve(self) -> Iterator[object]:
+        """A job slot taken before the upload is read (ApiError 429 when none is free), for :meth:`submit`."""
         with self._lock:
-            active = [j for j in self.jobs.values() if j.status in ACTIVE]
-            if len(active) >= self.limits.video_jobs:
-                left = sum((j.duration or 10.0) for j in active)
-                raise ApiError(
-                    429,
-                    f"{len(active)} caption jobs are queued or running (the cap is {self.limits.video_jobs}); "
-                    "retry later",
-                    "server_busy",
-                    retry_after=max(1, math.ceil(left)),
-                )
+            self._check_room()
+            self._reserved += 1
+        slot = object()
+        try:
+            yield slot
+        finally:
+            with self._lock:
+                self._reserved -= 1
+
+    def submit(
+        self, path: Path, name: str, options: Any, duration: float | None, owner: str, slot: object | None = None
+    ) -> CaptionJob:
+        """Queue a job for ``path``; ``slot`` from :meth:`reserve` (without one, the cap is checked here)."""
+        with self._lock:
+            if slot is None:
+                self._check_room()
             job = CaptionJob(secrets.token_urlsafe(12), owner, name, path, options, duration)
             self.jobs[job.id] = job
             self._forget_old()

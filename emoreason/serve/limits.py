@@ -10,6 +10,7 @@ makes any client filename safe to write. Every refusal is an :class:`ApiError`, 
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import re
@@ -58,6 +59,10 @@ class ServeLimits:
 
     max_body_mb: float = 32.0  # any request body but a video upload, counted while it streams in
     max_video_mb: float = 200.0  # the body of POST /v1/caption
+    client_inflight_mb: float = 256.0  # request bodies one client address may have in flight (being read or held)
+    read_timeout_s: float = 30.0  # a request body that sends nothing for this long is dropped (408)
+    header_timeout_s: float = 10.0  # a connection that has not sent a request's headers in this long is closed
+    max_connections: int = 1000  # requests and connections at once (uvicorn's limit_concurrency); more get 503
     max_megapixels: float = 40.0  # per image (and per video frame), read from the header before decoding
     max_files: int = 16  # photos per /v1/analyze request
     max_faces: int = 16  # faces reported per photo (more are said, not silently dropped)
@@ -83,6 +88,10 @@ class ServeLimits:
     @property
     def max_video_bytes(self) -> int:
         return int(self.max_video_mb * 1024 * 1024)
+
+    @property
+    def client_inflight_bytes(self) -> int:
+        return int(self.client_inflight_mb * 1024 * 1024)
 
     @property
     def max_pixels(self) -> int:
@@ -226,26 +235,55 @@ def _http_exception() -> type[Exception]:
     return HTTPException
 
 
-class BodyTooLarge(_http_exception()):  # type: ignore[misc]
-    """Raised from ``receive`` once a body passes its cap. An HTTPException, because FastAPI's body parsing turns
-    any other exception into a 400; the app's handler (or BodyLimit itself) answers it as 413."""
+class BodyRefused(_http_exception()):  # type: ignore[misc]
+    """Raised from ``receive`` when a body is refused midway (over its cap, too slow, over the client's bytes in
+    flight). An HTTPException, because FastAPI's body parsing turns any other exception into a 400; the app's
+    handler (or BodyLimit itself) answers it."""
 
-    def __init__(self, limit: int) -> None:
-        self.message = f"the request body is over this server's {limit / 2**20:.0f} MB cap"
-        super().__init__(413, self.message)
+    def __init__(self, status: int, message: str, code: str, retry_after: int | None = None) -> None:
+        self.error = ApiError(status, message, code, retry_after)
+        super().__init__(status, message, headers=self.error.headers() or None)
+
+
+def _too_large(limit: int) -> BodyRefused:
+    return BodyRefused(413, f"the request body is over this server's {limit / 2**20:.0f} MB cap", "body_too_large")
 
 
 class BodyLimit:
-    """ASGI middleware capping each request body while it streams: a declared Content-Length over the cap is
+    """ASGI middleware guarding each request body while it streams: a declared Content-Length over the cap is
     refused before one byte is read, and a body that grows past it (chunked, or lying about its length) is cut
-    off at the cap, so nothing beyond it reaches Starlette's spooling or memory. It also answers 415 when a route
+    off at the cap, so nothing beyond it reaches the app. A body that sends nothing for ``read_timeout_s`` is
+    dropped (408). The bytes in flight per client address (declared or received, held until the response ends)
+    stay under ``inflight_bytes`` (429 otherwise, before reading when declared). It also answers 415 when a route
     that takes files (or JSON) gets another content type. ``rule(method, path)`` gives (cap in bytes, the content
     type expected: "multipart/form-data", "application/json" or None). ``seen`` records, per path, the most body
     bytes handed to the app (for tests and the load benchmark)."""
 
-    def __init__(self, app: Any, rule: Callable[[str, str], tuple[int, str | None]]) -> None:
-        self.app, self.rule = app, rule
+    def __init__(
+        self, app: Any, rule: Callable[[str, str], tuple[int, str | None]], read_timeout_s: float, inflight_bytes: int
+    ) -> None:
+        self.app, self.rule, self.read_timeout_s, self.inflight_bytes = app, rule, read_timeout_s, inflight_bytes
         self.seen: dict[str, int] = {}
+        self.inflight: dict[str, int] = {}
+
+    def _hold(self, address: str, extra: int) -> None:
+        held = self.inflight.get(address, 0)
+        if extra and held + extra > self.inflight_bytes:
+            raise BodyRefused(
+                429,
+                f"this address has {held / 2**20:.0f} MB of requests in flight; at most "
+                f"{self.inflight_bytes / 2**20:.0f} MB (--client-inflight-mb): wait for them to finish",
+                "too_many_bytes_in_flight",
+                retry_after=5,
+            )
+        self.inflight[address] = held + extra
+
+    def _release(self, address: str, held: int) -> None:
+        left = self.inflight.get(address, 0) - held
+        if left > 0:
+            self.inflight[address] = left
+        else:
+            self.inflight.pop(address, None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -259,20 +297,38 @@ class BodyLimit:
             await send_error(send, ApiError(415, f"{path} takes {expected}, not {shown}", "unsupported_media_type"))
             return
         declared = _header(scope, b"content-length")
-        too_large = ApiError(413, BodyTooLarge(limit).message, "body_too_large")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await send_error(send, too_large)
+        held = int(declared) if declared is not None and declared.isdigit() else 0
+        address = scope["client"][0] if scope.get("client") else "?"
+        try:
+            if held > limit:
+                raise _too_large(limit)
+            self._hold(address, held)
+        except BodyRefused as err:
+            await send_error(send, err.error)
             return
-        received, started = 0, False
+        received, more, started = 0, True, False
 
         async def limited_receive() -> dict[str, Any]:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
-                self.seen[path] = max(self.seen.get(path, 0), received)
+            nonlocal received, more, held
+            if not more:  # the body is in; what follows is the wait for a disconnect, which has no timeout
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.read_timeout_s)
+            except TimeoutError:
+                raise BodyRefused(
+                    408, f"the request body stalled for {self.read_timeout_s:.0f} s (--read-timeout-s)", "timeout"
+                ) from None
+            if message["type"] != "http.request":
+                more = False
+                return message
+            received += len(message.get("body", b""))
+            more = message.get("more_body", False)
+            if received > limit:
+                raise _too_large(limit)
+            if received > held:
+                self._hold(address, received - held)
+                held = received
+            self.seen[path] = max(self.seen.get(path, 0), received)
             return message
 
         async def tracking_send(message: dict[str, Any]) -> None:
@@ -282,9 +338,11 @@ class BodyLimit:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
+        except BodyRefused as err:
             if not started:
-                await send_error(send, too_large)
+                await send_error(send, err.error)
+        finally:
+            self._release(address, held)
 
 
 def check_pixels(source: Any, max_pixels: int, name: str) -> None:

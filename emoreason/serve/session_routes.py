@@ -11,9 +11,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints
 
 from emoreason.errors import EmoreasonError
-from emoreason.serve.context import ServeContext, checked_image, client_of, save_upload, scrub, upload_folder
+from emoreason.serve.context import ServeContext, checked_image, client_of, scrub, upload_folder
 from emoreason.serve.limits import ApiError
 from emoreason.serve.owners import owner_of
+from emoreason.serve.uploads import form_schema, read_form
 
 
 class AskRequest(BaseModel):
@@ -64,14 +65,16 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
         ]
         return {"attached": bool(new), "message": " ".join(said), "faces": faces}
 
-    @app.post("/v1/sessions/{sid}/image", tags=["sessions"], dependencies=deps)
-    async def attach(
-        sid: str, request: fastapi.Request, file: fastapi.UploadFile = fastapi.File(...)
-    ) -> dict[str, Any]:  # noqa: B008
+    photo = form_schema({"file": {"type": "string", "format": "binary", "description": "a photo"}}, ["file"])
+
+    @app.post("/v1/sessions/{sid}/image", tags=["sessions"], dependencies=deps, openapi_extra=photo)
+    async def attach(sid: str, request: fastapi.Request) -> dict[str, Any]:
         """Attach a photo: its faces (all of them, up to --max-faces) and their AUs join the conversation."""
-        session = ctx.sessions.get(sid, owner_of(request))
-        with upload_folder() as folder:
-            path = await run_in_threadpool(save_upload, file, folder)
+        session = ctx.sessions.get(sid, owner_of(request))  # the session and a queue slot before the body
+        with ctx.queue.reserve() as ticket, upload_folder() as folder:
+            (path, *_) = (await read_form(request, folder, 1)).paths("file") or [None]
+            if path is None:
+                raise ApiError(422, "file: Field required (a photo, multipart field 'file')")
             await run_in_threadpool(checked_image, path, ctx.limits, path.name)
             said: list[str] = []
 
@@ -82,7 +85,7 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
                     ev.meta["path"] = path.name
                 return attached(session, [scrub(s, folder) for s in said], before)
 
-            return await ctx.queue.run(run_chat(work, folder))
+            return await ctx.queue.run(run_chat(work, folder), ticket=ticket)
 
     @app.post("/v1/sessions/{sid}/video", tags=["sessions"], dependencies=deps)
     async def attach_video(sid: str, body: AttachVideoRequest, request: fastapi.Request) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The bounded work queue: one worker thread runs every perception and reasoning call in turn (model backends are
 not thread-safe, and two cores do not gain from more), at most ``depth`` calls wait behind it, and the rest are
-refused at once with 429 and a Retry-After estimated from recent calls. A caller waits at most its timeout; a
-call still queued then is dropped, a running one finishes and its result is discarded (the slot is held until it
-does, so the bound stays true).
+refused at once with 429 and a Retry-After estimated from recent calls. A route that takes an upload takes its slot
+first (:meth:`WorkQueue.reserve`), before it reads a byte of the body, so a full queue costs no disk. A caller waits
+at most its timeout; a call still queued then is dropped, a running one finishes and its result is discarded (the
+slot is held until it does, so the bound stays true).
 """
 
 from __future__ import annotations
@@ -12,14 +13,21 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from emoreason.serve.limits import ApiError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class Ticket:
+    """A slot in the queue, taken by :meth:`WorkQueue.reserve`."""
+
+    used = False
 
 
 class WorkQueue:
@@ -50,7 +58,7 @@ class WorkQueue:
                 )
             self._in += 1
 
-    def _release(self, _future: Future[Any]) -> None:
+    def _release(self, _future: Future[Any] | None) -> None:
         with self._lock:
             self._in -= 1
 
@@ -63,9 +71,26 @@ class WorkQueue:
             with self._lock:
                 self._mean_s = 0.8 * self._mean_s + 0.2 * elapsed
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
-        """Admit and queue ``fn(*args)``; raises ApiError(429) when the queue is full."""
+    @contextmanager
+    def reserve(self) -> Iterator[Ticket]:
+        """A slot taken now (ApiError 429 when full), for one later :meth:`run` with ``ticket=``; given back on exit
+        if no call used it."""
         self._admit()
+        ticket = Ticket()
+        try:
+            yield ticket
+        finally:
+            if not ticket.used:
+                self._release(None)
+
+    def submit(self, fn: Callable[..., T], *args: Any, ticket: Ticket | None = None) -> Future[T]:
+        """Admit (or take ``ticket``'s slot) and queue ``fn(*args)``; raises ApiError(429) when the queue is full."""
+        if ticket is None:
+            self._admit()
+        elif ticket.used:
+            raise RuntimeError("a queue ticket is good for one call")
+        else:
+            ticket.used = True
         try:
             future = self._pool.submit(self._timed, fn, args)
         except RuntimeError:  # shut down
@@ -75,9 +100,11 @@ class WorkQueue:
         future.add_done_callback(self._release)
         return future
 
-    async def run(self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
+    async def run(
+        self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None, ticket: Ticket | None = None
+    ) -> T:
         """``fn(*args)`` on the worker; ApiError 429 when full, 504 past the timeout."""
-        future = self.submit(fn, *args)
+        future = self.submit(fn, *args, ticket=ticket)
         timeout = self.timeout_s if timeout_s is None else timeout_s
         try:
             result = await asyncio.wait_for(asyncio.wrap_future(future), timeout)

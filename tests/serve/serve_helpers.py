@@ -20,7 +20,9 @@ def running(app: Any) -> Iterator[str]:
         port = s.getsockname()[1]
     import uvicorn
 
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    from emoreason.serve.server import uvicorn_config
+
+    srv = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -108,3 +110,36 @@ def multipart(fields: list[tuple[str, str, bytes | str]]) -> tuple[bytes, dict[s
         body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + payload + b"\r\n"
     body += f"--{boundary}--\r\n".encode()
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def raw(url: str, head: str, chunks: Any = (), first_wait: float = 1.0, timeout: float = 10) -> tuple[int, int]:
+    """Send ``head``, wait up to ``first_wait`` s for an early answer, then send ``chunks`` until the server answers;
+    (status, body bytes sent). A server that answers before reading the body gives (status, 0)."""
+    import select
+
+    host, port = url.removeprefix("http://").split(":")
+    sent = 0
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(head.encode())
+        select.select([sock], [], [], first_wait)
+        for chunk in chunks:
+            if select.select([sock], [], [], 0)[0]:
+                break  # the server answered (and stopped reading)
+            try:
+                sock.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += len(chunk)
+        reply = sock.recv(65536).decode("latin-1")
+    return int(reply.split(" ", 2)[1]), sent
+
+
+def form_head(path: str, length: int, url: str | None = None) -> str:
+    """A request head for a multipart POST (boundary ``b``) of ``length`` bytes to ``path``; with ``url``, as the
+    client :func:`call` is to that server (its token)."""
+    token = _TOKENS.get(f"|{url}") if url else None
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        + (f"{CLIENT}: {token}\r\n" if token else "")
+        + f"Content-Length: {length}\r\n\r\n"
+    )
