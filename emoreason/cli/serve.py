@@ -27,6 +27,14 @@ def serve(
     top_p: common.TopP = None,
     max_new_tokens: common.MaxNewTokens = None,
     label_set: common.LabelSetOpt = "compound",
+    state_dir: Annotated[
+        str | None,
+        typer.Option(
+            help="Folder for caption jobs (kept across restarts), the client-token key and uploads in use; one "
+            "server per folder. Default: ~/.local/state/emoreason/serve.",
+            show_default=False,
+        ),
+    ] = None,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -115,6 +123,7 @@ def serve(
     /v1/sessions, /v1/caption; docs at /docs. Loopback only unless --host says otherwise."""
     from emoreason.serve.app import access_policy, read_keys
     from emoreason.serve.app import serve as run
+    from emoreason.serve.state import default_state_dir
 
     common.check_choice("--label-set", label_set, common.LABEL_SETS)
     limits = ServeLimits(
@@ -153,4 +162,12 @@ def serve(
     typer.echo(f"emoreason serving the {backend} backend on http://{shown}:{port}/ (docs at /docs; Ctrl-C stops)")
     if access.api_keys:
         typer.echo("API key required: send 'Authorization: Bearer KEY' (the page asks for it once)")
-    run(reasoner, host=host, port=port, label_set=label_set, limits=limits, access=access)
+    run(
+        reasoner,
+        host=host,
+        port=port,
+        label_set=label_set,
+        limits=limits,
+        access=access,
+        state_dir=state_dir or default_state_dir(),
+    )

@@ -24,18 +24,20 @@ the request. For scale, run a vLLM OpenAI server and ``--backend openai`` behind
 
 # No `from __future__ import annotations`: FastAPI reads the endpoint annotations, which name the lazily imported
 # fastapi module, at definition time.
+import contextlib
 import dataclasses
 import logging
 import re
-import secrets
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from emoreason.errors import EmoreasonError
-from emoreason.serve.context import ServeContext, checked_image, scrub, upload_folder
+from emoreason.serve.context import ServeContext, checked_image, scrub
 from emoreason.serve.limits import AccessGuard, AccessPolicy, ApiError, BodyLimit, ServeLimits, error_body, is_loopback
 from emoreason.serve.owners import ClientTokens
+from emoreason.serve.state import StateFolder
 from emoreason.serve.uploads import form_schema, read_form
 
 logger = logging.getLogger(__name__)
@@ -135,7 +137,7 @@ def _add_analyze(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
     @app.post("/v1/analyze", tags=["analyze"], dependencies=deps, openapi_extra=body)
     async def analyze(request: fastapi.Request) -> dict[str, Any]:
         """Analyze photos: one result per file, exactly the fields of ``emoreason analyze --json``."""
-        with ctx.queue.reserve() as ticket, upload_folder() as folder:  # the slot first: a full queue reads nothing
+        with ctx.queue.reserve() as ticket, ctx.upload_folder() as folder:  # the slot first: a full queue reads none
             form = await read_form(request, folder, ctx.limits.max_files)
             label_set = form.fields.get("label_set", ctx.label_set)
             if label_set not in LABEL_SETS:
@@ -164,9 +166,12 @@ def create_app(
     face_model: str | None = None,
     limits: ServeLimits | None = None,
     access: AccessPolicy | None = None,
+    state_dir: str | Path | None = None,
 ) -> Any:
     """The FastAPI app serving ``reasoner`` (any backend from ``reasoning.base.build_reasoner``), wrapped in the
-    access guard and the body cap. ``access`` defaults to loopback Host names and no key."""
+    access guard and the body cap. ``access`` defaults to loopback Host names and no key; ``state_dir`` (default:
+    a temporary folder) keeps the caption jobs and the token key across restarts (:mod:`emoreason.serve.state`).
+    At shutdown (SIGTERM or SIGINT under uvicorn) the perception worker is stopped and the uploads removed."""
     fastapi = _import_fastapi()
     from fastapi.responses import HTMLResponse
     from fastapi.security import HTTPBearer
@@ -177,9 +182,17 @@ def create_app(
 
     limits = limits or ServeLimits()
     access = access or AccessPolicy()
-    ctx = ServeContext(reasoner, label_set, face_model, limits)
+    ctx = ServeContext(reasoner, label_set, face_model, limits, StateFolder(state_dir))
     ctx.jobs = CaptionJobs(ctx)
-    app = fastapi.FastAPI(title="emoreason", version=__version__, docs_url=None, redoc_url=None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            ctx.close()
+
+    app = fastapi.FastAPI(title="emoreason", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.ctx = ctx
     # Declares the bearer scheme in the OpenAPI docs (an "Authorize" button); AccessGuard does the checking.
     deps = [fastapi.Depends(HTTPBearer(auto_error=False, description="the --api-key, when the server has one"))]
@@ -215,7 +228,7 @@ def create_app(
         inflight_bytes=limits.client_inflight_bytes,
     )
     # Added last, so it runs first: no body is read before it. It also names each request's owner (owners.py).
-    app.add_middleware(AccessGuard, policy=access, tokens=ClientTokens(secrets.token_bytes(32)))
+    app.add_middleware(AccessGuard, policy=access, tokens=ClientTokens(ctx.state.secret()))
     return app
 
 
@@ -258,8 +271,9 @@ def serve(
     label_set: str = "compound",
     limits: ServeLimits | None = None,
     access: AccessPolicy | None = None,
+    state_dir: str | Path | None = None,
 ) -> None:
-    """Run the app with uvicorn until interrupted."""
+    """Run the app with uvicorn until SIGINT or SIGTERM (both stop the workers and remove the uploads)."""
     _import_fastapi()
     import uvicorn
 
@@ -275,5 +289,5 @@ def serve(
         )
     from emoreason.serve.server import uvicorn_config
 
-    app = create_app(reasoner, label_set, face_model, limits, access)
+    app = create_app(reasoner, label_set, face_model, limits, access, state_dir)
     uvicorn.Server(uvicorn_config(app, host, port)).run()

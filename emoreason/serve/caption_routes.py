@@ -5,10 +5,7 @@ stops it and ``DELETE`` forgets it. The jobs themselves run in :mod:`emoreason.s
 
 # No `from __future__ import annotations`: FastAPI reads the endpoint annotations, which name the lazily imported
 # fastapi module, at definition time.
-import os
 import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,7 +50,7 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
         from emoreason.pipelines.video import VideoOptions
 
         with ctx.jobs.reserve() as slot:  # the job cap first: a refused upload reads nothing
-            folder = Path(tempfile.mkdtemp(prefix=f"emoreason-serve-{os.getpid()}-"))
+            folder = ctx.state.upload_folder()
             try:
                 form = await read_form(request, folder, 1, fallback="clip.mp4")
                 label_set = form.fields.pop("label_set", ctx.label_set)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from typing import Any
 
 from emoreason.serve.limits import ServeLimits, check_pixels, safe_name, unique_path
 from emoreason.serve.sessions import SessionStore
+from emoreason.serve.state import StateFolder
 from emoreason.serve.work import WorkQueue
 
 
@@ -23,6 +23,7 @@ class ServeContext:
     label_set: str
     face_model: str | None
     limits: ServeLimits
+    state: StateFolder
     queue: WorkQueue = field(init=False)
     sessions: SessionStore = field(init=False)
     jobs: Any = None  # jobs.CaptionJobs, set by create_app
@@ -41,6 +42,22 @@ class ServeContext:
         model = getattr(self.reasoner, "model_name", None) or getattr(self.reasoner, "model", None)
         return f"emoreason-{self.backend}" if not isinstance(model, str) else Path(model).name or model
 
+    def close(self) -> None:
+        """At shutdown: stop the caption jobs and their worker process, the work queue, then the state folder."""
+        if self.jobs is not None:
+            self.jobs.close()
+        self.queue.close()
+        self.state.close()
+
+    @contextmanager
+    def upload_folder(self) -> Iterator[Path]:
+        """A private folder (in the state folder's ``uploads``) for one request's uploads, removed afterwards."""
+        folder = self.state.upload_folder()
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
     def new_chat(self) -> Any:
         """A ChatSession with the server's per-session caps; it writes nowhere (routes collect what it says)."""
         from emoreason.chat import ChatSession
@@ -55,16 +72,6 @@ class ServeContext:
             max_turns=self.limits.session_turns,
             max_question_chars=self.limits.question_chars,
         )
-
-
-@contextmanager
-def upload_folder() -> Iterator[Path]:
-    """A private temporary folder for one request's uploads, removed afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix=f"emoreason-serve-{os.getpid()}-"))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def save_bytes(data: bytes, folder: Path, name: str) -> Path:

@@ -39,7 +39,7 @@ class CaptionJob:
     id: str
     owner: str  # owners.key_owner / ClientTokens.owner of the request that started it
     name: str  # the client's (safe) file name
-    path: Path  # the upload, deleted when perception is over
+    path: Path | None  # the upload, deleted when perception is over (None for a job read back from the state folder)
     options: Any  # video.VideoOptions
     duration: float | None
     status: str = "queued"  # queued | running | done | error | cancelled
@@ -73,10 +73,44 @@ class CaptionJob:
             out["result"] = self.result
         return out
 
+    def record(self) -> dict[str, Any]:
+        """What the state folder keeps of this job (its crops are stored beside it)."""
+        evidence = [ev.model_dump(mode="json", exclude={"images"}) for ev in self.evidence]
+        return {**self.view(), "owner": self.owner, "started": self.started, "finished": self.finished,
+                "evidence": evidence}  # fmt: skip
+
+
+def job_from_record(record: dict[str, Any], crops: dict[str, bytes]) -> CaptionJob:
+    """A job read back from the state folder; one that was still going when the server stopped is an error now."""
+    from emoreason.schema import Evidence, MediaResult
+
+    job = CaptionJob(record["id"], record["owner"], record["name"], None, None, record.get("duration"))
+    for key in ("status", "stage", "progress", "created", "started", "finished", "error", "result"):
+        setattr(job, key, record.get(key, getattr(job, key)))
+    if job.status in ACTIVE:
+        job.status, job.error, job.finished = "error", "the server stopped before this job finished", time.time()
+    if job.result is not None:
+        job.media = MediaResult.model_validate(job.result)
+    job.evidence = [Evidence.model_validate(ev) for ev in record.get("evidence", [])]
+    job.crops = crops
+    return job
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when the server dies, even by SIGKILL (elsewhere: a no-op)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
 
 def _worker_loop(inbox: Any, outbox: Any) -> None:
     """The perception process: for each (path, options, video id) from ``inbox``, send ("progress", stage, share)
     messages and then ("done", perception) or ("error", message) on ``outbox``. Stays warm between jobs."""
+    _die_with_parent()
     from emoreason.perception import media
     from emoreason.pipelines.video import perceive_video
 
@@ -127,9 +161,13 @@ class _Worker:
     def kill(self) -> None:
         if self.process.is_alive():
             self.process.terminate()
+            self.process.join(timeout=3)
+        if self.process.is_alive():
+            self.process.kill()
         self.process.join(timeout=5)
-        self.inbox.close()
-        self.outbox.close()
+        for pipe in (self.inbox, self.outbox):
+            pipe.close()
+            pipe.cancel_join_thread()  # nobody reads them any more: exiting must not wait on their feeder threads
 
 
 class CaptionJobs:
@@ -144,6 +182,13 @@ class CaptionJobs:
         self._runner: threading.Thread | None = None
         self._reserved = 0  # uploads being read under a job slot (reserve)
         self._worker: _Worker | None = None
+        self.state = ctx.state  # state.StateFolder
+        for record, crops in self.state.load_jobs():
+            job = job_from_record(record, crops)
+            self.jobs[job.id] = job
+            if record.get("status") in ACTIVE:
+                self.state.save_job(job.record(), job.crops)
+        self._forget_old()
 
     def check_clip(self, path: Path, shown: str) -> float | None:
         """The clip's duration, after the header checks (422 not a video, 413 too long or too many pixels)."""
@@ -203,6 +248,7 @@ class CaptionJobs:
                 self._check_room()
             job = CaptionJob(secrets.token_urlsafe(12), owner, name, path, options, duration)
             self.jobs[job.id] = job
+            self.state.save_job(job.record(), {})  # a record of it, should the server die before it ends
             self._forget_old()
             if self._runner is None or not self._runner.is_alive():
                 self._runner = threading.Thread(target=self._run, name="emoreason-caption", daemon=True)
@@ -214,6 +260,7 @@ class CaptionJobs:
         finished = [j for j in self.jobs.values() if j.status not in ACTIVE]
         for job in finished[: max(0, len(finished) - self.limits.jobs_kept)]:
             del self.jobs[job.id]
+            self.state.delete_job(job.id)
 
     def owned(self, owner: str) -> list[CaptionJob]:
         """``owner``'s jobs, oldest first."""
@@ -237,11 +284,28 @@ class CaptionJobs:
         self.cancel(job_id, owner)
         with self._lock:
             self.jobs.pop(job_id, None)
+            self.state.delete_job(job_id)
 
     def _finish(self, job: CaptionJob, status: str, error: str | None) -> None:
-        job.status, job.error, job.finished = status, error, time.time()
-        job.stage = "done" if status == "done" else job.stage
-        shutil.rmtree(job.path.parent, ignore_errors=True)
+        """End ``job`` (the first call wins: a shutdown and the runner may both try) and store it."""
+        with self._lock:
+            if job.finished is not None:
+                return
+            job.status, job.error, job.finished = status, error, time.time()
+            job.stage = "done" if status == "done" else job.stage
+            if job.path is not None:
+                shutil.rmtree(job.path.parent, ignore_errors=True)
+            if job.id in self.jobs:
+                self.state.save_job(job.record(), job.crops)
+
+    def close(self) -> None:
+        """At shutdown: end the jobs still going (stored as errors) and stop the perception process."""
+        for job in [j for j in list(self.jobs.values()) if j.status in ACTIVE]:
+            job.cancel.set()
+            self._finish(job, "error", "the server stopped before this job finished")
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.kill()
 
     def _run(self) -> None:
         while True:

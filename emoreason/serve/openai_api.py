@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from emoreason.errors import EmoreasonError
-from emoreason.serve.context import ServeContext, save_bytes, scrub, upload_folder
+from emoreason.serve.context import ServeContext, save_bytes, scrub
 from emoreason.serve.limits import ApiError, check_pixels, error_body
 
 IMAGE_EXTENSIONS = {
@@ -153,7 +153,7 @@ def _answer(ctx: ServeContext, turns: list[dict[str, Any]], generation: dict[str
     session = ctx.new_chat()
     said: list[str] = []
     session.write = said.append
-    with upload_folder() as folder:
+    with ctx.upload_folder() as folder:
         try:
             for turn in turns:
                 for data, name in turn["images"]:

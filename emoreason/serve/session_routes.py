@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints
 
 from emoreason.errors import EmoreasonError
-from emoreason.serve.context import ServeContext, checked_image, client_of, scrub, upload_folder
+from emoreason.serve.context import ServeContext, checked_image, client_of, scrub
 from emoreason.serve.limits import ApiError
 from emoreason.serve.owners import owner_of
 from emoreason.serve.uploads import form_schema, read_form
@@ -71,7 +71,7 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
     async def attach(sid: str, request: fastapi.Request) -> dict[str, Any]:
         """Attach a photo: its faces (all of them, up to --max-faces) and their AUs join the conversation."""
         session = ctx.sessions.get(sid, owner_of(request))  # the session and a queue slot before the body
-        with ctx.queue.reserve() as ticket, upload_folder() as folder:
+        with ctx.queue.reserve() as ticket, ctx.upload_folder() as folder:
             (path, *_) = (await read_form(request, folder, 1)).paths("file") or [None]
             if path is None:
                 raise ApiError(422, "file: Field required (a photo, multipart field 'file')")

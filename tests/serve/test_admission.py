@@ -46,41 +46,45 @@ def test_a_full_queue_or_job_table_reads_no_body(start: Any, face_photo: Path, c
         assert call(f"{url}/v1/caption/{job['id']}/cancel", b"", method="POST")[0] == 200
 
 
-def _temp_bytes() -> int:
-    """Bytes of this process's temporary files: upload folders, and open (possibly deleted) spool files."""
+def _temp_bytes(uploads: Path) -> int:
+    """Bytes of this process's open temporary files (Starlette's spool, deleted but open) and of ``uploads``."""
     tmp, total, seen = tempfile.gettempdir(), 0, set()
     for fd in os.listdir("/proc/self/fd"):
         try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-            if target.startswith(tmp):
+            if os.readlink(f"/proc/self/fd/{fd}").startswith(tmp):
                 info = os.stat(f"/proc/self/fd/{fd}")
                 seen.add(info.st_ino)
                 total += info.st_size
         except OSError:
             continue
-    for folder in Path(tmp).glob(f"emoreason-serve-{os.getpid()}-*"):
-        for path in folder.rglob("*"):
-            try:
-                info = path.stat()
-            except OSError:
-                continue
-            if path.is_file() and info.st_ino not in seen:
-                total += info.st_size
+    for path in uploads.rglob("*"):
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        if path.is_file() and info.st_ino not in seen:
+            total += info.st_size
     return total
 
 
-def test_an_upload_is_written_once(start: Any, face_photo: Path) -> None:
+def test_an_upload_is_written_once(face_photo: Path) -> None:
+    from serve_helpers import running
+
+    from emoreason.serve.app import create_app
+
     photo = face_photo.read_bytes() + b"\0" * (4 * MB)  # a JPEG with trailing bytes: still read as the photo
     body, headers = multipart([("files", "big.jpg", photo)])
+    app = create_app(SlowRules(1.0))
+    uploads = app.state.ctx.state.uploads
     peak, stop = [0], threading.Event()
-    baseline = _temp_bytes()
+    baseline = _temp_bytes(uploads)
 
     def watch() -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], _temp_bytes() - baseline)
+            peak[0] = max(peak[0], _temp_bytes(uploads) - baseline)
             time.sleep(0.01)
 
-    with start(SlowRules(1.0)) as url:
+    with running(app) as url:
         watcher = threading.Thread(target=watch)
         watcher.start()
         status, reply = call(f"{url}/v1/analyze", body, headers)
