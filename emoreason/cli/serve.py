@@ -55,7 +55,10 @@ def serve(
     allow_host: Annotated[
         list[str] | None,
         typer.Option(
-            help="Also serve this Host name (repeatable); others get 403 (DNS rebinding guard).",
+            "--allow-host",
+            "--allowed-hosts",
+            help="Also serve these Host names (repeatable, or comma-separated), e.g. the name a proxy forwards; "
+            "others get 403 (DNS rebinding guard; checked whenever there is no key).",
             rich_help_panel="Access",
         ),
     ] = None,

@@ -241,11 +241,14 @@ def access_policy(
             f"--host {host} exposes the server to your network, and it has no API key: pass --api-key KEY (or set "
             "EMOREASON_API_KEY), or --allow-no-auth if every machine that can reach it may use it"
         )
+    # Without a key the Host check is all that stops DNS rebinding, wherever the server listens; with one, a
+    # server beyond loopback takes any Host unless --allow-host names them.
     hosts: set[str] | None = None
-    if is_loopback(host) or allow_hosts:
+    names = {h.strip().lower() for entry in allow_hosts for h in entry.split(",") if h.strip()}
+    if not api_keys or names or is_loopback(host):
         from emoreason.serve.limits import LOOPBACK_NAMES
 
-        hosts = {*LOOPBACK_NAMES, *(h.lower() for h in allow_hosts)}
+        hosts = {*LOOPBACK_NAMES, *names}
         if host not in ("0.0.0.0", "::"):
             hosts.add(host.strip("[]").lower())
     keys = tuple(dict.fromkeys(k for k in api_keys if k))

@@ -157,8 +157,8 @@ def _hostname(host_header: str) -> str:
 @dataclass
 class AccessPolicy:
     """Who may call: the bearer keys (none: no key needed, and each client gets a token of its own), the Host names
-    served, the Origins allowed besides the page's own. ``hosts`` None accepts any Host (only with keys: the key
-    protects the server; see ``app.access_policy``)."""
+    served (IP address literals always are), the Origins allowed besides the page's own. ``hosts`` None accepts
+    any Host (only with keys: the key protects the server; see ``app.access_policy``)."""
 
     api_keys: tuple[str, ...] = ()
     hosts: set[str] | None = field(default_factory=lambda: set(LOOPBACK_NAMES))
@@ -192,7 +192,15 @@ class AccessPolicy:
 
 
 def _host_allowed(name: str, hosts: set[str]) -> bool:
-    return name in hosts
+    """A listed name, or an IP address literal: a rebinding page's Host is its own domain name, never an address
+    (so a LAN client typing http://192.168.1.4:8000/ is served without naming it)."""
+    if name in hosts:
+        return True
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 class AccessGuard:

@@ -212,6 +212,19 @@ def test_binding_beyond_loopback_needs_a_key_or_a_flag() -> None:
     assert access_policy("0.0.0.0", ["k"], [], [], allow_no_auth=False).hosts is None  # any Host; the key guards
     assert access_policy("0.0.0.0", [], [], [], allow_no_auth=True).api_keys == ()
     assert access_policy("127.0.0.1", [], ["box.lan"], [], allow_no_auth=False).hosts >= {"box.lan", "localhost"}
+    assert access_policy("0.0.0.0", ["k"], ["a.lan,b.lan"], [], allow_no_auth=False).hosts >= {"a.lan", "b.lan"}
+
+
+@pytest.mark.parametrize(("host", "allowed"), [("127.1", []), ("0.0.0.0", []), ("0.0.0.0", ["box.lan"])])
+def test_without_a_key_the_host_is_checked_wherever_it_listens(start: Any, host: str, allowed: list[str]) -> None:
+    from emoreason.serve.app import access_policy
+
+    with start(access=access_policy(host, [], allowed, [], allow_no_auth=True)) as url:
+        port = url.rsplit(":", 1)[1]
+        rebinding = call(f"{url}/v1/sessions", b"", {"Host": f"evil.example:{port}"}, method="POST")
+        assert rebinding[0] == 403 and "DNS rebinding" in rebinding[1]["detail"]
+        for name in [*allowed, "localhost", "192.168.1.4", "[::1]"]:  # named, or an address (never a rebinding)
+            assert call(f"{url}/v1/sessions", b"", {"Host": f"{name}:{port}"}, method="POST")[0] == 200, name
 
 
 def test_serve_refuses_a_public_address_without_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
