@@ -117,6 +117,9 @@ def serve(
     session_turns: Annotated[int, _limit("Questions per chat session.", 1)] = _D.session_turns,
     question_chars: Annotated[int, _limit("Characters per question or chat message.", 1)] = _D.question_chars,
     messages: Annotated[int, _limit("Messages per /v1/chat/completions request.", 1)] = _D.messages,
+    json_items: Annotated[
+        int, _limit("Values in a JSON request body, counted before it is parsed; more get 413.", 16)
+    ] = _D.json_items,
     video_jobs: Annotated[int, _limit("Caption jobs queued or running at once.", 1)] = _D.video_jobs,
     video_seconds: Annotated[float, _limit("Longest clip /v1/caption takes (s).", 1)] = _D.video_seconds,
     video_timeout_s: Annotated[float, _limit("A caption job running longer is stopped (s).", 1)] = _D.video_timeout_s,
@@ -149,6 +152,7 @@ def serve(
         session_turns=session_turns,
         question_chars=question_chars,
         messages=messages,
+        json_items=json_items,
         video_jobs=video_jobs,
         video_seconds=video_seconds,
         video_timeout_s=video_timeout_s,

@@ -177,7 +177,7 @@ def create_app(
     from fastapi.security import HTTPBearer
 
     from emoreason import __version__
-    from emoreason.serve import caption_routes, docs, openai_api, session_routes
+    from emoreason.serve import caption_routes, docs, json_body, openai_api, session_routes
     from emoreason.serve.jobs import CaptionJobs
 
     limits = limits or ServeLimits()
@@ -194,6 +194,7 @@ def create_app(
 
     app = fastapi.FastAPI(title="emoreason", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.ctx = ctx
+    app.router.route_class = json_body.route_class()  # JSON bodies: a count of values first, parsed in a thread
     # Declares the bearer scheme in the OpenAPI docs (an "Authorize" button); AccessGuard does the checking.
     deps = [fastapi.Depends(HTTPBearer(auto_error=False, description="the --api-key, when the server has one"))]
     page = resources.files("emoreason.serve").joinpath("index.html").read_text(encoding="utf-8")

@@ -76,6 +76,7 @@ class ServeLimits:
     session_turns: int = 100  # questions per chat session
     question_chars: int = 4000  # characters per question (and per chat-completion message)
     messages: int = 64  # messages per /v1/chat/completions request
+    json_items: int = 100_000  # values in a JSON body, bounded before it is parsed (json_body.value_bound)
     video_jobs: int = 2  # caption jobs queued or running at once; more get 429
     video_seconds: float = 180.0  # longest clip POST /v1/caption takes (read from the container header)
     video_timeout_s: float = 600.0  # a caption job running longer is stopped
