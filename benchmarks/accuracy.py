@@ -324,8 +324,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--include-doubtful", action="store_true", help="also score items marked doubtful")
     parser.add_argument("--json", metavar="OUT", help="save every reading and the tables as JSON")
+    parser.add_argument("--data", help="a labelled corpus in class folders (FER2013's Training/PublicTest/"
+                        "PrivateTest): score one split instead (benchmarks/corpus_accuracy.py)")
+    parser.add_argument("--split", default="private_test", help="with --data: the split (private_test, test, ...)")
+    parser.add_argument("--per-class", type=int, help="with --data: at most N images per class")
+    parser.add_argument("--expression-model", help="with --data: a face expression model file (default: shipped)")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # progress shows when the output goes to a file
+    if args.data:
+        import corpus_accuracy
+
+        venv = Path(getattr(args, "peer_venv", None) or os.environ.get(ENV_PEER_VENV, DEFAULT_PEER_VENV))
+        return corpus_accuracy.run(args.data, args.split, args.per_class, args.expression_model,
+                                   None if args.no_peer else venv, args.json)
 
     import logging
 

@@ -96,8 +96,17 @@ def blendshape_faces(images: list[str], meta: dict[str, Any], aligned: bool) -> 
         "quality": flags,
         "quality_text": " ".join(dict.fromkeys(c.face.quality_text for c in choices if c.face.quality_text)),
         "uncertain_aus": sorted({au for c in choices for au in c.face.uncertain_aus}),
+        "expression": _mean_expression([c.face.expression for c in choices]),
     })  # fmt: skip
     return found
+
+
+def _mean_expression(readings: list[dict[str, float]]) -> dict[str, float]:
+    """The face model's probabilities averaged over a row's images ({} where it did not run)."""
+    readings = [r for r in readings if r]
+    if not readings:
+        return {}
+    return {label: round(sum(r.get(label, 0.0) for r in readings) / len(readings), 4) for label in readings[0]}
 
 
 def attach(row: dict[str, Any], source: str, dataset_aus: dict[str, float] | None, openface: Path | None,

@@ -77,6 +77,7 @@ class BuildConfig:
     batch_size: int = 8
     min_support: float | None = None  # leave out rows whose evidence support is below this (None: keep and mark)
     keep_ambiguous: bool = False  # keep rows whose face is ambiguous (two equally plausible faces)
+    expression_model: str | None = None  # --expression-model (perception.expression.model_for; None: the shipped)
     generator: Any = field(default=None, repr=False)  # a ready teacher with generate_texts (else built)
 
 
@@ -166,6 +167,8 @@ def run_settings(config: BuildConfig) -> dict[str, Any]:
         "frames_per_clip": config.frames_per_clip, "frame_stride": config.frame_stride,
         "au_f1_threshold": config.au_f1_threshold,
     }  # fmt: skip
+    if config.expression_model is not None:  # the shipped model is the default; a build that named one keeps it
+        settings["expression_model"] = str(config.expression_model)
     if config.cot == "teacher":
         settings.update({"backend": config.backend, "model": config.model, "adapter": config.adapter,
                          "base_url": config.base_url, "retries": config.retries})  # fmt: skip

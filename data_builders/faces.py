@@ -3,6 +3,9 @@
 The rule (documented in the README and the dataset card):
 
 1. **No face**: the image gives no reading (a row with no face in any of its images is skipped as ``no face``).
+   A small near-square image (a thumbnail crop: ``perception.expression.looks_like_face_crop``), or an aligned
+   crop, where the landmarker finds nothing is still a face: it is read by the face model alone and flagged
+   ``no_landmarks`` (no AUs); a photo with no face at all stays ``no face``.
 2. **Aligned crops** (RAF-DB ``aligned``, FER2013/FERPlus, AffectNet images: the corpus's own face crops):
    the whole image is the face. Perception reads tight crops itself (when the whole image gives nothing it
    retries on a padded, upscaled copy: ``emoreason.perception.faces._padded_retry``). With several detections
@@ -90,4 +93,21 @@ def read_face(path: str, corpus_box: list[float] | None = None, aligned: bool = 
 
     image = load_image(path)
     faces = perceive_image(path, image=image)
+    if not faces and aligned:  # the corpus's own crop: a face even where the landmarker finds none
+        faces = _crop_without_landmarks(image)
     return choose(faces, image.width, image.height, corpus_box, aligned)
+
+
+def _crop_without_landmarks(image: Any) -> list[Any]:
+    """The face of an aligned crop the landmarker missed, read by the face model alone (flag ``no_landmarks``, no
+    AUs); [] when the expression model is off (``--expression-model none``: then nothing can read it)."""
+    from emoreason.perception import expression
+    from emoreason.perception.images import as_array
+
+    model = expression.model_for(None)
+    pixels = as_array(image)
+    if model is None or not expression.has_texture(pixels):
+        return []
+    face = expression.crop_face(pixels)
+    expression.read_expressions(model, pixels, [face])
+    return [face]

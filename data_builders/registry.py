@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from emoreason.data_builders import affectnet, bp4d, ckplus, dfew, disfa, emer, fer2013, ferplus, mafw, manifest, rafdb
+from emoreason.data_builders import (
+    affectnet,
+    bp4d,
+    ckplus,
+    dfew,
+    disfa,
+    emer,
+    fer2013,
+    ferplus,
+    folders,
+    mafw,
+    manifest,
+    rafdb,
+)
 from emoreason.data_builders.base import Source
 from emoreason.errors import EmoreasonError
 from emoreason.labels import is_canonical
@@ -39,6 +52,8 @@ SOURCES: dict[str, Source] = {
                    emer.LICENSE, emer.CITATION, label_set="open"),
     "manifest": Source("manifest", manifest.iter_samples, "your own CSV/JSONL manifest (path,label[,aus]"
                        "[,transcript])", manifest.LICENSE, manifest.CITATION, label_set="open", root_is_file=True),
+    "folders": Source("folders", folders.iter_samples, "class folders: <label>/*.jpg or <split>/<label>/*.jpg "
+                      "(FER2013's Training/PublicTest/PrivateTest)", folders.LICENSE, folders.CITATION),
 }  # fmt: skip
 
 

@@ -31,6 +31,7 @@ def row_evidence(row: dict[str, Any], label_set: str = "compound", load_images: 
         quality=list(meta.get("quality") or []),
         quality_text=str(meta.get("quality_text") or ""),
         uncertain_aus=list(meta.get("uncertain_aus") or []),
+        expression=dict(meta.get("expression") or {}),
         label_set=label_set,
         meta={"source": meta.get("source")},
     )

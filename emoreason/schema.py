@@ -42,6 +42,8 @@ class Face(BaseModel):
     quality: list[str] = Field(default_factory=list)
     quality_text: str = ""  # one hedging sentence per flag, for the prompt and the CoT
     uncertain_aus: list[str] = Field(default_factory=list)  # AUs where the geometry and the blendshapes disagree
+    # the face model's class probabilities (perception.expression), {} when it was not run
+    expression: dict[str, float] = Field(default_factory=dict)
     track_id: int | None = None
     frame_index: int | None = None
     timestamp: float | None = None  # seconds, for video frames
@@ -84,6 +86,8 @@ class Evidence(BaseModel):
     quality: list[str] = Field(default_factory=list)  # the face's quality flags (Face.quality)
     quality_text: str = ""  # hedging text for the flags, e.g. "the face is turned about 35°, ..."
     uncertain_aus: list[str] = Field(default_factory=list)
+    expression: dict[str, float] = Field(default_factory=dict)  # the face model's probabilities (Face.expression)
+    fusion: dict[str, Any] = Field(default_factory=dict)  # the model card's fusion block (reasoning.fusion)
     track: int | None = None
     start: float | None = None
     end: float | None = None
@@ -117,6 +121,7 @@ class FaceResult(BaseModel):
     quality: list[str] = Field(default_factory=list)
     quality_text: str = ""  # the flags in words, as the CoT's "Reading quality:" sentence has them
     uncertain_aus: list[str] = Field(default_factory=list)
+    expression: dict[str, float] = Field(default_factory=dict)  # the face model's own probabilities
     raw: str = ""
     format_ok: bool = False
     sections: dict[str, str] = Field(default_factory=dict, exclude=True)  # the reasoning's, not written out

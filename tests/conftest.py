@@ -73,3 +73,10 @@ def five_faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("photos") / "five.jpg"
     Image.fromarray(np.concatenate(tiles, 1)).save(path, quality=92)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _expression_model_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--expression-model`` sets $EMOREASON_EXPRESSION_MODEL for worker processes; CliRunner runs in this
+    process, so each test starts (and ends) without it."""
+    monkeypatch.delenv("EMOREASON_EXPRESSION_MODEL", raising=False)

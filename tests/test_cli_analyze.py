@@ -14,7 +14,8 @@ from emoreason.cli import app
 
 runner = CliRunner()
 FACE_FIELDS = {
-    "box", "aus", "label", "scores", "head_pose", "quality", "quality_text", "uncertain_aus", "raw", "format_ok"
+    "box", "aus", "label", "scores", "head_pose", "quality", "quality_text", "uncertain_aus", "expression", "raw",
+    "format_ok"
 }
 
 
@@ -86,7 +87,7 @@ def test_usage_errors_exit_2_with_one_line(face_photo: Path, args: list[str], wo
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_crops_and_openface_source(face_photo: Path, tmp_path: Path) -> None:
+def test_crops_and_openface_source(face_photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from emoreason.testing.openface_csv import write_csv
 
     csv_dir = tmp_path / "openface"
@@ -95,11 +96,17 @@ def test_crops_and_openface_source(face_photo: Path, tmp_path: Path) -> None:
     write_csv(csv_dir / f"{face_photo.stem}.csv", "image", [(meta, {4: 3.0, 7: 2.5, 23: 2.5}, {4, 7, 23})])
     crops = tmp_path / "crops"
     code, records, _ = run_json(
-        str(face_photo), "--au-source", "openface", "--openface-csv", str(csv_dir), "--crops", str(crops)
+        str(face_photo), "--au-source", "openface", "--openface-csv", str(csv_dir), "--crops", str(crops),
+        "--expression-model", "none",
     )
     assert code == 0
     face = records[0]["faces"][0]
     assert face["aus"]["AU4"] == 3.0 and face["label"] == "anger"  # the CSV's AUs, not the smile
+    # with the face model (the default) the CSV's AUs are fused with what the model sees, and the CoT says so
+    monkeypatch.delenv("EMOREASON_EXPRESSION_MODEL", raising=False)  # set by the in-process run above
+    _, records, _ = run_json(str(face_photo), "--au-source", "openface", "--openface-csv", str(csv_dir))
+    both = records[0]["faces"][0]
+    assert both["aus"]["AU4"] == 3.0 and both["expression"] and "Face model: happiness" in both["raw"]
     saved = list(crops.glob("*.png"))
     assert [p.name for p in saved] == [f"{face_photo.stem}_face1.png"]
     from PIL import Image

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from emoreason.cli import common
 from emoreason.labels import LABEL_SETS
 
 Opt = typer.Option
@@ -26,6 +27,7 @@ def analyze(
     ] = None,
     crops: Annotated[Path | None, Opt("--crops", help="Save aligned face crops (PNG) into this folder.")] = None,
     face_model: Annotated[Path | None, Opt(help="MediaPipe face_landmarker.task file.")] = None,
+    expression_model: common.ExpressionModel = None,
     label_set: Annotated[str, Opt(help="basic, compound or open.")] = "compound",
     max_faces: Annotated[int, Opt(help="Most faces reported per image.", min=1)] = 10,
     temperature: Annotated[float | None, Opt(help="Sampling temperature (model backends).", min=0.0)] = None,
@@ -62,6 +64,7 @@ def analyze(
         openface_csv=openface_csv,
         crops_dir=crops,
         face_model=face_model_path,
+        expression_model=common.check_expression_model(expression_model),
         num_faces=max_faces,
         label_set=label_set,
     )
@@ -121,7 +124,10 @@ def render(result: Any) -> None:
         runner = ", ".join(f"{label} {score:.2f}" for label, score in ranked)
         console.print(f"  [bold]face {i}[/] at x={x} y={y} {w}x{h}px -> [bold green]{face.label or 'no label'}[/]")
         if runner:
-            console.print(f"    scores: {runner}")
+            console.print(f"    probabilities: {runner}")
+        if face.expression:
+            model_top = sorted(face.expression.items(), key=lambda kv: -kv[1])[:3]
+            console.print(f"    face model: {', '.join(f'{label} {p:.2f}' for label, p in model_top)}")
         top = facs.active_aus(face.aus)[:6]
         doubtful = facs.uncertain_numbers(face.uncertain_aus)
         au_line = "; ".join(

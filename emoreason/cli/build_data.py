@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from emoreason.cli import common
+
 
 def build_data(
     source: str = typer.Argument(
@@ -40,6 +42,10 @@ def build_data(
         "--keep-ambiguous",
         help="Keep rows whose photo has two equally plausible faces (marked ambiguous_face).",
     ),
+    expression_model: str | None = typer.Option(
+        None, "--expression-model", help="Face expression model (.safetensors); default: the shipped one; 'none': "
+        "the AU rules alone.",
+    ),
 ) -> None:
     """Build an explanation dataset (rows with AUs, label and a CoT target) from a corpus; resumes if interrupted.
 
@@ -54,6 +60,7 @@ def build_data(
         adapter=adapter, limit=limit, workers=workers, openface=openface, au_source=au_source, retries=retries,
         au_f1_threshold=au_f1_threshold, frames_per_clip=frames_per_clip, frame_stride=frame_stride, fold=fold,
         batch_size=batch_size, min_support=min_support, keep_ambiguous=keep_ambiguous,
+        expression_model=common.check_expression_model(expression_model),
     )  # fmt: skip
     from emoreason.cli.common import progress_bar, resume_on_interrupt
 

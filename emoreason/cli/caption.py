@@ -49,6 +49,7 @@ def caption(
         bool, Opt("--no-speech", help="Skip whisper and prosody (a --transcript or sidecar file is still used).")
     ] = False,
     face_model: Annotated[Path | None, Opt(help="face_landmarker.task file.")] = None,
+    expression_model: common.ExpressionModel = None,
     max_faces: Annotated[int, Opt(help="Most faces tracked per frame.", min=1)] = 4,
     progress: Annotated[bool, Opt("--progress/--no-progress", help="Show a progress bar (on a terminal).")] = True,
     explain_modalities: Annotated[
@@ -78,6 +79,7 @@ def caption(
         num_faces=max_faces,
         transcript=str(transcript) if transcript else None,
         face_model=str(face_model) if face_model else None,
+        expression_model=common.check_expression_model(expression_model),
         label_set=label_set,
     )
     sampling = (

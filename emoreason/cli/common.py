@@ -47,6 +47,34 @@ LabelSetOpt = Annotated[
 ]
 
 
+ExpressionModel = Annotated[
+    str | None,
+    typer.Option(
+        "--expression-model",
+        help="Face expression model (.safetensors from `emoreason train face-model`); default: the one that ships "
+        "in the package. 'none' reads with the AU rules alone.",
+    ),
+]
+
+
+def check_expression_model(value: str | None) -> str | None:
+    """Load the expression model an option names once, up front, so a missing, truncated or wrong file is a usage
+    error (exit 2) naming the file, not a per-image error. Returns the value to pass on."""
+    import os
+
+    from emoreason.perception.expression import ENV_MODEL, model_for
+
+    try:
+        model_for(value)
+    except EmoreasonError as err:
+        typer.secho(f"error: {err} (or pass --expression-model none to read with the AU rules alone)",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    if value is not None:
+        os.environ[ENV_MODEL] = str(value)  # worker processes (caption, serve, build-data) read the same model
+    return value
+
+
 def check_choice(option: str, value: str, choices: tuple[str, ...]) -> str:
     """Raise a typer usage error (exit code 2) unless ``value`` is one of ``choices``."""
     if value not in choices:

@@ -14,7 +14,8 @@ import typer
 from emoreason.cli import common
 
 PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
-app = typer.Typer(help="Train LoRA adapters: sft, then grpo.", no_args_is_help=True, **common.TYPER_SETTINGS)
+app = typer.Typer(help="Train LoRA adapters (sft, then grpo) and the face expression model (face-model).",
+                  no_args_is_help=True, **common.TYPER_SETTINGS)
 
 
 def _run_stage(stage: str, args: list[str]) -> None:
@@ -53,6 +54,36 @@ def grpo(ctx: typer.Context) -> None:
     Flags use TRL's names; `--flags` lists them all.
     """
     _run_stage("grpo", ctx.args)
+
+
+@app.command("face-model")
+def face_model(
+    data: Path = typer.Option(..., "--data", help="Corpus: FER2013's fer2013.csv (or its folder), or class folders "
+                              "<split>/<label>/*.jpg (Training/PublicTest/PrivateTest, train/val/test) or <label>/."),
+    out: Path = typer.Option(Path("face-model"), "--out", help="Folder for expression.safetensors and its card."),
+    source: str = typer.Option("auto", "--source", help="auto (CSV or class folders), or a build-data source name "
+                               "(rafdb, affectnet, manifest, ...)."),
+    epochs: int = typer.Option(60, "--epochs", min=1),
+    batch_size: int = typer.Option(128, "--batch-size", min=2),
+    lr: float = typer.Option(2e-3, "--lr"),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when there is one), cpu, cuda."),
+    eval_every: int = typer.Option(5, "--eval-every", min=1, help="Evaluate on the selection split every N epochs."),
+    max_per_split: int | None = typer.Option(None, "--max-per-split", help="Use N items per split (quick runs)."),
+    fit_fusion: bool = typer.Option(True, "--fit-fusion/--no-fit-fusion", help="Fit the AU fusion on the "
+                                    "selection split's images through the pipeline, and report the report split."),
+) -> None:
+    """Train the face expression CNN (the readings' second channel) on CPU or GPU: fit on train, choose on the
+    selection split (FER2013 PublicTest), report the report split (PrivateTest) once. See docs/face_model.md."""
+    from emoreason.train.face_model import FaceModelConfig, train_face_model
+
+    config = FaceModelConfig(
+        data=str(data), out=str(out), source=source, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+        device=device, eval_every=eval_every, max_per_split=max_per_split, fit_fusion=fit_fusion,
+    )
+    weights = train_face_model(config, progress=lambda line: typer.echo(line, err=True))
+    typer.echo(f"expression model saved to {weights} (card: {weights.with_name('expression.card.json')})")
+    typer.echo(f"use it with: emoreason analyze PHOTO --expression-model {weights}")
 
 
 def synth(ctx: typer.Context) -> None:

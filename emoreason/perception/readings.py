@@ -17,6 +17,8 @@ through ``low_confidence`` (a poor mesh fit, or geometry and blendshapes disagre
 - ``cut_off``: more than ``CUT_OFF_SHARE`` (5%) of the landmarks lie outside the image. Whatever the share, the
   AUs of a face part with a landmark outside the image (``CUT_REGIONS``: brows and forehead -> AU1, AU2, AU4; chin
   -> AU17, AU26, AU27) are uncertain.
+- ``no_landmarks``: an image the landmarker found no face in, read as one face crop all the same (a small, near
+  square image: ``perception.expression.looks_like_face_crop``): only the face model reads it; it has no AUs.
 - ``low_confidence``: the second pass could not find the face on its own crop, or the landmarks fit the
   canonical mesh badly (Procrustes residual > ``MAX_FIT_RESIDUAL``), or three or more AUs are uncertain.
 
@@ -38,7 +40,7 @@ import numpy as np
 from emoreason import facs
 from emoreason.schema import Face
 
-FLAGS = ("small_face", "turned_face", "eyes_closed", "cut_off", "low_confidence")
+FLAGS = ("small_face", "turned_face", "eyes_closed", "cut_off", "low_confidence", "no_landmarks")
 SMALL_FACE_PX = 64
 TURN_LIMIT = 25.0
 CUT_OFF_SHARE = 0.05
@@ -73,6 +75,8 @@ def quality_text(flags: list[str], face: Face) -> str:
             parts.append("part of the face is cut off by the image border")
         elif flag == "low_confidence":
             parts.append("the landmarks are unreliable on this face, so every reading is tentative")
+        elif flag == "no_landmarks":
+            parts.append("no face landmarks were found on this crop, so its action units cannot be read")
     if not parts:
         return ""
     text = "; ".join(parts)

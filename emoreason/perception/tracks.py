@@ -122,6 +122,8 @@ class AUSeries:
     quality: list[tuple[tuple[str, ...], str, tuple[str, ...]]] = field(default_factory=list)
     # per frame: the rule engine's label (pipelines.windows.frame_label)
     labels: list[str] = field(default_factory=list)
+    # per frame: the face model's probabilities (perception.expression.EXPRESSION_LABELS order), when it ran
+    expression: list[np.ndarray | None] = field(default_factory=list)
 
     def add(
         self,
@@ -130,12 +132,14 @@ class AUSeries:
         box: Box,
         quality: tuple[tuple[str, ...], str, tuple[str, ...]] = ((), "", ()),
         label: str = "",
+        expression: dict[str, float] | None = None,
     ) -> None:
         for key in aus:
             if key not in self.keys:
                 self.keys.append(key)
         self.quality.append(quality)
         self.labels.append(label)
+        self.expression.append(np.array(list(expression.values()), np.float32) if expression else None)
         self.times.append(float(t))
         self.rows.append(np.array([aus.get(k, 0.0) for k in self.keys], np.float32))
         self.boxes.append(tuple(round(float(v), 1) for v in box))  # type: ignore[arg-type]
@@ -153,6 +157,14 @@ class AUSeries:
             return {}
         low = np.percentile(self.matrix(), percentile, axis=0)
         return {k: round(float(min(v, cap)), 3) for k, v in zip(self.keys, low, strict=True) if v > 0.05}
+
+    def mean_expression(self, indices: list[int], labels: tuple[str, ...]) -> dict[str, float]:
+        """The face model's probabilities averaged over frames ``indices`` ({} where it did not run)."""
+        rows = [self.expression[i] for i in indices if i < len(self.expression) and self.expression[i] is not None]
+        if not rows:
+            return {}
+        mean = np.mean(rows, axis=0)
+        return {label: round(float(p), 4) for label, p in zip(labels, mean, strict=True)}
 
     def relative(self, index: int, baseline: dict[str, float]) -> dict[str, float]:
         """AUs of frame ``index`` minus the baseline, clipped at 0, rounded; zero entries dropped."""

@@ -36,6 +36,8 @@ class ImageOptions:
     openface_csv: str | os.PathLike[str] | None = None  # one CSV, or a folder of <image stem>.csv files
     crops_dir: str | os.PathLike[str] | None = None
     face_model: str | os.PathLike[str] | None = None
+    # the face expression model (perception.expression.model_for): None = the shipped one, "none" = rules only
+    expression_model: str | os.PathLike[str] | None = None
     num_faces: int = 10
     label_set: str = "compound"
     min_confidence: float = 0.75  # OpenFace row confidence
@@ -101,6 +103,7 @@ def perceive_image(
 
     ``image`` is the already-loaded picture (``images.load_image(path)``), when the caller prefetched it.
     """
+    from emoreason.perception import expression
     from emoreason.perception.crops import aligned_crop
     from emoreason.perception.faces import detect_faces
     from emoreason.perception.images import as_array, load_image
@@ -117,16 +120,27 @@ def perceive_image(
         read_face(face, pixels)  # fused AUs, uncertain AUs and quality flags (bounds from the image)
     if options.au_source == "openface" and faces:
         _openface_aus(path, faces, options)
+    model = expression.model_for(options.expression_model)
+    if model is not None:
+        if not faces and expression.looks_like_face_crop(pixels):
+            faces = [expression.crop_face(pixels)]  # a thumbnail crop the landmarker missed is still a face
+        expression.read_expressions(model, pixels, faces)
     if with_crops or options.crops_dir:
         for index, face in enumerate(faces):
-            face.crop = aligned_crop(image, face.landmarks)
+            if expression.has_landmarks(face):
+                face.crop = aligned_crop(image, face.landmarks)
+            else:  # a crop without landmarks: the whole image is the face
+                from PIL import Image
+
+                face.crop = Image.fromarray(pixels).convert("RGB")
             if options.crops_dir:
                 _save_crop(face.crop, Path(options.crops_dir), f"{path.stem}_face{index + 1}.png")
     return faces
 
 
-def face_evidence(path: Path, index: int, face: Face, label_set: str) -> Evidence:
-    """The Evidence for one face of a photo: its crop (when made), AUs and AU text."""
+def face_evidence(path: Path, index: int, face: Face, label_set: str, fusion: dict | None = None) -> Evidence:
+    """The Evidence for one face of a photo: its crop (when made), AUs and AU text, the face model's probabilities
+    and the fusion weights of the model's card (``fusion``)."""
     return Evidence(
         id=f"{path}#face{index}",
         images=[face.crop] if face.crop is not None else [],
@@ -135,6 +149,8 @@ def face_evidence(path: Path, index: int, face: Face, label_set: str) -> Evidenc
         quality=list(face.quality),
         quality_text=face.quality_text,
         uncertain_aus=list(face.uncertain_aus),
+        expression=dict(face.expression),
+        fusion=dict(fusion or {}),
         label_set=label_set,
         meta={"path": str(path), "face_index": index, "box": list(face.box)},
     )
@@ -174,7 +190,10 @@ def _start(path: str | os.PathLike[str], reasoner: Any, options: ImageOptions, i
     if not faces:
         result.status = "no_face"
         return _Pending(result)
-    evidence = [face_evidence(Path(path), i, face, options.label_set) for i, face in enumerate(faces)]
+    from emoreason.perception.expression import fusion_card, model_for
+
+    fusion = fusion_card(model_for(options.expression_model))
+    evidence = [face_evidence(Path(path), i, face, options.label_set, fusion) for i, face in enumerate(faces)]
     return _Pending(result, faces, evidence)
 
 
@@ -204,6 +223,7 @@ def _finish(batch: list[_Pending], reasoner: Any) -> list[ImageResult]:
                     quality=list(face.quality),
                     quality_text=face.quality_text,
                     uncertain_aus=list(face.uncertain_aus),
+                    expression=dict(face.expression),
                     raw=reasoning.raw,
                     format_ok=reasoning.format_ok,
                     sections=reasoning.sections,

@@ -44,6 +44,7 @@ class VideoOptions:
     no_speech: bool = False
     num_faces: int = 4
     face_model: str | None = None
+    expression_model: str | None = None  # perception.expression.model_for: None = the shipped model, "none" = rules
     max_side: int = 640
     max_miss: float = 1.0
     crop_size: int = 224

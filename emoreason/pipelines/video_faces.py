@@ -78,9 +78,12 @@ def faces_pass(
     The best frame of each open key is held by reference and cropped once, when its segment closes, so only a
     handful of frames are ever alive.
     """
+    from emoreason.perception import expression
     from emoreason.perception.faces import detect
 
     landmarker, faces_from_result, read, crop_fn = _face_backend(options)
+    model = expression.model_for(options.expression_model)
+    fusion = expression.fusion_card(model)
     tracker = FaceTracker(max_miss=options.max_miss)
     series: dict[int, AUSeries] = {}
     peaks: dict[tuple[int, int, str], tuple[float, float, bytes]] = {}  # (track, seg, label) -> (score, t, jpeg)
@@ -116,11 +119,14 @@ def faces_pass(
         for face in found:
             if not face.aus:
                 read(frame.image, face)
+        if model is not None:
+            expression.read_expressions(model, frame.image, [f for f in found if expression.has_landmarks(f)])
+        for face in found:
             aus = face.aus
             tid = int(face.track_id)  # type: ignore[arg-type]
             quality = (tuple(face.quality), face.quality_text, tuple(face.uncertain_aus))
-            label = frame_label(aus, options.label_set, quality[2])
-            series.setdefault(tid, AUSeries(tid)).add(frame.time, aus, face.box, quality, label)
+            label = frame_label(aus, options.label_set, quality[2], face.expression, fusion)
+            series.setdefault(tid, AUSeries(tid)).add(frame.time, aus, face.box, quality, label, face.expression)
             score = expressiveness(aus)
             for si in active:
                 best = open_best.get((tid, si, label))

@@ -54,11 +54,18 @@ def plan_segments(duration: float, utterances: list[Utterance], window: float | 
     return sorted(spans)
 
 
-def frame_label(aus: dict[str, float], label_set: str, uncertain: tuple[str, ...] = ()) -> str:
-    """The rule engine's label for one frame's AUs: what splits a window where the expression changes."""
+def frame_label(
+    aus: dict[str, float], label_set: str, uncertain: tuple[str, ...] = (),
+    expression: dict[str, float] | None = None, fusion_card: dict | None = None,
+) -> str:
+    """One frame's label, what splits a window where the expression changes: the rule engine's label for its AUs,
+    fused with the face model's probabilities when it ran (``reasoning.fusion``)."""
+    from emoreason.reasoning.fusion import fuse
     from emoreason.reasoning.rules import best_label, score_emotions
 
-    return best_label(score_emotions(aus, label_set, uncertain=uncertain), aus)[0]  # type: ignore[arg-type]
+    scores = score_emotions(aus, label_set, uncertain=uncertain)  # type: ignore[arg-type]
+    rules = best_label(scores, aus)[0]
+    return fuse(scores, rules, expression, fusion_card).label if expression else rules
 
 
 MIN_RUN_FRAMES = 3  # a change of frame label must hold this many sampled frames (0.75 s at 4 fps) to split
@@ -119,6 +126,18 @@ def _change_text(s: AUSeries, idx: list[int], peak: int, baseline: dict[str, flo
     return "; then ".join(parts)
 
 
+def _expression_labels() -> tuple[str, ...]:
+    from emoreason.perception.expression import EXPRESSION_LABELS
+
+    return EXPRESSION_LABELS
+
+
+def _fusion_card(options: VideoOptions) -> dict:
+    from emoreason.perception.expression import fusion_card, model_for
+
+    return fusion_card(model_for(options.expression_model))
+
+
 def _segment_evidence(
     s: AUSeries,
     idx: list[int],
@@ -153,6 +172,8 @@ def _segment_evidence(
         quality=list(flags),
         quality_text=hedge,
         uncertain_aus=list(uncertain),
+        expression=s.mean_expression(idx, _expression_labels()),
+        fusion=_fusion_card(options),
         track=s.track,
         start=round(start, 3),
         end=round(end, 3),

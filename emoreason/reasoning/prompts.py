@@ -74,6 +74,10 @@ def quote_untrusted(text: str) -> str:
 def _au_text(evidence: Evidence) -> str:
     """The AU text, followed by the face's reading-quality hedges (turned, small, eyes closed...) when it has any."""
     text = evidence.au_text.strip() or facs.au_text(evidence.aus, uncertain=evidence.uncertain_aus)
+    if evidence.expression:
+        from emoreason.reasoning.rules_text import expression_text
+
+        text = f"{text.rstrip('.')}. Face expression model (probabilities): {expression_text(evidence.expression)}"
     if evidence.quality_text.strip():
         text = f"{text.rstrip('.')}. Reading quality: {evidence.quality_text.strip()}"
     return text

@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 
 from emoreason import facs
 from emoreason.labels import COMPOUND_LABELS, LabelSet, components
+from emoreason.reasoning.fusion import fuse
 from emoreason.reasoning.rules_text import TENTATIVE_FLAGS, _interpretation, _observations, _Reading
 from emoreason.schema import Evidence, Reasoning
 from emoreason.text import emotion_mentions
@@ -82,10 +83,12 @@ class RuleExplanation:
 
     text: str
     label: str
-    scores: dict[str, float]
+    scores: dict[str, float]  # the fused probabilities (reasoning.fusion): they sum to 1
     cited: list[str] = field(default_factory=list)
     decided_by: str = "face"  # face | speech | none
     sections: dict[str, str] = field(default_factory=dict)  # key_observations / overall_interpretation / conclusion
+    rule_scores: dict[str, float] = field(default_factory=dict)  # the rules' own scores (module docstring), unfused
+    rules_label: str | None = None  # the rules' own label; None without AUs (a crop without landmarks)
 
 
 def _activations(aus: dict[str, float], threshold: float, uncertain: Iterable[str] = ()) -> dict[int, float]:
@@ -288,30 +291,45 @@ def explain(
     uncertain: Iterable[str] = (),
     quality: Iterable[str] = (),
     quality_text: str = "",
+    expression: dict[str, float] | None = None,
+    fusion_card: dict[str, float] | None = None,
 ) -> RuleExplanation:
     """Write the Exp-CoT for a face: for its arg-max label, or for a given (gold) canonical ``label``.
 
     ``changes`` is a video window's change-over-time text (``facs.au_change_text``); changes of active AUs are cited.
     ``face=False`` is a speech-only window (no face visible): the CoT says so and only the words can name a label.
     ``uncertain`` AUs count three quarters (module docstring); ``quality`` flags and ``quality_text`` make the CoT
-    hedge.
+    hedge. ``expression`` is the face model's probabilities (``perception.expression``): the label then comes from
+    both channels (``reasoning.fusion``, with the model card's ``fusion_card`` weights) and the CoT says which
+    decided; ``scores`` are the fused probabilities either way.
     """
     aus = facs.coerce_aus(aus)
     uncertain = list(uncertain)
+    flags = set(quality)
+    has_aus = face and "no_landmarks" not in flags
+    expression = dict(expression or {}) if face else {}
     spoken = _spoken_emotions(transcript)
     face_scores = _face_scores(aus, label_set, threshold, uncertain)
-    scores = _rounded(_with_speech(face_scores, spoken))
+    rule_scores = _rounded(_with_speech(face_scores, spoken))
     if not face:  # no face: an emotion named in the words is the only evidence
-        scores = {lab: 1.0 if lab in spoken else 0.0 for lab in scores} | {"neutral": 0.0 if spoken else 1.0}
-    best, tied = best_label(scores, aus, threshold)
-    face_best = best_label(_rounded(face_scores), aus, threshold)[0]
+        rule_scores = {lab: 1.0 if lab in spoken else 0.0 for lab in rule_scores} | {"neutral": 0.0 if spoken else 1.0}
+    rules_best, tied = best_label(rule_scores, aus, threshold)
+    read_rules = has_aus or not expression  # without AUs the rules have nothing to add to a model reading
+    fused = fuse(rule_scores if read_rules else None, rules_best if read_rules else None, expression, fusion_card)
+    best, scores = fused.label, fused.probabilities
+    if expression:
+        tied = [lab for lab, p in scores.items() if lab != best and p >= scores[best] - TIE]
+        face_best = fuse(_rounded(face_scores) if has_aus else None,
+                         best_label(_rounded(face_scores), aus, threshold)[0] if has_aus else None,
+                         expression, fusion_card).label
+    else:
+        face_best = best_label(_rounded(face_scores), aus, threshold)[0]
     decided_by = "face"
     if not face:
         decided_by = "speech" if spoken else "none"
     elif best in spoken and best != face_best:
         decided_by = "speech"
     chosen = label or best
-    flags = set(quality)
     reading = _Reading(
         label=chosen,
         best=best,
@@ -323,9 +341,13 @@ def explain(
         tie=TIE,
         face=face,
         tentative=bool(flags & set(TENTATIVE_FLAGS)),
+        model_label=fused.model_label,
+        model_probability=fused.model_probability,
+        rules_label=fused.rules_label,
+        has_aus=has_aus,
     )
     observations, reading.cited = _observations(
-        aus, threshold, transcript, prosody, changes, face, uncertain, quality_text
+        aus, threshold, transcript, prosody, changes, face, uncertain, quality_text, has_aus, expression
     )
     interpretation = _interpretation(reading)
     conclusion = f"The expression is best described as {chosen}."
@@ -335,7 +357,8 @@ def explain(
     )
     sections = {"key_observations": observations, "overall_interpretation": interpretation, "conclusion": conclusion}
     return RuleExplanation(
-        text=text, label=chosen, scores=scores, cited=reading.cited, decided_by=reading.decided_by, sections=sections
+        text=text, label=chosen, scores=scores, cited=reading.cited, decided_by=reading.decided_by, sections=sections,
+        rule_scores=rule_scores if has_aus else {}, rules_label=rules_best if has_aus else None,
     )
 
 
@@ -354,6 +377,8 @@ def explain_evidence(
         uncertain=ev.uncertain_aus,
         quality=ev.quality,
         quality_text=ev.quality_text,
+        expression=ev.expression,
+        fusion_card=ev.fusion,
         **kw,
     )
 

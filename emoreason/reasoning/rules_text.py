@@ -53,13 +53,17 @@ def _observations(
     face: bool = True,
     uncertain: Iterable[str] = (),
     quality: str = "",
+    has_aus: bool = True,
+    expression: dict[str, float] | None = None,
 ) -> tuple[str, list[str]]:
-    items = facs.active_aus(aus, threshold)
+    items = facs.active_aus(aus, threshold) if has_aus else []
     cited = [key for key, _ in items]
     if items:
         text = facs.au_text(aus, threshold, with_description=True, uncertain=uncertain) + "."
     elif not face:
         text = "No face is visible in this window; only the speech can be read."
+    elif not has_aus:
+        text = "The face is read from the image alone: no landmarks were found, so no action units are available."
     else:
         text = "No action unit reaches the presence threshold; the face is relaxed."
     # Only changes of AUs active at the peak are cited, so the CoT never cites an AU that is not present.
@@ -67,6 +71,8 @@ def _observations(
     moved = [c for c in changes.split("; ") if c.strip() and _au_number(c.split()[0]) in shown]
     if moved:
         text += f" Over time: {'; '.join(moved)}."
+    if face and expression:
+        text += f" Face model: {expression_text(expression)}."
     if face and quality.strip():
         text += f" Reading quality: {quality.strip().rstrip('.')}."
     if transcript.strip():
@@ -75,6 +81,12 @@ def _observations(
     if prosody.strip():
         text += f" Prosody: {prosody.strip().rstrip('.')}."
     return text, cited
+
+
+def expression_text(expression: dict[str, float], top: int = 3) -> str:
+    """The face model's strongest readings in words, for the CoT and the prompt: "sadness 0.71, fear 0.12, ..."."""
+    ranked = sorted(expression.items(), key=lambda kv: -kv[1])[:top]
+    return ", ".join(f"{label} {p:.2f}" for label, p in ranked)
 
 
 def _support(label: str, cited: list[str]) -> tuple[list[str], list[int]]:
@@ -106,11 +118,46 @@ class _Reading:
     tie: float  # rules.TIE: a runner-up this close is a tie, not a lean
     face: bool = True
     tentative: bool = False
+    model_label: str | None = None  # the face model's own top label (None: no model reading)
+    model_probability: float = 0.0
+    rules_label: str | None = None  # the AUs' own label (None: no AUs, a crop without landmarks)
+    has_aus: bool = True
+
+
+UNSURE = 0.6  # a face model probability below this, deciding alone, makes the reading uncertain
+
+
+def _agrees(label: str | None, other: str | None) -> bool:
+    return label is not None and other is not None and (label == other or other in components(label))
+
+
+def _channel_sentence(r: _Reading) -> str | None:
+    """Which evidence channel decided, and where the face model and the AUs disagree (None without a model).
+    It names no AU: the AUs that support the label are cited by the sentences after it, from the observations."""
+    m, p = r.model_label, r.model_probability
+    if m is None:
+        return None
+    unsure = ", so the reading is uncertain" if p < UNSURE else ""
+    if not r.has_aus:
+        return f"No action units can be read on this crop; the face model alone reads {m} ({p:.2f}){unsure}"
+    if r.best == m and _agrees(r.rules_label, m):
+        return f"The face model reads {m} ({p:.2f}), and the action units agree"
+    if r.best == m and r.rules_label == "neutral":
+        return f"The action units alone look neutral; the face model's {m}, {p:.2f}, decides{unsure}"
+    if _agrees(r.best, m):
+        return f"The action units lean towards {r.rules_label}, but the face model reads {m} ({p:.2f}), which decides"
+    if r.best == r.rules_label:
+        return (f"The face model leans towards {m} ({p:.2f}), but the action units show the pattern of {r.best}, "
+                "which decides")
+    return (f"The face model leans towards {m} ({p:.2f}) and the action units towards {r.rules_label}; together "
+            f"they fit {r.best} best ({r.scores.get(r.best, 0.0):.2f})")
 
 
 def _face_sentences(r: _Reading) -> list[str]:
     label = r.label
     if label == "neutral":
+        if r.cited:
+            return ["The movements seen do not add up to a clear emotional display"]
         return ["Without a marked muscle movement the face shows no clear emotional display"]
     sentences: list[str] = []
     hits, missing = _support(label, r.cited)
@@ -138,7 +185,8 @@ def _interpretation(r: _Reading) -> str:
         if r.label in r.spoken:
             return f"With no face to read, the words alone name {r.label}."
         return "With no face to read and no emotion named in the words, nothing shows an emotion."
-    sentences = _face_sentences(r)
+    channel = _channel_sentence(r)
+    sentences = ([channel] if channel else []) + (_face_sentences(r) if r.has_aus else [])
     own = r.scores.get(r.label, 0.0)
     tied = [lab for lab in r.tied if lab != r.label]
     if r.label == r.best and tied:
@@ -150,7 +198,7 @@ def _interpretation(r: _Reading) -> str:
         ranked = sorted(((s, lab) for lab, s in r.scores.items() if lab != r.label), reverse=True)
         if ranked and 0.15 < ranked[0][0] <= own - r.tie:  # a higher-scoring runner-up is said below, as the lean
             runner, other = ranked[0][1].capitalize(), ranked[0][0]
-            sentences.append(f"{runner} fits less well (score {other:.2f} against {own:.2f})")
+            sentences.append(f"{runner} fits less well (probability {other:.2f} against {own:.2f})")
     if r.label != r.best:
         sentences.append(f"The face alone leans towards {r.best}, but the given label is {r.label}")
     if r.spoken:

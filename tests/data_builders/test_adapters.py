@@ -22,7 +22,7 @@ def items(name: str, root: Path, **kw: object) -> tuple[dict[str, Sample], list[
 
 def test_registry_lists_every_issue_source() -> None:
     assert list(SOURCES) == ["rafdb", "rafdb-compound", "fer2013", "ferplus", "affectnet", "ckplus", "disfa",
-                             "bp4d", "dfew", "mafw", "emer", "manifest"]  # fmt: skip
+                             "bp4d", "dfew", "mafw", "emer", "manifest", "folders"]  # fmt: skip
     with pytest.raises(EmoreasonError, match="choose one of: rafdb, rafdb-compound"):
         get_source("raf")
 

@@ -150,7 +150,7 @@ def test_a_tight_thumbnail_is_read_on_a_padded_copy(tmp_path: Path, monkeypatch:
     from skimage import data
 
     import emoreason.perception.faces as faces_mod
-    from emoreason.pipelines.image import perceive_image
+    from emoreason.pipelines.image import ImageOptions, perceive_image
 
     crop = Image.fromarray(data.astronaut()).crop((187, 86, 263, 162)).resize((48, 48)).convert("L").convert("RGB")
     found = perceive_image("thumb", image=crop)
@@ -167,4 +167,9 @@ def test_a_tight_thumbnail_is_read_on_a_padded_copy(tmp_path: Path, monkeypatch:
     inside = (face.landmarks[:, 0] > -48) & (face.landmarks[:, 0] < 96)  # mapped back, not in padded pixels
     assert inside.all()
     monkeypatch.setattr(faces_mod, "_padded_retry", lambda *args: [])
-    assert perceive_image("thumb", image=crop) == []  # without the retry the thumbnail has no face
+    # without the retry the landmarker finds nothing: with the AU rules alone there is no face ...
+    assert perceive_image("thumb", ImageOptions(expression_model="none"), image=crop) == []
+    # ... and with the face model the thumbnail is still one face, read without landmarks (no AUs)
+    (alone,) = perceive_image("thumb", image=crop)
+    assert alone.quality == ["no_landmarks"] and alone.aus == {} and alone.box == (0.0, 0.0, 48.0, 48.0)
+    assert abs(sum(alone.expression.values()) - 1.0) < 1e-3

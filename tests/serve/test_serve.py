@@ -37,7 +37,8 @@ def test_analyze_returns_the_cli_json_per_file(server: str, face_photo: Path, no
     assert (face["path"], face["status"], cup["status"], bad["status"]) == ("astronaut.jpg", "ok", "no_face", "error")
     (only,) = face["faces"]
     assert set(only) == {
-        "box", "aus", "label", "scores", "head_pose", "quality", "quality_text", "uncertain_aus", "raw", "format_ok"
+        "box", "aus", "label", "scores", "head_pose", "quality", "quality_text", "uncertain_aus", "expression", "raw",
+    "format_ok"
     }  # fmt: skip
     assert only["label"] == "happiness" and only["format_ok"] and all(isinstance(v, int) for v in only["box"])
     assert "happily surprised" not in only["scores"]  # the request's basic label set reached the reasoner

@@ -1,0 +1,317 @@
+"""The face expression model: a small CNN that reads the 7 basic expressions from a 48x48 grey face crop.
+
+It is the second evidence channel beside the AUs (``reasoning/fusion.py`` combines them). The weights that ship in
+the package (``perception/weights/expression.safetensors``, with its model card ``expression.card.json``) were
+trained by ``emoreason train face-model`` (``emoreason/train/face_model.py``, the recipe) on FER2013 Training and
+chosen on PublicTest; ``--expression-model PATH`` loads a user's own.
+
+The crop (``expression_crop``) copies FER2013's framing, measured on its Training faces: a square of
+``FRAMING_SCALE`` times the landmarks' extent, centred ``FRAMING_RAISE`` of that extent above the landmarks' centre,
+eye line level. A face the landmarker misses (a 48x48 thumbnail, a blurred face) is read on the whole image
+(``whole_image_crop``), which is how FER-style corpora frame their faces.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emoreason.errors import EmoreasonError
+
+logger = logging.getLogger(__name__)
+
+# The model's output order (canonical labels, ``labels.normalize_label``); FER2013's 7 classes.
+EXPRESSION_LABELS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+INPUT_SIZE = 48
+WIDTHS = (32, 64, 128, 256)
+HIDDEN = 256
+# FER2013 framing, measured on 371 Training faces the landmarker found (400 drawn, seed 0): image side / landmark
+# extent, median 1.09 (p10 0.94, p90 1.34); the image centre sits 0.04 of its side above the landmarks' centre.
+FRAMING_SCALE = 1.1
+FRAMING_RAISE = 0.045
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "expression.safetensors"
+ENV_MODEL = "EMOREASON_EXPRESSION_MODEL"
+
+
+def build_network(widths: tuple[int, ...] = WIDTHS, hidden: int = HIDDEN, classes: int = len(EXPRESSION_LABELS)):  # noqa: ANN201 - torch.nn.Module
+    """The CNN: four VGG-style stages (two 3x3 conv + batch norm + ReLU, then 2x2 max-pool: 48 -> 3), a hidden
+    layer on the flattened 3x3 map, dropout, and the class logits. ~1.8 M parameters with the default widths."""
+    from torch import nn
+
+    layers: list[nn.Module] = []
+    channels = 1
+    for width in widths:
+        for _ in range(2):
+            conv = nn.Conv2d(channels, width, 3, padding=1, bias=False)
+            layers += [conv, nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            channels = width
+        layers.append(nn.MaxPool2d(2))
+    side = INPUT_SIZE // 2 ** len(widths)
+    return nn.Sequential(
+        *layers,
+        nn.Flatten(),
+        nn.Linear(channels * side * side, hidden),
+        nn.ReLU(inplace=True),
+        nn.Dropout(0.5),
+        nn.Linear(hidden, classes),
+    )
+
+
+def standardize(batch: Any) -> Any:
+    """Per-image standardisation (zero mean, unit variance) of a (N, 1, H, W) float tensor in 0..255: the model
+    sees contrast, not exposure, so grey FER crops and colour photos read alike."""
+    flat = batch.flatten(1)
+    mean = flat.mean(dim=1).view(-1, 1, 1, 1)
+    std = flat.std(dim=1).clamp_min(1.0).view(-1, 1, 1, 1)
+    return (batch - mean) / std
+
+
+@dataclass
+class ExpressionModel:
+    """A loaded expression model: the network, its labels, the per-class logit offsets chosen on the selection
+    split (``bias``, added before the softmax), and where it came from."""
+
+    network: Any
+    labels: tuple[str, ...]
+    bias: np.ndarray
+    path: Path
+    card: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def logits(self, crops: np.ndarray, flip: bool = True) -> np.ndarray:
+        """Raw logits (N, classes) for (N, 48, 48) uint8 grey crops; ``flip`` averages with the mirror image."""
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32)).unsqueeze(1)
+        x = standardize(x)
+        with self._lock, torch.inference_mode():
+            out = self.network(x)
+            if flip:
+                out = (out + self.network(torch.flip(x, dims=[3]))) / 2.0
+        return out.float().numpy()
+
+    def probabilities(self, crops: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, classes), with the selection split's logit offsets applied."""
+        if len(crops) == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        z = self.logits(crops) + self.bias
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def read(self, crops: list[np.ndarray]) -> list[dict[str, float]]:
+        """One ``{label: probability}`` dict per crop (rounded to 4 places; they sum to 1 up to rounding)."""
+        if not crops:
+            return []
+        probs = self.probabilities(np.stack(crops))
+        return [{lab: round(float(p), 4) for lab, p in zip(self.labels, row, strict=True)} for row in probs]
+
+
+def card_path(weights: Path) -> Path:
+    """The model card beside a weights file: ``expression.safetensors`` -> ``expression.card.json``."""
+    return weights.with_name(weights.name.removesuffix(".safetensors") + ".card.json")
+
+
+def _resolve(path: str | os.PathLike[str] | None) -> Path:
+    chosen = path or os.environ.get(ENV_MODEL) or DEFAULT_WEIGHTS
+    p = Path(chosen).expanduser()
+    if p.is_dir():
+        p = p / DEFAULT_WEIGHTS.name
+    if not p.is_file():
+        hint = (
+            "reinstall emoreason (the default weights ship in the package)"
+            if p == DEFAULT_WEIGHTS
+            else "give the .safetensors file that `emoreason train face-model` wrote (or drop --expression-model "
+            "to use the shipped one)"
+        )
+        raise EmoreasonError(f"expression model {p} not found: {hint}")
+    return p
+
+
+def load_expression_model(path: str | os.PathLike[str] | None = None) -> ExpressionModel:
+    """Load an expression model (default: the shipped weights). A missing, truncated or wrong-shaped file raises
+    EmoreasonError naming the file and what to do."""
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights = _resolve(path)
+    card: dict[str, Any] = {}
+    card_file = card_path(weights)
+    if card_file.is_file():
+        try:
+            card = json.loads(card_file.read_text(encoding="utf-8"))
+        except ValueError as err:
+            raise EmoreasonError(f"{card_file}: not a JSON model card ({err}); rewrite it or remove it") from err
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise EmoreasonError(
+            f"{weights}: not a readable safetensors file ({err}); it may be truncated - retrain with "
+            "`emoreason train face-model` or copy it again"
+        ) from err
+    arch = card.get("architecture", {})
+    labels = tuple(card.get("labels", EXPRESSION_LABELS))
+    network = build_network(tuple(arch.get("widths", WIDTHS)), int(arch.get("hidden", HIDDEN)), len(labels))
+    try:
+        network.load_state_dict({k: v.float() for k, v in state.items() if k != "bias_offsets"})
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise EmoreasonError(
+            f"{weights}: the weights do not fit the expression network ({first}); it is not a file written by "
+            "`emoreason train face-model` for this version, or its card does not match it"
+        ) from err
+    network.eval()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    offsets = state.get("bias_offsets")
+    bias = offsets.float().numpy() if offsets is not None else np.zeros(len(labels), dtype=np.float32)
+    if bias.shape != (len(labels),):
+        raise EmoreasonError(f"{weights}: bias_offsets has shape {tuple(bias.shape)}, expected ({len(labels)},)")
+    return ExpressionModel(network, labels, bias.astype(np.float32), weights, card)
+
+
+_CACHE: dict[str, ExpressionModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_expression_model(path: str | os.PathLike[str] | None = None) -> ExpressionModel:
+    """The expression model for ``path`` (None: the shipped one), loaded once per process."""
+    key = str(_resolve(path))
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = load_expression_model(key)
+        return _CACHE[key]
+
+
+def _grey(pixels: np.ndarray) -> np.ndarray:
+    if pixels.ndim == 2:
+        return pixels
+    rgb = pixels[..., :3].astype(np.float32)
+    return (rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).clip(0, 255).astype(np.uint8)
+
+
+def expression_crop(pixels: np.ndarray, landmarks: Any, size: int = INPUT_SIZE) -> np.ndarray:
+    """The model's input for a face with landmarks: a ``size`` x ``size`` grey crop in FER2013's framing (module
+    docstring), eye line level. Parts outside the image repeat the border, as a tight crop's edge does."""
+    import cv2
+
+    from emoreason.perception.crops import _square
+
+    center, side, cos, sin = _square(landmarks, 0.0)
+    side *= FRAMING_SCALE
+    center = center + np.array([sin, -cos]) * (FRAMING_RAISE * side / FRAMING_SCALE)
+    grey = _grey(np.asarray(pixels))
+    step = side / size
+    if step > 2.0:  # pre-shrink so the bilinear warp never skips source pixels
+        factor = int(step // 2)
+        grey = cv2.resize(grey, (max(1, grey.shape[1] // factor), max(1, grey.shape[0] // factor)),
+                          interpolation=cv2.INTER_AREA)
+        center, step = center / factor, step / factor
+    half = size / 2.0
+    a, b, d, e = step * cos, -step * sin, step * sin, step * cos
+    warp = np.array([[a, b, center[0] - (a + b) * half], [d, e, center[1] - (d + e) * half]], dtype=np.float64)
+    return cv2.warpAffine(np.ascontiguousarray(grey), warp, (size, size),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+
+
+def whole_image_crop(pixels: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+    """The model's input for a face crop without landmarks: the centred square of the image, grey, resized."""
+    import cv2
+
+    grey = _grey(np.asarray(pixels))
+    h, w = grey.shape[:2]
+    s = min(h, w)
+    y0, x0 = (h - s) // 2, (w - s) // 2
+    square = grey[y0 : y0 + s, x0 : x0 + s]
+    interp = cv2.INTER_AREA if s > size else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(square), (size, size), interpolation=interp)
+
+
+def looks_like_face_crop(pixels: np.ndarray) -> bool:
+    """Whether an image with no face found can still be read as one face crop: small and near-square, as the
+    48x48 (FER2013) to 100x100 (RAF-DB aligned) corpora frame their faces. A larger photo with no face found is
+    ``no_face``: reading the whole of it would name an emotion for a face nobody saw."""
+    h, w = np.asarray(pixels).shape[:2]
+    shaped = max(h, w) <= MAX_CROP_SIDE and min(h, w) >= MIN_CROP_SIDE and max(h, w) / max(1, min(h, w)) <= 1.25
+    return shaped and has_texture(pixels)
+
+
+def has_texture(pixels: np.ndarray) -> bool:
+    """Whether an image has any contrast at all (grey std >= ``MIN_CROP_CONTRAST``): a blank or solid-colour image
+    is never read as a face, whatever its shape."""
+    return float(_grey(np.asarray(pixels)).std()) >= MIN_CROP_CONTRAST
+
+
+MAX_CROP_SIDE = 128
+MIN_CROP_SIDE = 24
+MIN_CROP_CONTRAST = 8.0
+
+
+def entropy(probs: dict[str, float]) -> float:
+    """Normalised entropy of a probability dict, 0 (certain) .. 1 (uniform)."""
+    values = [p for p in probs.values() if p > 0]
+    if len(probs) < 2:
+        return 0.0
+    return -sum(p * math.log(p) for p in values) / math.log(len(probs))
+
+
+OFF = ("none", "off")
+
+
+def model_for(option: str | os.PathLike[str] | None) -> ExpressionModel | None:
+    """The expression model an option names: None -> ``$EMOREASON_EXPRESSION_MODEL``, else the shipped one;
+    ``"none"``/``"off"`` -> no model (the rules read alone); else a path. A bad file raises EmoreasonError naming it.
+    The CLI sets the variable from ``--expression-model``, so worker processes (caption, serve) use the same."""
+    option = option if option is not None else os.environ.get(ENV_MODEL)
+    if option is not None and str(option).lower() in OFF:
+        return None
+    return get_expression_model(option)
+
+
+def fusion_card(model: ExpressionModel | None) -> dict[str, float]:
+    """The fusion weights in the model's card (``reasoning.fusion``), {} without a model or a fitted block."""
+    return dict(model.card.get("fusion", {})) if model is not None else {}
+
+
+def crop_face(pixels: np.ndarray) -> Any:
+    """A :class:`~emoreason.schema.Face` for an image read as one face crop with no landmarks: the whole image is
+    the box, there are no AUs, and the quality says so (``no_landmarks``)."""
+    from emoreason.perception.readings import quality_text
+    from emoreason.schema import Face
+
+    h, w = np.asarray(pixels).shape[:2]
+    face = Face(box=(0.0, 0.0, float(w), float(h)), landmarks=[], quality=["no_landmarks"])
+    face.quality_text = quality_text(face.quality, face)
+    return face
+
+
+def has_landmarks(face: Any) -> bool:
+    return face.landmarks is not None and len(face.landmarks) >= 468
+
+
+def read_expressions(model: ExpressionModel, pixels: np.ndarray, faces: list[Any]) -> None:
+    """Fill ``face.expression`` for every face of one image, in one batch: ``expression_crop`` where the face has
+    landmarks, the whole image where it has none."""
+    if not faces:
+        return
+    crops = [expression_crop(pixels, f.landmarks) if has_landmarks(f) else whole_image_crop(pixels) for f in faces]
+    for face, probs in zip(faces, model.read(crops), strict=True):
+        face.expression = probs
+
+
+def forget(path: str | os.PathLike[str] | None = None) -> None:
+    """Drop a cached model (all of them with no ``path``), so a rewritten card or file is read again."""
+    with _CACHE_LOCK:
+        if path is None:
+            _CACHE.clear()
+        else:
+            _CACHE.pop(str(_resolve(path)), None)

@@ -1,0 +1,115 @@
+"""The face expression model: shipped weights, bad model files, crops without landmarks, fusion and its CoT."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from emoreason.cli import app
+from emoreason.errors import EmoreasonError
+from emoreason.perception import expression
+from emoreason.reasoning.fusion import fuse
+from emoreason.reasoning.parser import parse_output
+from emoreason.reasoning.rules import explain
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+SAD = {"sadness": 0.71, "fear": 0.1, "neutral": 0.1, "anger": 0.03, "disgust": 0.02, "happiness": 0.02,
+       "surprise": 0.02}  # fmt: skip
+ANGRY = {"anger": 0.58, "fear": 0.1, "neutral": 0.2, "sadness": 0.03, "disgust": 0.05, "happiness": 0.02,
+         "surprise": 0.02}  # fmt: skip
+
+
+def test_the_shipped_weights_load_with_their_card_and_read_the_committed_face() -> None:
+    model = expression.load_expression_model()
+    assert model.labels == expression.EXPRESSION_LABELS and model.path == expression.DEFAULT_WEIGHTS
+    card = model.card
+    assert card["data"]["select_split"] == "public_test" and card["report"]["n"] == 3589
+    assert "fusion" in card and card["fusion"]["fitted_on"] == "public_test"
+    crop = np.asarray(Image.open(DATA / "astronaut_face_48.png").convert("L"))
+    (probs,) = model.read([crop])
+    assert max(probs, key=probs.get) == "happiness" and probs["happiness"] > 0.5  # Eileen Collins smiles
+    assert abs(sum(probs.values()) - 1.0) < 1e-3
+
+
+def test_a_missing_truncated_or_wrong_shaped_file_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(EmoreasonError, match="not found"):
+        expression.load_expression_model(tmp_path / "nope.safetensors")
+    truncated = tmp_path / "cut.safetensors"
+    truncated.write_bytes(expression.DEFAULT_WEIGHTS.read_bytes()[:5000])
+    with pytest.raises(EmoreasonError, match="truncated"):
+        expression.load_expression_model(truncated)
+    from safetensors.torch import save_file
+
+    other = tmp_path / "other.safetensors"
+    save_file({k: v for k, v in expression.build_network((8, 16, 32, 64)).state_dict().items()}, str(other))
+    with pytest.raises(EmoreasonError, match="do not fit"):
+        expression.load_expression_model(other)
+
+
+def test_analyze_with_a_bad_model_is_a_usage_error_and_none_reads_with_the_rules(face_photo: Path,
+                                                                                  tmp_path: Path) -> None:
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 100)
+    result = CliRunner().invoke(app, ["analyze", str(face_photo), "--expression-model", str(bad)])
+    assert result.exit_code == 2 and str(bad) in result.output and "--expression-model none" in result.output
+    assert "Traceback" not in result.output
+    result = CliRunner().invoke(app, ["analyze", str(face_photo), "--json", "--expression-model", "none"])
+    assert result.exit_code == 0, result.output
+    face = json.loads(result.output.strip().splitlines()[-1])["faces"][0]
+    assert face["expression"] == {} and face["label"] == "happiness"
+
+
+def test_analyze_json_carries_the_model_probabilities_and_fused_scores(face_photo: Path) -> None:
+    result = CliRunner().invoke(app, ["analyze", str(face_photo), "--json"])
+    assert result.exit_code == 0, result.output
+    face = json.loads(result.output.strip().splitlines()[-1])["faces"][0]
+    assert set(face["expression"]) == set(expression.EXPRESSION_LABELS)
+    assert abs(sum(face["scores"].values()) - 1.0) < 0.01 and face["label"] == "happiness"
+    assert "Face model: happiness" in face["raw"]
+
+
+def test_a_grey_thumbnail_without_landmarks_is_read_and_a_blank_one_is_no_face(tmp_path: Path) -> None:
+    crop = DATA / "astronaut_face_48.png"
+    from emoreason.pipelines.image import analyze_image
+    from emoreason.reasoning.rules import RuleReasoner
+
+    pixels = np.asarray(Image.open(crop).convert("L"))
+    assert expression.looks_like_face_crop(pixels)
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((48, 48), 128, np.uint8)).save(blank)
+    assert analyze_image(blank, RuleReasoner()).status == "no_face"
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(pixels[::3, ::3]).save(tiny)  # 16x16: too small to be a face crop
+    assert not expression.looks_like_face_crop(pixels[::3, ::3])
+    big_blank = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (400, 600, 3), dtype=np.uint8)).save(big_blank)
+    assert analyze_image(big_blank, RuleReasoner()).status == "no_face"  # a photo with no face is still no_face
+
+
+def test_fusion_sums_to_one_and_keeps_a_compound_the_aus_show() -> None:
+    fused = fuse({"happiness": 0.5, "surprise": 0.4, "happily surprised": 0.6, "neutral": 0.1},
+                 "happily surprised", {**{k: 0.02 for k in SAD}, "happiness": 0.88})
+    assert fused.label == "happily surprised" and abs(sum(fused.probabilities.values()) - 1) < 1e-3
+    alone = fuse(None, None, ANGRY)
+    assert alone.label == "anger" and alone.rules_label is None
+    rules = fuse({"happiness": 0.6, "neutral": 0.1}, "happiness", None)
+    assert rules.label == "happiness" and abs(sum(rules.probabilities.values()) - 1) < 1e-3
+
+
+def test_the_cot_says_which_channel_decided_and_cites_only_shown_aus() -> None:
+    agree = explain({"AU1": 2.6, "AU15": 2.0, "AU4": 1.5}, expression=SAD, label_set="basic")
+    assert agree.label == "sadness" and "The face model reads sadness (0.71), and the action units agree" in agree.text
+    assert set(parse_output(agree.text).aus) <= {"AU1", "AU15", "AU4"}
+    still = explain({}, expression=ANGRY, label_set="basic", fusion_card={"temperature": 0.5, "rules_weight": 0.1})
+    assert still.label == "anger"
+    assert "The action units alone look neutral; the face model's anger, 0.58, decides, so the reading is uncertain" \
+        in still.text
+    assert parse_output(still.text).aus == []  # no AU is cited that the face does not show
+    crop = explain({}, expression=ANGRY, quality=["no_landmarks"], quality_text="No face landmarks were found.")
+    assert crop.label == "anger" and "the face model alone reads anger (0.58)" in crop.text
+    assert "the face is relaxed" not in crop.text and crop.rules_label is None
