@@ -189,7 +189,11 @@ def _interpretation(r: _Reading) -> str:
     sentences = ([channel] if channel else []) + (_face_sentences(r) if r.has_aus else [])
     own = r.scores.get(r.label, 0.0)
     tied = [lab for lab in r.tied if lab != r.label]
-    if r.label == r.best and tied:
+    if r.label == r.best and tied and r.model_label is not None:
+        ranked_tied = ", ".join(f"{t} {r.scores.get(t, 0.0):.2f}" for t in tied)
+        sentences.append(f"{join([t.capitalize() for t in tied])} {'is' if len(tied) == 1 else 'are'} nearly as "
+                         f"likely ({ranked_tied} against {own:.2f}), so the reading is uncertain")
+    elif r.label == r.best and tied:
         sentences.append(
             f"{join([t.capitalize() for t in tied])} {'fits' if len(tied) == 1 else 'fit'} about equally well "
             f"({own:.2f}); {r.label} is chosen because its pattern accounts for more of the observed movements"
