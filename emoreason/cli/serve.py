@@ -27,6 +27,7 @@ def serve(
     top_p: common.TopP = None,
     max_new_tokens: common.MaxNewTokens = None,
     label_set: common.LabelSetOpt = "compound",
+    expression_model: common.ExpressionModel = None,
     state_dir: Annotated[
         str | None,
         typer.Option(
@@ -132,6 +133,7 @@ def serve(
     from emoreason.serve.state import default_state_dir
 
     common.check_choice("--label-set", label_set, common.LABEL_SETS)
+    common.check_expression_model(expression_model)  # sets $EMOREASON_EXPRESSION_MODEL: the perception worker reads it
     limits = ServeLimits(
         max_body_mb=max_body_mb,
         max_video_mb=max_video_mb,

@@ -113,3 +113,10 @@ def test_the_cot_says_which_channel_decided_and_cites_only_shown_aus() -> None:
     crop = explain({}, expression=ANGRY, quality=["no_landmarks"], quality_text="No face landmarks were found.")
     assert crop.label == "anger" and "the face model alone reads anger (0.58)" in crop.text
     assert "the face is relaxed" not in crop.text and crop.rules_label is None
+
+
+def test_serve_refuses_a_bad_expression_model_before_starting(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 10)
+    result = CliRunner().invoke(app, ["serve", "--expression-model", str(bad), "--state-dir", str(tmp_path / "s")])
+    assert result.exit_code == 2 and str(bad) in result.output and "Traceback" not in result.output
