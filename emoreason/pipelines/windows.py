@@ -23,7 +23,8 @@ GAP_FILL = 1.5  # silent stretches at least this long between utterances get fix
 
 
 def plan_segments(duration: float, utterances: list[Utterance], window: float | None) -> list[tuple[float, float]]:
-    """Fixed windows, or utterance spans with silent gaps (>= GAP_FILL s) covered by DEFAULT_WINDOW windows."""
+    """Fixed windows, or utterance spans with silent gaps (>= GAP_FILL s) covered by DEFAULT_WINDOW windows and
+    shorter ones joined to the span before them, so the spans cover the whole video, before the first words too."""
 
     def windows(a: float, b: float, size: float) -> list[tuple[float, float]]:
         out, t = [], a
@@ -47,11 +48,24 @@ def plan_segments(duration: float, utterances: list[Utterance], window: float | 
             break
         if start - cursor >= GAP_FILL:
             spans += windows(cursor, start, DEFAULT_WINDOW)
+        elif start > cursor:  # a short silence joins the span before it (before the first words: the first span)
+            if spans:
+                _extend_last(spans, start)
+            else:
+                start = 0.0
         spans.append((start, end))
         cursor = max(cursor, end)
     if duration - cursor >= GAP_FILL:
         spans += windows(cursor, duration, DEFAULT_WINDOW)
+    elif spans and duration > cursor:
+        _extend_last(spans, duration)
     return sorted(spans)
+
+
+def _extend_last(spans: list[tuple[float, float]], until: float) -> None:
+    """Stretch the span that ends last (with overlapping cues, not always the last one added) to ``until``."""
+    i = max(range(len(spans)), key=lambda k: spans[k][1])
+    spans[i] = (spans[i][0], max(spans[i][1], until))
 
 
 def frame_label(

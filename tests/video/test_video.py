@@ -98,14 +98,14 @@ def test_transcript_option_and_subtitle_export(face_video: Path, rules, tmp_path
     )
     r = caption_video(face_video, rules, VideoOptions(transcript=str(srt)))
     spans = [(s.start, s.end) for s in r.segments]
-    assert (0.5, 2.5) in spans and (3.0, 5.5) in spans  # speech-aligned segments
-    assert next(s for s in r.segments if s.start == 0.5).transcript == "Oh wow, look at that!"
+    # speech-aligned segments; the short silences before, between and after the lines join them (issue 27 item 6)
+    assert spans == [(0.0, 3.0), (3.0, 6.0)]
+    assert r.segments[0].transcript == "Oh wow, look at that!"
     out = write_subtitles(r, tmp_path / "face.srt").read_text()
-    assert "00:00:00,500 --> 00:00:02,500" in out and "Oh wow, look at that!" in out
-    first_label = next(s for s in r.segments if s.start == 0.5).label
-    assert f"\n{first_label}" in out
+    assert "00:00:00,000 --> 00:00:03,000" in out and "Oh wow, look at that!" in out
+    assert f"\n{r.segments[0].label}" in out
     vtt = write_subtitles(r, tmp_path / "face.vtt").read_text()
-    assert vtt.startswith("WEBVTT") and "00:00:03.000 --> 00:00:05.500" in vtt
+    assert vtt.startswith("WEBVTT") and "00:00:03.000 --> 00:00:06.000" in vtt
 
 
 def test_bad_media_is_an_error_result(bad_files: dict[str, Path], rules) -> None:
@@ -124,7 +124,17 @@ def test_plan_segments() -> None:
     assert plan_segments(10.0, [], 4.0) == [(0.0, 4.0), (4.0, 8.0), (8.0, 10.0)]
     assert plan_segments(9.0, [], None) == [(0.0, 4.0), (4.0, 9.0)]  # a short tail folds into the last window
     utts = [Utterance(text="a", start=0.2, end=1.0), Utterance(text="b", start=4.0, end=6.0)]
-    assert plan_segments(8.0, utts, None) == [(0.2, 1.0), (1.0, 4.0), (4.0, 6.0), (6.0, 8.0)]
+    assert plan_segments(8.0, utts, None) == [(0.0, 1.0), (1.0, 4.0), (4.0, 6.0), (6.0, 8.0)]
+
+
+def test_plan_segments_cover_the_video_before_and_between_words() -> None:
+    """Issue 27 item 6: a transcript whose first words start at 1 s (under GAP_FILL) lost 0-1 s, and a 1 s pause
+    between two lines was in no segment: the timeline and the subtitles had holes."""
+    utts = [Utterance(text="a", start=1.0, end=4.0), Utterance(text="b", start=5.0, end=8.0)]
+    spans = plan_segments(9.0, utts, None)
+    assert spans == [(0.0, 5.0), (5.0, 9.0)]
+    covered = [b - a for a, b in spans]
+    assert sum(covered) == pytest.approx(9.0) and all(x[1] == y[0] for x, y in zip(spans, spans[1:], strict=False))
 
 
 def test_speech_clip_through_whisper(speech_video: Path, tiny_whisper: Path, rules) -> None:
