@@ -62,6 +62,8 @@ class ChatSession:
     reasoner: Any
     label_set: str = "compound"
     face_model: str | None = None
+    whisper: str | None = None  # /video's speech (VideoOptions.whisper, language)
+    language: str | None = None
     write: Callable[[str], None] = print  # one finished line/block
     write_piece: Callable[[str], None] | None = None  # streamed text, no newline added (default: ``write``)
     stream_end: str = "\n"  # written to ``write_piece`` after a streamed reply (the HTTP API wants none)
@@ -167,7 +169,8 @@ class ChatSession:
         if not path:
             raise EmoreasonError("/video needs a path, e.g. /video clip.mp4")
         self._check_room()
-        self.attach_video_evidence(video_evidence(path, label_set=self.label_set), str(path))
+        evidence = video_evidence(path, label_set=self.label_set, whisper=self.whisper, language=self.language)
+        self.attach_video_evidence(evidence, str(path))
 
     def attach_video_evidence(self, evidence: list[Evidence], path: str) -> None:
         """Attach a perceived video's Evidence (``pipelines.video.video_evidence``; the server reuses a caption
@@ -180,7 +183,8 @@ class ChatSession:
         tracks = sorted({ev.track for ev in evidence if ev.track is not None})
         faces = [tracks.index(ev.track) + 1 if ev.track is not None else 0 for ev in evidence]
         sources = [f"{name}, face {face}" if face else name for face in faces]
-        self._attach(evidence, sources, path, faces, [])
+        no_words = {ev.meta["no_words"] for ev in evidence if ev.meta.get("no_words")}  # pipelines/video.py
+        self._attach(evidence, sources, path, faces, sorted(no_words))
 
     def _check_room(self) -> None:
         if self.max_attachments is not None and len(self.attachments) >= self.max_attachments:
@@ -192,20 +196,22 @@ class ChatSession:
     def _attach(
         self, evidence: list[Evidence], sources: list[str], path: str, faces: list[int], notes: list[str]
     ) -> None:
+        from emoreason.reasoning.base import needs_images
+
         images_left = MAX_IMAGES_PER_ATTACHMENT
-        without_image = []
-        for ev, source, face in zip(evidence, sources, faces, strict=True):
+        without_image = 0  # Evidence (faces of a photo, windows of a video) whose crop is left out
+        for ev, source in zip(evidence, sources, strict=True):
             shown = ev.model_copy(update={"images": list(ev.images[: max(0, min(1, images_left))])})
             images_left -= len(shown.images)
-            if ev.images and not shown.images and face not in without_image:
-                without_image.append(face)
+            without_image += bool(ev.images and not shown.images)
             self._pending += [{"type": "image"} for _ in shown.images]
             self._pending.append({"type": "text", "text": render_chat_evidence(shown, source) + "\n"})
             self._pending_images += shown.images
-        if without_image:
+        if without_image and needs_images(self.reasoner):  # the rule engine reads no image: nothing to say
+            kind = "windows" if any(ev.start is not None for ev in evidence) else "faces"
             notes.append(
-                f"face {', '.join(map(str, without_image))} reach the model as AU text only "
-                f"(at most {MAX_IMAGES_PER_ATTACHMENT} face images per attachment)"
+                f"the model sees the first {MAX_IMAGES_PER_ATTACHMENT} face images of this attachment; the other "
+                f"{without_image} {kind} reach it as AU text only"
             )
         self.evidence += evidence
         self.attachments.append(_Attachment(Path(path).name, evidence, faces))

@@ -277,11 +277,14 @@ def _speech(items: list[Item], multi_face: bool) -> str:
             said.append(f'  {span}"{ev.transcript}"{prosody}')
     if said:
         return "What was said:\n" + "\n".join(said)
+    why = next((i.evidence.meta["no_words"] for i in items if i.evidence.meta.get("no_words")), "")  # pipelines.video
     prosody = sorted({item.evidence.prosody for item in items if item.evidence.prosody})
     if prosody:
-        return "No words were transcribed; the voice: " + "; ".join(prosody) + "."
+        return f"No words were transcribed{f' ({why})' if why else ''}; the voice: " + "; ".join(prosody) + "."
     if all(item.evidence.start is None for item in items):
         return f"{items[0].name} is a photo: there is no speech to report."
+    if why:
+        return f"No words were transcribed in {items[0].name}: {why}."
     return f"No speech was transcribed in {items[0].name} (no audio, no whisper model, or no subtitles)."
 
 

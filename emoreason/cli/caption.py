@@ -39,11 +39,8 @@ def caption(
     window: Annotated[
         float | None, Opt(help="Fixed segments of this many seconds (default: speech-aligned utterances).", min=0.5)
     ] = None,
-    whisper: Annotated[
-        str | None,
-        Opt(help="Whisper model name (from your whisper cache) or checkpoint path. Default: base if cached."),
-    ] = None,
-    language: Annotated[str | None, Opt(help="Spoken language code (e.g. en); default: detected.")] = None,
+    whisper: common.Whisper = None,
+    language: common.Language = None,
     transcript: Annotated[Path | None, Opt(help="A .srt/.vtt transcript to use (one video).")] = None,
     no_speech: Annotated[
         bool, Opt("--no-speech", help="Skip whisper and prosody (a --transcript or sidecar file is still used).")
@@ -73,7 +70,7 @@ def caption(
     options = VideoOptions(
         fps=fps,
         window=window,
-        whisper=whisper,
+        whisper=common.check_whisper(whisper),
         language=language,
         no_speech=no_speech,
         num_faces=max_faces,

@@ -21,6 +21,8 @@ def chat(
     max_new_tokens: common.MaxNewTokens = None,
     label_set: common.LabelSetOpt = "compound",
     face_model: Annotated[Path | None, typer.Option(help="MediaPipe face_landmarker.task file.")] = None,
+    whisper: common.Whisper = None,
+    language: common.Language = None,
 ) -> None:
     """Chat about faces: /image PATH or /video PATH attaches media, then ask questions. /help lists commands."""
     from emoreason.chat import ChatSession, run_repl
@@ -38,6 +40,8 @@ def chat(
         reasoner,
         label_set=label_set,
         face_model=str(face_model) if face_model else None,
+        whisper=common.check_whisper(whisper),
+        language=language,
         write=typer.echo,
         write_piece=piece,
     )

@@ -45,6 +45,29 @@ MaxNewTokens = Annotated[
 LabelSetOpt = Annotated[
     str, typer.Option("--label-set", help="Labels to choose from: basic, compound or open (open vocabulary).")
 ]
+Whisper = Annotated[
+    str | None,
+    typer.Option(
+        "--whisper",
+        help="Whisper model for the speech in videos: a name from your whisper cache (tiny, base, ...) or a "
+        "checkpoint path. Default: base if it is cached, else speech is skipped (and said so).",
+    ),
+]
+Language = Annotated[str | None, typer.Option("--language", help="Spoken language code (e.g. en); default: detected.")]
+
+
+def check_whisper(value: str | None) -> str | None:
+    """An explicit --whisper must be there before any work starts: a name not in the cache or a missing file is a
+    usage error (exit 2, one line with the fix). Returns the value to pass on."""
+    if value:
+        from emoreason.perception.speech import resolve_whisper
+
+        try:
+            resolve_whisper(value)
+        except EmoreasonError as err:
+            typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+    return value
 
 
 ExpressionModel = Annotated[

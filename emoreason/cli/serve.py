@@ -28,6 +28,8 @@ def serve(
     max_new_tokens: common.MaxNewTokens = None,
     label_set: common.LabelSetOpt = "compound",
     expression_model: common.ExpressionModel = None,
+    whisper: common.Whisper = None,
+    language: common.Language = None,
     state_dir: Annotated[
         str | None,
         typer.Option(
@@ -134,6 +136,7 @@ def serve(
 
     common.check_choice("--label-set", label_set, common.LABEL_SETS)
     common.check_expression_model(expression_model)  # sets $EMOREASON_EXPRESSION_MODEL: the perception worker reads it
+    speech = {"whisper": common.check_whisper(whisper), "language": language}
     limits = ServeLimits(
         max_body_mb=max_body_mb,
         max_video_mb=max_video_mb,
@@ -179,4 +182,5 @@ def serve(
         limits=limits,
         access=access,
         state_dir=state_dir or default_state_dir(),
+        speech=speech,
     )

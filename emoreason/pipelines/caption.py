@@ -94,6 +94,21 @@ class InFlight:
         self.path.unlink(missing_ok=True)
 
 
+def _warn_missing_whisper(todo: list[Item], options: VideoOptions) -> None:
+    """Say once, before the work, that the videos without a transcript file will have no words, and the fix (each
+    video's ``notes`` say it too, but a batch that skips speech silently looks like one that heard nothing)."""
+    from emoreason.perception.speech import transcript_source
+    from emoreason.pipelines.video_speech import missing_whisper
+
+    missing = missing_whisper(options)
+    if missing is None:
+        return
+    files = [it for it in todo if Path(it.path).is_file()]  # a missing file is its own error, said after
+    unheard = [it for it in files if transcript_source(it.path, options.transcript)[0] == "whisper"]
+    if unheard:
+        logger.warning("speech skipped in %d of %d videos (no transcript file): %s", len(unheard), len(todo), missing)
+
+
 def _crash_result(item: Item, deaths: int) -> MediaResult:
     err = EmoreasonError(
         f"{item.path}: the captioning process died {deaths} times while working on this file (a crash in a decoder "
@@ -156,6 +171,7 @@ def caption_inputs(
     if not todo:
         inflight.clear()
         return summary
+    _warn_missing_whisper(todo, options)
     if engine == "ray":
         results = run_ray(todo, settings, options, workers)
     else:

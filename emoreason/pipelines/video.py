@@ -24,7 +24,7 @@ from emoreason.perception import media
 from emoreason.perception.speech import utterances_text, words_in
 from emoreason.pipelines import timeline
 from emoreason.pipelines.video_faces import faces_pass
-from emoreason.pipelines.video_speech import read_audio, speech_source
+from emoreason.pipelines.video_speech import no_words_reason, read_audio, speech_source
 from emoreason.pipelines.windows import _segment_evidence, label_runs, plan_segments
 from emoreason.reasoning.base import Reasoner
 from emoreason.schema import Evidence, MediaResult, SegmentResult, Utterance
@@ -164,6 +164,10 @@ def perceive_video(
                         meta={"face": False},
                     )
                 )
+    if not out.utterances:  # the chat says why there are no words, not a list of possible causes
+        reason = no_words_reason(path, info, options)
+        for ev in out.evidence:
+            ev.meta["no_words"] = reason
     return out
 
 

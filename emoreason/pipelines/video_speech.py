@@ -22,17 +22,32 @@ if TYPE_CHECKING:
 _TRANSCRIBERS: dict[tuple[str, str | None], Transcriber] = {}
 
 
+SIDECAR_HINT = "; a .srt/.vtt next to a video is used instead"
+
+
+def missing_whisper(options: VideoOptions, hint: str = SIDECAR_HINT) -> str | None:
+    """Why whisper will not run for a video without a transcript file, with the fix, or None when it will (or
+    speech is off). No ``--whisper`` given and the default model not in the cache: speech is skipped, not an error.
+    Checked without importing whisper (and torch): seconds saved on every video of a batch. ``hint``: the other
+    way to give words, where there is one (the server's uploads have no sidecar file)."""
+    if options.whisper or options.no_speech or (whisper_cache_dir() / f"{DEFAULT_WHISPER}.pt").is_file():
+        return None
+    return (
+        f"no --whisper given and whisper model {DEFAULT_WHISPER!r} is not in {whisper_cache_dir()}; "
+        f"fetch it once where you are online (python -c \"import whisper; whisper.load_model('{DEFAULT_WHISPER}')\") "
+        "or pass --whisper NAME|PATH (a checkpoint file)" + hint
+    )
+
+
 def get_transcriber(options: VideoOptions, notes: list[str]) -> Transcriber | None:
     """The whisper transcriber for these options (cached per process). With no ``--whisper`` given, a missing
-    default model is a note, not an error; an explicit ``--whisper`` that can't load raises EmoreasonError."""
+    default model is a note (:func:`missing_whisper`), not an error; an explicit ``--whisper`` that can't load
+    raises EmoreasonError."""
     name = options.whisper or DEFAULT_WHISPER
     key = (name, options.language)
-    if not options.whisper and not (whisper_cache_dir() / f"{DEFAULT_WHISPER}.pt").is_file():
-        # checked before importing whisper (and torch): seconds saved on every video of a batch
-        notes.append(
-            f"speech skipped: no --whisper given and whisper model {DEFAULT_WHISPER!r} is not in "
-            f"{whisper_cache_dir()}; pass --whisper NAME|PATH, --transcript FILE, or put a .srt next to the video"
-        )
+    missing = missing_whisper(options)
+    if missing:
+        notes.append(f"speech skipped: {missing}")
         return None
     if key not in _TRANSCRIBERS:
         try:
@@ -61,6 +76,22 @@ def speech_source(
         notes.append("no audio track: speech and prosody skipped")
         return utterances, None, False
     return utterances, get_transcriber(options, notes) if kind == "whisper" else None, True
+
+
+def no_words_reason(path: Path, info: media.MediaInfo, options: VideoOptions) -> str:
+    """Why a video came out with no words, with the fix where there is one (the same order as
+    :func:`speech_source`): said by the chat's "what did she say?" instead of a list of possible causes."""
+    kind, source = transcript_source(path, options.transcript, options.no_speech)
+    if kind == "file":
+        return f"the transcript {source} has no lines inside the video"
+    if options.no_speech:
+        return "speech skipped (--no-speech)"
+    if not info.has_audio:
+        return "the video has no audio track"
+    missing = missing_whisper(options)
+    if missing:
+        return f"speech skipped: {missing}"
+    return f"whisper ({options.whisper or DEFAULT_WHISPER}) heard no words"
 
 
 def read_audio(

@@ -167,10 +167,12 @@ def create_app(
     limits: ServeLimits | None = None,
     access: AccessPolicy | None = None,
     state_dir: str | Path | None = None,
+    speech: dict[str, str | None] | None = None,
 ) -> Any:
     """The FastAPI app serving ``reasoner`` (any backend from ``reasoning.base.build_reasoner``), wrapped in the
     access guard and the body cap. ``access`` defaults to loopback Host names and no key; ``state_dir`` (default:
-    a temporary folder) keeps the caption jobs and the token key across restarts (:mod:`emoreason.serve.state`).
+    a temporary folder) keeps the caption jobs and the token key across restarts (:mod:`emoreason.serve.state`);
+    ``speech`` holds the caption jobs' ``whisper`` and ``language`` (``serve --whisper``).
     At shutdown (SIGTERM or SIGINT under uvicorn) the perception worker is stopped and the uploads removed."""
     fastapi = _import_fastapi()
     from fastapi.responses import HTMLResponse
@@ -182,7 +184,7 @@ def create_app(
 
     limits = limits or ServeLimits()
     access = access or AccessPolicy()
-    ctx = ServeContext(reasoner, label_set, face_model, limits, StateFolder(state_dir))
+    ctx = ServeContext(reasoner, label_set, face_model, limits, StateFolder(state_dir), speech=dict(speech or {}))
     ctx.jobs = CaptionJobs(ctx)
 
     @contextlib.asynccontextmanager
@@ -276,6 +278,7 @@ def serve(
     limits: ServeLimits | None = None,
     access: AccessPolicy | None = None,
     state_dir: str | Path | None = None,
+    speech: dict[str, str | None] | None = None,
 ) -> None:
     """Run the app with uvicorn until SIGINT or SIGTERM (both stop the workers and remove the uploads)."""
     _import_fastapi()
@@ -293,5 +296,16 @@ def serve(
         )
     from emoreason.serve.server import uvicorn_config
 
-    app = create_app(reasoner, label_set, face_model, limits, access, state_dir)
+    _say_missing_whisper(speech or {})
+    app = create_app(reasoner, label_set, face_model, limits, access, state_dir, speech)
     uvicorn.Server(uvicorn_config(app, host, port)).run()
+
+
+def _say_missing_whisper(speech: dict[str, str | None]) -> None:
+    """Once at start: caption jobs will have no words without a whisper model, and the fix (``--whisper``)."""
+    from emoreason.pipelines.video import VideoOptions
+    from emoreason.pipelines.video_speech import missing_whisper
+
+    missing = missing_whisper(VideoOptions(whisper=speech.get("whisper")), hint="")
+    if missing:
+        logger.warning("caption jobs skip speech (their prosody is still read): %s", missing)

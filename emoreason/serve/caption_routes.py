@@ -65,7 +65,9 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
                 if path is None:
                     raise ApiError(422, "file: Field required (a video clip, multipart field 'file')")
                 duration = await run_in_threadpool(ctx.jobs.check_clip, path, path.name)
-                options = VideoOptions(**settings.model_dump(), label_set=label_set, face_model=ctx.face_model)
+                options = VideoOptions(
+                    **settings.model_dump(), **ctx.speech, label_set=label_set, face_model=ctx.face_model
+                )
                 job = ctx.jobs.submit(path, path.name, options, duration, owner_of(request), slot)
             except BaseException:
                 shutil.rmtree(folder, ignore_errors=True)

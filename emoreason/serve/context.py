@@ -24,6 +24,7 @@ class ServeContext:
     face_model: str | None
     limits: ServeLimits
     state: StateFolder
+    speech: dict[str, Any] = field(default_factory=dict)  # caption jobs' whisper and language (serve --whisper)
     queue: WorkQueue = field(init=False)
     sessions: SessionStore = field(init=False)
     jobs: Any = None  # jobs.CaptionJobs, set by create_app

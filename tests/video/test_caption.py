@@ -245,7 +245,7 @@ def test_cli_missing_whisper_is_one_line(batch_dir: Path, tmp_path: Path) -> Non
         env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)},
         timeout=60,
     )
-    assert res.returncode == 1
+    assert res.returncode == 2  # a usage error, checked before any work (like --expression-model)
     assert res.stderr.strip().startswith("error: whisper model 'large-v3' is not in the local cache")
     assert "Traceback" not in res.stderr and not (tmp_path / "c.jsonl").exists()
 
