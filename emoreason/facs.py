@@ -95,19 +95,27 @@ AU_PLAIN_PAIRS: dict[tuple[int, int], str] = {
 }
 
 
-def plain_movements(aus: dict[str, float], threshold: float = PRESENCE_THRESHOLD, limit: int = 4) -> list[str]:
-    """The strongest visible movements in lay words, pairs merged, strongest first.
+def plain_movements(
+    aus: dict[str, float], threshold: float = PRESENCE_THRESHOLD, limit: int = 4, uncertain: Iterable[str] = ()
+) -> list[str]:
+    """The strongest visible movements (``au_states``) in lay words, pairs merged, strongest first; an uncertain
+    one says so, as the CoT does.
 
     >>> plain_movements({"AU1": 3.0, "AU4": 2.0, "AU43": 4.0, "AU15": 1.5})
     ['eyes closed', 'brows raised and drawn together', 'lip corners down']
+    >>> plain_movements({"AU12": 4.0, "AU25": 2.0}, uncertain=["AU12"])
+    ['lip corners up (uncertain)', 'lips apart']
     """
-    strength = {n: v for n, v in bilateral(aus).items() if v >= threshold and n in AU_PLAIN}
-    phrases: list[tuple[float, str]] = []
+    states = au_states(aus, threshold, uncertain)
+    strength = {n: v for n, v in bilateral(aus).items() if shows(states, n) and n in AU_PLAIN}
+    phrases: list[tuple[float, str, bool]] = []
     for (a, b), phrase in AU_PLAIN_PAIRS.items():
         if a in strength and b in strength:
-            phrases.append((max(strength.pop(a), strength.pop(b)), phrase))
-    phrases += [(v, AU_PLAIN[n]) for n, v in strength.items()]
-    return [p for _, p in sorted(phrases, key=lambda x: -x[0])[:limit]]
+            doubt = UNCERTAIN in (states[a], states[b])
+            phrases.append((max(strength.pop(a), strength.pop(b)), phrase, doubt))
+    phrases += [(v, AU_PLAIN[n], states[n] == UNCERTAIN) for n, v in strength.items()]
+    ranked = sorted(phrases, key=lambda x: -x[0])[:limit]
+    return [p + (" (uncertain)" if doubt else "") for _, p, doubt in ranked]
 
 
 # FACS intensity letters on the 0..5 scale: 1=A trace, 2=B slight, 3=C marked, 4=D severe, 5=E maximum.
@@ -268,6 +276,39 @@ def present(aus: dict[str, float], threshold: float = PRESENCE_THRESHOLD) -> set
     return {n for n, v in bilateral(aus).items() if v >= threshold}
 
 
+PRESENT, UNCERTAIN, ABSENT, UNREADABLE = "present", "uncertain", "absent", "unreadable"
+
+
+def au_states(
+    aus: dict[str, float],
+    threshold: float = PRESENCE_THRESHOLD,
+    uncertain: Iterable[str] = (),
+    unreadable: Iterable[int] = (),
+) -> dict[int, str]:
+    """What the face shows, one decision per AU number, which every sentence about it consults (the CoT's
+    observations and interpretation, the caption's plain words, the chat's answers): ``PRESENT`` at or above
+    ``threshold`` (the stronger side), ``UNCERTAIN`` when present but its readings disagree (``uncertain`` keys),
+    ``UNREADABLE`` when the face cannot show it (``unreadable``: the eye AUs of shut eyes), ``ABSENT`` otherwise.
+    Only the AUs of ``aus`` and ``unreadable`` are keys; look any other up with ``.get(n, ABSENT)``.
+
+    >>> au_states({"AU12": 3.0, "AU6": 0.4, "AU1": 2.0}, uncertain=["AU1"], unreadable=[5])
+    {12: 'present', 6: 'absent', 1: 'uncertain', 5: 'unreadable'}
+    """
+    doubtful = uncertain_numbers(uncertain)
+    states = {
+        n: (UNCERTAIN if n in doubtful else PRESENT) if v >= threshold else ABSENT for n, v in bilateral(aus).items()
+    }
+    for n in unreadable:
+        if states.get(n, ABSENT) == ABSENT:
+            states[n] = UNREADABLE
+    return states
+
+
+def shows(states: dict[int, str], number: int) -> bool:
+    """Whether ``au_states`` has the AU as seen (present or uncertain): what a sentence may say the face shows."""
+    return states.get(number, ABSENT) in (PRESENT, UNCERTAIN)
+
+
 def intensity_letter(value: float) -> str | None:
     """FACS letter for a 0..5 intensity, or None below a trace (0.5). 1->A ... 5->E."""
     if value < 0.5:
@@ -344,10 +385,10 @@ def au_text(
     items = active_aus(aus, threshold)
     if not items:
         return "No action units above the presence threshold (a relaxed, neutral face)."
-    doubtful = uncertain_numbers(uncertain)
+    states = au_states(aus, threshold, uncertain)
     parts = []
     for key, value in items:
-        phrase = au_phrase(key, value, parse_au_key(key)[0] in doubtful)
+        phrase = au_phrase(key, value, states[parse_au_key(key)[0]] == UNCERTAIN)
         if with_description:
             au = AU_TABLE.get(parse_au_key(key)[0])
             if au:

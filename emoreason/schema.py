@@ -143,6 +143,7 @@ class SegmentResult(BaseModel):
     end: float
     track: int | None
     aus: dict[str, float] = Field(default_factory=dict)
+    uncertain_aus: list[str] = Field(default_factory=list)  # Evidence.uncertain_aus: the caption says them as such
     transcript: str = ""
     prosody: str = ""
     label: str | None = None

@@ -95,10 +95,11 @@ def test_prototypes_use_table_aus_and_cover_every_emotion() -> None:
 def test_rule_engine_and_consistency_metric_share_one_pattern_per_label() -> None:
     """The AUs the rule engine's CoT calls support for a label are exactly the AUs the consistency metric counts as
     explained by it (one definition, ``facs.prototype_aus``): a second copy that drifted would fail here."""
-    from emoreason.reasoning.rules_text import _support
+    from emoreason.reasoning.cues import label_cues
 
     for label in facs.PROTOTYPES:
         pattern = facs.prototype_aus(label)
-        cited = [facs.au_key(n) for n in sorted(pattern)] + ["AU45"]  # AU45 (blink) is in no prototype
-        hits, _ = _support(label, cited)
-        assert {facs.parse_au_key(k)[0] for k in hits} == pattern, label
+        aus = {facs.au_key(n): 3.0 for n in sorted(pattern)} | {"AU45": 3.0}  # AU45 (blink) is in no prototype
+        cues = label_cues(label, aus)
+        assert {facs.parse_au_key(k)[0] for k in cues.seen} == pattern, label
+        assert cues.unexplained == ["AU45"], label

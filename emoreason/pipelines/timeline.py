@@ -110,11 +110,11 @@ def segment_runs(segments: list[SegmentResult], track: int | None) -> list[dict[
             run["moves"].append((seg.start, _changes(run["last"], seg.aus)))
             run["last"] = seg.aus
             if expressiveness(seg.aus) > expressiveness(run["aus"]):
-                run["aus"] = seg.aus
+                run["aus"], run["uncertain"] = seg.aus, seg.uncertain_aus
         else:
             runs.append(
-                {"start": seg.start, "end": seg.end, "label": label, "aus": seg.aus, "first": seg.aus,
-                 "last": seg.aus, "moves": []}
+                {"start": seg.start, "end": seg.end, "label": label, "aus": seg.aus, "uncertain": seg.uncertain_aus,
+                 "first": seg.aus, "last": seg.aus, "moves": []}
             )
     return runs
 
@@ -132,11 +132,12 @@ def _moves(run: dict[str, Any], limit: int = 3) -> str:
     return "".join(f"; {p}" for p in parts[:limit])
 
 
-def _details(aus: dict[str, float], label: str, changes: list[str]) -> str:
-    """": brows raised, eyes closed (AU1, AU43; AU12 lip corner puller falls)" - plain words, then the AU codes."""
+def _details(aus: dict[str, float], label: str, changes: list[str], uncertain: list[str] | None = None) -> str:
+    """": brows raised, eyes closed (AU1, AU43; AU12 lip corner puller falls)" - plain words, then the AU codes; an
+    uncertain AU is said as such, as the segment's CoT does (the one per-AU decision, ``facs.au_states``)."""
     if label == "neutral":
         return f" ({'; '.join(changes)})" if changes else ""
-    words = facs.plain_movements(aus)
+    words = facs.plain_movements(aus, uncertain=uncertain or ())
     codes = [key for key, _ in facs.active_aus(aus)[:4]]
     inner = ", ".join(codes) + ("; " if codes and changes else "") + "; ".join(changes)
     text = f": {', '.join(words)}" if words else ""
@@ -168,7 +169,7 @@ def track_caption(segments: list[SegmentResult], track: int | None, who: str = "
         head = who if k == 0 else f"Then, at {run['start']:.1f} s, they"
         tag = f" ({label})" if label not in ("neutral", "unknown") else ""
         body = f"{head} {verb} {_duration(run['start'], run['end'])}{tag}"
-        sentences.append(body + _details(run["aus"], label, changes) + _moves(run) + ".")
+        sentences.append(body + _details(run["aus"], label, changes, run["uncertain"]) + _moves(run) + ".")
         if k + 1 < len(runs) and runs[k + 1]["start"] - run["end"] >= 1.0:
             sentences.append(f"The face is not visible from {run['end']:.1f} to {runs[k + 1]['start']:.1f} s.")
     return " ".join(sentences)

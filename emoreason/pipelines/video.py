@@ -200,6 +200,7 @@ def reason_video(perc: VideoPerception, reasoner: Reasoner, batch_size: int = 16
                     end=ev.end or 0.0,
                     track=ev.track,
                     aus=ev.aus,
+                    uncertain_aus=list(ev.uncertain_aus),
                     transcript=ev.transcript,
                     prosody=ev.prosody,
                     label=ans.label,

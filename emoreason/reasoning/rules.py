@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 
 from emoreason import facs
 from emoreason.labels import COMPOUND_LABELS, LabelSet, components
+from emoreason.reasoning.cues import label_cues
 from emoreason.reasoning.fusion import fuse
 from emoreason.reasoning.rules_text import TENTATIVE_FLAGS, _interpretation, _observations, _Reading
 from emoreason.schema import Evidence, Reasoning
@@ -345,6 +346,7 @@ def explain(
         model_probability=fused.model_probability,
         rules_label=fused.rules_label,
         has_aus=has_aus,
+        cues=label_cues(chosen, aus, threshold, uncertain, flags) if has_aus else None,
     )
     observations, reading.cited = _observations(
         aus, threshold, transcript, prosody, changes, face, uncertain, quality_text, has_aus, expression

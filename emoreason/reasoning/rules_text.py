@@ -13,18 +13,36 @@ from dataclasses import dataclass
 
 from emoreason import facs
 from emoreason.labels import COMPOUND_LABELS, components
+from emoreason.reasoning.cues import Cues, name, unexplained_signs
 from emoreason.text import join
 
-# Plain-words prototype notes. They name no AU numbers: only AUs actually observed are cited as AU<n>,
-# so the AUs a CoT cites are exactly the AUs the face shows (what AU-F1 and evidence consistency measure).
-_PROTOTYPE_NOTES = {
-    "happiness": "a cheek raiser with a lip corner puller is the Duchenne smile, the EMFACS prototype of happiness",
-    "sadness": "raised inner brows with lowered lip corners form the EMFACS prototype of sadness",
-    "surprise": "raised brows, widened eyes and a dropped jaw form the prototype of surprise",
-    "fear": "raised and drawn-together brows, wide eyes and stretched lips signal fear",
-    "disgust": "a wrinkled nose or raised upper lip is the prototype of disgust",
-    "anger": "lowered brows, glaring eyes and tightened lips form the prototype of anger",
-    "contempt": "a one-sided dimpler (a smirk) is the prototype of contempt",
+# Plain-words prototype notes, each said only when the face shows one of its AU sets in full (``Cues.states``): a
+# note describes movements, so it must not name one the face lacks. They name no AU numbers: only AUs actually
+# observed are cited as AU<n>, so the AUs a CoT cites are exactly the AUs the face shows (what AU-F1 and evidence
+# consistency measure).
+_PROTOTYPE_NOTES: dict[str, tuple[tuple[frozenset[int], ...], str]] = {
+    "happiness": (
+        (frozenset({6, 12}),),
+        "a cheek raiser with a lip corner puller is the Duchenne smile, the EMFACS prototype of happiness",
+    ),
+    "sadness": (
+        (frozenset({1, 15}),),
+        "raised inner brows with lowered lip corners form the EMFACS prototype of sadness",
+    ),
+    "surprise": (
+        (frozenset({1, 2, 5, 26}), frozenset({1, 2, 5, 27})),
+        "raised brows, widened eyes and a dropped jaw form the prototype of surprise",
+    ),
+    "fear": (
+        (frozenset({1, 2, 4, 5, 20}),),
+        "raised and drawn-together brows, wide eyes and stretched lips signal fear",
+    ),
+    "disgust": ((frozenset({9}), frozenset({10})), "a wrinkled nose or raised upper lip is the prototype of disgust"),
+    "anger": (
+        tuple(frozenset({4, eyes, lips}) for eyes in (5, 7) for lips in (23, 24)),
+        "lowered brows, glaring eyes and tightened lips form the prototype of anger",
+    ),
+    "contempt": ((frozenset({14}),), "a one-sided dimpler (a smirk) is the prototype of contempt"),
 }
 
 
@@ -89,19 +107,14 @@ def expression_text(expression: dict[str, float], top: int = 3) -> str:
     return ", ".join(f"{label} {p:.2f}" for label, p in ranked)
 
 
-def _support(label: str, cited: list[str]) -> tuple[list[str], list[int]]:
-    """Cited AU keys that belong to the label's prototype (``facs.prototype_aus``), and the core AUs of the
-    label's own prototype that were not observed."""
-    proto = facs.prototype_aus(label)
-    hits = [key for key in cited if facs.parse_au_key(key)[0] in proto]
-    shown = {facs.parse_au_key(key)[0] for key in cited}
-    missing = sorted(n for n, w in facs.PROTOTYPES.get(label, {}).items() if w >= 1.0 and n not in shown)
-    return hits, missing
-
-
-def _indefinite(noun: str) -> str:
-    """``noun`` with its indefinite article: "an inner brow raiser", "a lip corner puller"."""
-    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+def _note(cues: Cues) -> str:
+    """The label's prototype note when the face shows it (``_PROTOTYPE_NOTES``), else ""."""
+    if cues.label in COMPOUND_LABELS:
+        a, b = components(cues.label)
+        return f"the face mixes the signs of {a} and {b}, the compound pattern called {cues.label}"
+    sets, note = _PROTOTYPE_NOTES.get(cues.label, ((), ""))
+    shown = any(all(facs.shows(cues.states, n) for n in aus) for aus in sets)
+    return note if shown and cues.signature else ""
 
 
 @dataclass
@@ -122,6 +135,7 @@ class _Reading:
     model_probability: float = 0.0
     rules_label: str | None = None  # the AUs' own label (None: no AUs, a crop without landmarks)
     has_aus: bool = True
+    cues: Cues | None = None  # what the face shows for ``label`` (reasoning.cues): every AU sentence reads it
 
 
 UNSURE = 0.6  # a face model probability below this, deciding alone, makes the reading uncertain
@@ -159,25 +173,46 @@ def _face_sentences(r: _Reading) -> list[str]:
         if r.cited:
             return ["The movements seen do not add up to a clear emotional display"]
         return ["Without a marked muscle movement the face shows no clear emotional display"]
+    cues = r.cues
+    assert cues is not None, "rules.explain reads the cues of the label it explains"
     sentences: list[str] = []
-    hits, missing = _support(label, r.cited)
-    note = _PROTOTYPE_NOTES.get(label, "")
-    if label in COMPOUND_LABELS:
-        a, b = components(label)
-        note = f"the face mixes the signs of {a} and {b}, the compound pattern called {label}"
-    if hits:
-        named = [f"{key} ({facs.au_name(facs.parse_au_key(key)[0])})" for key in hits]
+    note = _note(cues)
+    if cues.seen:
+        named = [_cited(key, cues) for key in cues.seen]
         verb = "matches" if len(named) == 1 else "match"
-        sentences.append(f"{join(named)} {verb} the expected pattern: {note}")
+        sentences.append(f"{join(named)} {verb} the expected pattern of {label}" + (f": {note}" if note else ""))
     elif r.decided_by == "speech":
         sentences.append(f"The visible movements are weak and give little direct support for {label}")
     else:
-        sentences.append(f"The observed action units give little direct support for {label}; {note}")
-    if missing and hits:
-        words = [_indefinite(facs.au_name(n)) for n in missing[:3]]
+        sentences.append(f"The observed action units give little direct support for {label}")
+    if cues.seen and cues.missing:
+        words = [name(n, cues.states) for n in cues.missing[:3]]
         verb = "is" if len(words) == 1 else "are"
         sentences.append(f"{join(words).capitalize()} would strengthen this reading but {verb} not visible")
+    if cues.seen and cues.unreadable:
+        words = [name(n, cues.states) for n in cues.unreadable[:3]]
+        sentences.append(f"{join(words).capitalize()} would strengthen this reading but cannot be read with the eyes "
+                         "closed")
+    sentences += _unexplained_sentences(cues, r.cited)
     return sentences
+
+
+def _cited(key: str, cues: Cues) -> str:
+    """A seen AU as the interpretation cites it: "AU12 (lip corner puller)", "AU12 (lip corner puller, uncertain)"."""
+    doubt = ", uncertain" if cues.states.get(facs.parse_au_key(key)[0]) == facs.UNCERTAIN else ""
+    return f"{key} ({facs.au_name(facs.parse_au_key(key)[0])}{doubt})"
+
+
+def _unexplained_sentences(cues: Cues, cited: list[str]) -> list[str]:
+    """The signs the face shows that the label's pattern leaves out, and, where they are another label's signs that
+    a contra-indication rules out, why (a lip corner puller on a crying face): ``cues.unexplained_signs``."""
+    signs, why = unexplained_signs(cues)
+    signs = [key for key in signs if key in cited]
+    if not signs:
+        return []
+    named = [_cited(key, cues) for key in signs[:3]]
+    verb = "is" if len(named) == 1 else "are"
+    return [f"{join(named)} {verb} not part of the {cues.label} pattern" + (f"; {why}" if why else "")]
 
 
 def _interpretation(r: _Reading) -> str:
