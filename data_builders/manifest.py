@@ -1,7 +1,9 @@
 """A generic manifest: your own images or clips listed in one CSV or JSONL file, given as ``--root FILE``.
 
 Columns (CSV header, or JSONL keys): ``path,label`` and optionally ``aus``, ``transcript``, ``prosody``,
-``split`` (default ``train``) and ``id`` (default: the path without its suffix).
+``split`` (default ``train``, said once: without the column every row is in ``train``) and ``id`` (default: the
+path without its suffix, relative to the manifest's folder; a path outside it gives its file name, with the line
+number added when that name is taken).
 
 - ``path``: an image, or a video clip (.mp4/.avi/.mkv/.mov/.webm: ``--frames-per-clip`` frames are decoded);
   relative paths are relative to the manifest's folder.
@@ -16,6 +18,7 @@ Columns (CSV header, or JSONL keys): ``path,label`` and optionally ``aus``, ``tr
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,8 @@ from emoreason.data_builders.frames import extract_frames
 from emoreason.errors import EmoreasonError
 from emoreason.facs import coerce_aus
 from emoreason.labels import normalize_label, normalize_labels
+
+logger = logging.getLogger(__name__)
 
 LICENSE = "A user-supplied manifest: the license is that of the listed media; check it before sharing the dataset."
 CITATION = ""
@@ -63,6 +68,25 @@ def _flag(value: Any) -> bool:
     return value is True or str(value).strip().lower() in ("1", "true", "yes")
 
 
+_SAID_NO_SPLIT: set[Path] = set()
+
+
+def _default_id(raw_path: str, folder: Path, number: int, taken: dict[str, str]) -> str:
+    """The id of a row without an ``id`` cell: its path relative to the manifest's folder, without the suffix
+    ('/' -> '_'); a path outside that folder gives its file stem (not ``_tmp_media_x``), with ``_line<N>``
+    added when a row with another path already has that id (the same path twice stays a duplicate id)."""
+    media = Path(raw_path)
+    if media.is_absolute():
+        try:
+            media = media.relative_to(folder.resolve())
+        except ValueError:
+            media = Path(media.name)
+    sample_id = media.with_suffix("").as_posix().replace("/", "_")
+    if taken.setdefault(sample_id, raw_path) != raw_path:
+        return f"{sample_id}_line{number}"
+    return sample_id
+
+
 def _video_maker(video: Path, count: int, stem: str):  # noqa: ANN202
     def make(out: Path) -> tuple[list[str], list[int]]:
         return extract_frames(video, out / "images" / "manifest" / stem, stem, count=count)
@@ -74,9 +98,16 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
     path = ctx.root
     if not path.is_file():
         raise EmoreasonError(f"{path}: the manifest source takes --root FILE (a .csv or .jsonl with path,label)")
+    taken: dict[str, str] = {}  # default id -> the path that gave it
     for number, row in _rows(path):
         where = f"{path}, line {number}"
         split = str(row.get("split") or "train")
+        if not row.get("split") and path not in _SAID_NO_SPLIT:  # a build reads the manifest more than once
+            _SAID_NO_SPLIT.add(path)
+            logger.warning(
+                "%s: a row without a split (from line %d) goes into 'train'; add a split column (train, "
+                "validation, test) to hold rows out for `emoreason eval`", path, number,
+            )
         raw_path = str(row.get("path") or "").strip()
         if not raw_path:
             label = normalize_label(str(row.get("label") or ""), "compound")
@@ -86,8 +117,8 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
         text = str(row.get("label") or "")
         label = normalize_label(text, "compound")
         labels = normalize_labels(text, "open") or ([label] if label else [])
+        sample_id = str(row.get("id") or _default_id(raw_path, path.parent, number, taken))
         if label is None and not labels:
-            sample_id = str(row.get("id") or Path(raw_path).with_suffix("").as_posix().replace("/", "_"))
             detail = f"{where}: unknown label {text!r}; use an emotion word such as happy, sad, angry"
             yield Skip(sample_id, split, "unknown label", detail)
             continue
@@ -99,7 +130,6 @@ def iter_samples(ctx: Context) -> Iterator[Sample | Skip]:
             raise EmoreasonError(f'{where}: aus must be JSON like {{"AU12": 3.0}} ({err})') from err
         media = Path(raw_path)
         media = media if media.is_absolute() else path.parent / media
-        sample_id = str(row.get("id") or Path(raw_path).with_suffix("").as_posix().replace("/", "_"))
         video = media.suffix.lower() in VIDEO_SUFFIXES
         yield Sample(
             id=sample_id,

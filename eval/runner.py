@@ -148,6 +148,29 @@ def _dataset_split(path: Path, split: str | None) -> Any:
     return data[split]
 
 
+def dataset_split_name(path: Path, default: str = "test") -> str | None:
+    """The split ``eval --dataset`` scores when no --split is given: ``default`` when the dataset has it, else its
+    only split, said on stderr (a manifest without a ``split`` column builds one split, ``train``); several
+    splits without ``default`` is an error listing them. None: ``path`` is not a dataset folder (checked later)."""
+    from datasets import DatasetDict, load_from_disk
+
+    try:
+        data = load_from_disk(str(path))
+    except (FileNotFoundError, ValueError):
+        return None
+    if not isinstance(data, DatasetDict) or default in data:
+        return default
+    if len(data) != 1:
+        raise EmoreasonError(f"{path} has no split {default!r}; it has: {', '.join(data)}; choose one with --split")
+    only = next(iter(data))
+    logger.warning(
+        "%s has no split %r: scoring its one split %r (%d rows); a model trained on this dataset has seen them, so "
+        "give the manifest a split column (train, validation, test) to hold some out, or pass --split", path,
+        default, only, len(data[only]),
+    )
+    return only
+
+
 def load_references(
     path: Path, split: str | None = None, limit: int | None = None, what: str = "--references"
 ) -> list[dict[str, Any]]:
@@ -309,9 +332,10 @@ def evaluate(config: EvalConfig, progress: Callable[[int, int], None] | None = N
         label_set = auto_label_set(references) if config.label_set == "auto" else config.label_set
     else:
         assert config.dataset is not None
-        references = load_references(config.dataset, config.split or "test", config.limit, "--dataset")
+        split = config.split or dataset_split_name(config.dataset) or "test"
+        references = load_references(config.dataset, split, config.limit, "--dataset")
         label_set = auto_label_set(references) if config.label_set == "auto" else config.label_set
-        info = {"dataset": str(config.dataset.resolve()), "split": config.split or "test", "backend": config.backend,
+        info = {"dataset": str(config.dataset.resolve()), "split": split, "backend": config.backend,
                 "model": config.model, "adapter": config.adapter, "label_set": label_set}  # fmt: skip
         restart = "use another --out or delete it"
         check_settings(config.out / "predictions.meta.json", info, config.out / "predictions.jsonl", restart)
