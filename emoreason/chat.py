@@ -274,10 +274,17 @@ class ChatSession:
 
     def _items(self, attachment: _Attachment) -> list[chat_answers.Item]:
         if attachment.items is None:
-            readings = self.reasoner.reason(attachment.evidence)
+            if hasattr(self.reasoner, "explain"):  # the rule engine: keep its own scores for "why not X?", "which AU"
+                explanations = [self.reasoner.explain(ev) for ev in attachment.evidence]
+                readings = [self.reasoner.reasoning(x) for x in explanations]
+            else:
+                readings = self.reasoner.reason(attachment.evidence)
+                explanations = [None] * len(readings)
             attachment.items = [
-                chat_answers.Item(ev, reading, face, attachment.name)
-                for ev, reading, face in zip(attachment.evidence, readings, attachment.faces, strict=True)
+                chat_answers.Item(ev, reading, face, attachment.name, x)
+                for ev, reading, face, x in zip(
+                    attachment.evidence, readings, attachment.faces, explanations, strict=True
+                )
             ]
         return attachment.items
 
@@ -292,7 +299,7 @@ class ChatSession:
         self._focus_face, self._focus_span = view.face, view.span
         self.last_items = view.items
         reply = chat_answers.answer(question, view, items)
-        if chat_answers.intent_of(question) == "label" and len(view.items) == 1:
+        if not chat_answers.understood(question):  # a question it answered gets no "needs an LLM" note
             reply += "\n" + RULES_NOTE
         self.write(reply)
         return reply

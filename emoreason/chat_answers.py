@@ -1,5 +1,6 @@
-"""How the rules backend answers a chat question: pick what was asked (why, which AUs, which face, when, how sure,
-what was said) and answer it from the measured evidence and the rule engine's reasoning, for the faces in focus.
+"""How the rules backend answers a chat question: pick what was asked (why, why not X, is she X, which AUs, which AU
+decided, which face, when, how sure, what was said) and answer it from the measured evidence and the rule engine's
+reasoning, for the faces in focus; the answers that weigh its scores are in :mod:`emoreason.chat_reading`.
 
 The rule engine has no free-form language, so a question is read for its *intent* and its *focus* (a face number,
 a time) with a few patterns; anything else gets the FACS analysis of the faces in focus, with a note saying what
@@ -11,22 +12,30 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from emoreason import facs
+from emoreason import chat_reading, facs
 from emoreason.schema import Evidence, Reasoning
+from emoreason.text import join
+
+if TYPE_CHECKING:
+    from emoreason.reasoning.rules import RuleExplanation
 
 # (intent, pattern) in priority order: the first that matches leads; a question that asks two things ("how many
 # faces, and how do they feel?") gets both answers, in this order (``intents_of``).
 INTENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("help", re.compile(r"^\s*(help|\?|what can (i|you) (ask|do|answer))\b", re.I)),
     ("count", re.compile(r"\bhow many (faces|people|persons|tracks)\b", re.I)),
+    ("decided", re.compile(r"\b(decid\w*|decisive|tipped|drove|drives|carr(y|ied|ies)|mattered)\b", re.I)),
     ("aus", re.compile(r"\b(action units?|aus?|muscles?|facs codes?)\b|\bAU\d", re.I)),
     ("sure", re.compile(r"\b(sure|confiden\w*|certain\w*|likel\w*|probab\w*|scores?|doubt\w*)\b", re.I)),
     ("speech", re.compile(r"\b(said|say|says|saying|speech|spoken|words?|transcript|voice|prosody|pitch)\b", re.I)),
     ("why", re.compile(r"\b(why|explain\w*|evidence|how do you know|what makes|reason\w*|because)\b", re.I)),
     ("change", re.compile(r"\b(change[sd]?|when|over time|timeline|moment|happen\w*|then|later|earlier)\b", re.I)),
 )
+# a yes/no question ("is she sad?", "does he look angry?"): with a label named, it asks whether that label holds
+_YES_NO = re.compile(r"^\s*(is|are|was|were|does|do|did|could|can|might|may|would|am|isn'?t|aren'?t|doesn'?t)\b|"
+                     r"\b(looks?|seems?|appears?)\b", re.I)
 _FEELING = re.compile(r"\b(feel\w*|emotions?|mood\w*|expressions?|look like|seem)\b", re.I)  # asks for the label
 MAX_INTENTS = 2
 _SILENT_ON_LABEL = {"count", "aus", "speech"}  # answers that do not say the label (why, sure and change do)
@@ -39,8 +48,9 @@ _SECONDS = r"(\d+:\d{2}(?:\.\d+)?|\d+(?:\.\d+)?)"  # 1:02 before 1
 _SPAN = re.compile(rf"\b(?:between|from)\s+{_SECONDS}\s*(?:s|sec\w*)?\s*(?:and|to|-)\s*{_SECONDS}\s*(?:s\b|sec)", re.I)
 _POINT = re.compile(rf"(?:\bat|\baround|\babout|@)\s*{_SECONDS}\s*(?:s\b|sec\w*|\b)", re.I)
 HELP_TEXT = (
-    "Ask about the attached faces, for example: 'what emotion?', 'why?', 'which AUs?', 'what about face 2?', "
-    "'how sure are you?', 'what happens at 5 s?', 'what changed?', 'what did they say?', 'how many faces?'."
+    "Ask about the attached faces, for example: 'what emotion?', 'why?', 'why not sadness?', 'is she angry?', "
+    "'which AUs?', 'which AU decided?', 'what about face 2?', 'how sure are you?', 'what happens at 5 s?', "
+    "'what changed?', 'what did they say?', 'how many faces?'."
 )
 
 
@@ -52,6 +62,7 @@ class Item:
     reasoning: Reasoning
     face: int  # 1-based face number within its attachment (a video's tracks are numbered in order)
     name: str  # the attachment's file name
+    explanation: RuleExplanation | None = None  # the rule engine's own scores and label (chat_reading.explanation)
 
 
 @dataclass
@@ -62,22 +73,49 @@ class Focus:
     face: int | None = None
     span: tuple[float, float] | None = None
     notes: list[str] = field(default_factory=list)
+    unknown_face: bool = False  # the question names a face the attachment does not have: the notes are the answer
 
 
 def intents_of(question: str) -> list[str]:
     """What the question asks, in INTENTS' order, at most ``MAX_INTENTS``: "label" (what emotion) when nothing else
     matches, or as a second part when the question also asks how they feel and the first part does not say it
-    (``_SILENT_ON_LABEL``); "help" stands alone.
+    (``_SILENT_ON_LABEL``); "help" stands alone. A question that names a label asks whether it holds ("check") when
+    it is a yes/no question or asks nothing else ("why not X?" stays "why": that answer weighs X); "decided" (which
+    AU decided) includes the AUs.
 
     >>> intents_of("How many faces, and how do they feel?"), intents_of("how many faces?"), intents_of("why?")
     (['count', 'label'], ['count'], ['why'])
+    >>> intents_of("Is she disgusted?"), intents_of("why not sadness?"), intents_of("which AU decided?")
+    (['check'], ['why'], ['decided'])
     """
     found = [name for name, pattern in INTENTS if pattern.search(question)]
     if "help" in found:
         return ["help"]
+    if "decided" in found and "aus" in found:
+        found.remove("aus")
+    if chat_reading.named_labels(question, "open") and (_YES_NO.search(question) or not found):
+        found.insert(0, "check")
     if _FEELING.search(question) and set(found) <= _SILENT_ON_LABEL:
         found.append("label")
     return found[:MAX_INTENTS] or ["label"]
+
+
+def understood(question: str) -> bool:
+    """Whether the rules backend read the question for something it answers (an intent, a label, a face, a time,
+    how they feel); a question it did not understand gets the analysis and the note that an LLM backend answers
+    free-form questions.
+
+    >>> understood("why not sadness?"), understood("what about face 3?"), understood("tell me a joke")
+    (True, True, False)
+    """
+    return bool(
+        any(pattern.search(question) for _, pattern in INTENTS)
+        or _FEELING.search(question)
+        or chat_reading.named_labels(question, "open")
+        or face_ref(question) is not None
+        or time_ref(question) is not None
+        or _ALL_FACES.search(question)
+    )
 
 
 def intent_of(question: str) -> str:
@@ -138,8 +176,9 @@ def focus(question: str, items: list[Item], face: int | None = None, span: tuple
     faces = _faces(items)
     if out.face is not None:
         if out.face not in faces:
-            out.notes.append(f"There is no face {out.face} in {items[0].name}: it has {_count(len(faces))}.")
-            out.face = None
+            out.notes.append(f"There is no face {out.face} in {items[0].name}: it has {_count(len(faces))}"
+                             + _face_list(items, faces))
+            out.face, out.unknown_face = None, named is not None
         else:
             out.items = [item for item in out.items if item.face == out.face]
     named_span = time_ref(question)
@@ -156,6 +195,18 @@ def focus(question: str, items: list[Item], face: int | None = None, span: tuple
                 hit = [min(timed, key=lambda i: abs((i.evidence.start + (i.evidence.end or 0)) / 2 - a))]  # type: ignore[operator]
             out.items, out.span = hit, span
     return out
+
+
+def _face_list(items: list[Item], faces: list[int]) -> str:
+    """": face 1 (sadness), face 2 (happiness). Ask 'what about face 1?'." (a video's tracks without labels)."""
+    if not faces:
+        return "."
+    if _is_video(items):
+        listed = join([f"face {f}" for f in faces])
+    else:
+        label = {item.face: _label(item) for item in items}
+        listed = join([f"face {f} ({label[f]})" for f in faces])
+    return f", {listed}. Ask 'what about face {faces[0]}?'."
 
 
 def _faces(items: list[Item]) -> list[int]:
@@ -210,18 +261,16 @@ def _aus_line(aus: dict[str, float]) -> str:
 
 
 def _support(item: Item) -> tuple[list[str], list[str]]:
-    """(AUs present that belong to the label's FACS prototype, AUs present that it does not explain)."""
-    proto = facs.PROTOTYPES.get(item.reasoning.label or "", {})
-    present = facs.active_aus(item.evidence.aus)
-    fits = [facs.au_phrase(k, v) for k, v in present if facs.parse_au_key(k)[0] in proto]
-    other = [facs.au_phrase(k, v) for k, v in present if facs.parse_au_key(k)[0] not in proto]
-    return fits, other
+    """(AUs present that belong to the label's FACS pattern, AUs present that it does not explain), from the label's
+    cues (``reasoning.cues``, the decision the CoT reads too)."""
+    cues = chat_reading.cues(item, item.reasoning.label or "")
+    strength = cues.strength
+    doubtful = facs.uncertain_numbers(item.evidence.uncertain_aus)
 
+    def phrase(key: str) -> str:
+        return facs.au_phrase(key, strength[key], facs.parse_au_key(key)[0] in doubtful)
 
-def _runner_up(item: Item) -> tuple[str, float] | None:
-    ranked = sorted(item.reasoning.scores.items(), key=lambda kv: -kv[1])
-    rest = [kv for kv in ranked if kv[0] != item.reasoning.label]
-    return rest[0] if rest else None
+    return [phrase(k) for k in cues.seen], [phrase(k) for k in cues.unexplained]
 
 
 def _why(item: Item, name: str) -> str:
@@ -242,27 +291,6 @@ def _why(item: Item, name: str) -> str:
     if interpretation:
         lines.append(f"  Overall interpretation: {interpretation}")
     return "\n".join(lines)
-
-
-def _sure(item: Item, name: str) -> str:
-    scores = item.reasoning.scores
-    label = _label(item)
-    top = scores.get(item.reasoning.label or "", None)
-    runner = _runner_up(item)
-    if top is None:
-        text = f"{name}: {label}; this backend gave no scores."
-    else:
-        margin = top - runner[1] if runner else top
-        level = "clear" if margin >= 0.25 else "moderate" if margin >= 0.1 else "weak"
-        text = f"{name}: {label} scores {top:.2f}"
-        text += f", ahead of {runner[0]} at {runner[1]:.2f}" if runner else ""
-        text += f": a {level} margin."
-    ev = item.evidence
-    if ev.quality_text:
-        text += f" Image quality: {ev.quality_text}"
-    if ev.uncertain_aus:
-        text += f" Uncertain AUs (geometry and blendshapes disagree): {', '.join(ev.uncertain_aus)}."
-    return text
 
 
 def _speech(items: list[Item], multi_face: bool) -> str:
@@ -316,19 +344,34 @@ def _is_video(items: list[Item]) -> bool:
 def answer(question: str, view: Focus, all_items: list[Item]) -> str:
     """The reply to ``question`` about the items in ``view`` (``all_items``: the whole attachment)."""
     parts = list(view.notes)
+    if view.unknown_face:
+        return "\n".join(parts)
     for intent in intents_of(question):
-        parts += _part(intent, view.items, all_items)
+        parts += _part(intent, view.items, all_items, question)
     return "\n".join(part for part in parts if part)
 
 
-def _part(intent: str, items: list[Item], all_items: list[Item]) -> list[str]:
+def _part(intent: str, items: list[Item], all_items: list[Item], question: str = "") -> list[str]:
     """The answer to one intent (``answer`` joins them)."""
     multi_face = len(_faces(all_items)) > 1
     video = _is_video(items)
     names = {id(item): where(item, multi_face) for item in items}
     parts: list[str] = []
+    asked = chat_reading.named_labels(question, items[0].evidence.label_set) if question else []  # type: ignore[arg-type]
+    unknown = chat_reading.other_labels(question) if question else []
+    if unknown and intent in ("check", "why") and not asked:
+        known = "neutral, the basic emotions and the RAF-DB compounds"
+        parts.append(f"The rule engine has no label {join(unknown)}: it reads {known}.")
     if intent == "help":
         parts.append(HELP_TEXT)
+    elif intent == "check":
+        parts += [chat_reading.check(item, names[id(item)], label) for item in items for label in asked]
+    elif intent == "decided":
+        parts += [chat_reading.decided(item, names[id(item)]) for item in items]
+    elif intent == "why" and any(label != item.reasoning.label for item in items for label in asked):
+        for item in items:
+            parts += [chat_reading.why_not(item, names[id(item)], label) if label != item.reasoning.label
+                      else _why(item, names[id(item)]) for label in asked]
     elif intent == "count":
         faces = len(_faces(all_items))
         parts.append(f"{all_items[0].name} has {_count(faces)}" + (" (tracks over time)." if video else "."))
@@ -338,7 +381,7 @@ def _part(intent: str, items: list[Item], all_items: list[Item]) -> list[str]:
     elif intent == "why":
         parts += [_why(item, names[id(item)]) for item in items]
     elif intent == "sure":
-        parts += [_sure(item, names[id(item)]) for item in items]
+        parts += [chat_reading.sure(item, names[id(item)], asked) for item in items]
     elif intent == "speech":
         parts.append(_speech(items, multi_face))
     elif intent == "change" or (video and len(items) > 1):

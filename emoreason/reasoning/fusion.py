@@ -112,6 +112,27 @@ def fuse(
     return Fused(label, _rounded(fused), model_label, expression[model_label], rules_label)
 
 
+def log_odds(
+    rule_scores: dict[str, float], expression: dict[str, float], a: str, b: str, card_fusion: dict | None = None
+) -> tuple[float, float]:
+    """How much each channel favours label ``a`` over ``b`` in the fused reading, as natural log-odds: (the face
+    model's ``log(p_a / p_b)``, the rules' ``W * log(q_a / q_b)``). Their sum is the fused ``log(fused_a / fused_b)``
+    (step 2 of the module docstring), so each one's share of it says which channel decided.
+
+    >>> card = {"temperature": 0.15, "rules_weight": 0.5}
+    >>> m, r = log_odds({"sadness": 0.3, "anger": 0.4}, {"sadness": 0.4, "anger": 0.2}, "sadness", "anger", card)
+    >>> round(m, 2), round(r, 2)
+    (0.69, -0.33)
+    """
+    temperature, weight = params(card_fusion)
+    q = softmax(rule_scores, temperature, expression)
+
+    def ratio(x: dict[str, float]) -> float:
+        return math.log(max(x.get(a, 0.0), 1e-12) / max(x.get(b, 0.0), 1e-12))
+
+    return ratio(expression), weight * ratio(q)
+
+
 def _rounded(probs: dict[str, float]) -> dict[str, float]:
     return {lab: round(float(p), 4) for lab, p in probs.items()}
 

@@ -397,10 +397,11 @@ class RuleReasoner:
     def reason(self, evidence: list[Evidence]) -> list[Reasoning]:
         """One Reasoning per Evidence, built from what the engine decided (label, scores, cited AUs, sections), not
         parsed back from its text; tests/reasoning/test_rules.py checks the parse of the text gives the same."""
-        return [
-            self.reasoning(explain_evidence(ev, label_set=self.label_set or ev.label_set, threshold=self.threshold))
-            for ev in evidence
-        ]
+        return [self.reasoning(self.explain(ev)) for ev in evidence]
+
+    def explain(self, ev: Evidence) -> RuleExplanation:
+        """The engine's full reading of one Evidence with this reasoner's settings (the chat reads its rule scores)."""
+        return explain_evidence(ev, label_set=self.label_set or ev.label_set, threshold=self.threshold)
 
     def reasoning(self, result: RuleExplanation) -> Reasoning:
         return Reasoning(
