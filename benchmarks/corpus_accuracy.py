@@ -67,14 +67,17 @@ def peer_fer(paths: list[str], truths: list[str], venv: Path | None) -> dict[str
     return {"labels": [labels.get(i) for i in range(len(paths))], "seconds": payload["seconds"]}
 
 
-def table(name: str, got: list[str | None], truths: list[str], seconds: float) -> dict[str, Any]:
-    truth = np.array([EXPRESSION_LABELS.index(t) for t in truths])
-    pred = np.array([EXPRESSION_LABELS.index(g) if g in EXPRESSION_LABELS else -1 for g in got])
-    recall = {lab: float((pred[truth == i] == i).mean())
-              for i, lab in enumerate(EXPRESSION_LABELS) if (truth == i).any()}
-    row = {"system": name, "war": float((pred == truth).mean()), "uar": float(np.mean(list(recall.values()))),
-           "recall": recall, "no_reading": int((pred < 0).sum()), "faces_per_s": len(got) / max(seconds, 1e-9)}
-    return row
+def table(name: str, got: list[str | None], truths: list[str], seconds: float, scored: dict | None = None) -> dict:
+    """One system's row: ``scored`` (``channel_scores``, for emoreason's channels) or the labels scored here by the
+    same ``scores``, plus faces/s."""
+    from emoreason.train.face_model import scores
+
+    if scored is None:
+        truth = np.array([EXPRESSION_LABELS.index(t) for t in truths])
+        pred = np.array([EXPRESSION_LABELS.index(g) if g in EXPRESSION_LABELS else -1 for g in got])
+        scored = scores(truth, pred)
+        scored["no_reading"] = sum(g is None for g in got)
+    return {"system": name, **scored, "faces_per_s": len(truths) / max(seconds, 1e-9)}
 
 
 def run(data: str, split: str, per_class: int | None, expression_model: str | None, peer_venv: Path | None,
@@ -86,14 +89,10 @@ def run(data: str, split: str, per_class: int | None, expression_model: str | No
     start = time.perf_counter()
     readings = read_images(paths, truths, expression_model)
     seconds = time.perf_counter() - start
-    rows = []
-    for channel, name in (("rules", "emoreason rules only"), ("model", "emoreason face model only"),
-                          ("fused", "emoreason fused (analyze)")):
-        got = [r.rules_label if channel == "rules" else
-               (max(r.expression, key=r.expression.get) if r.expression else None) if channel == "model" else r.label
-               for r in readings]
-        rows.append(table(name, got, truths, seconds))
-    fused = channel_scores(readings, "fused")
+    rows = [table(name, [], truths, seconds, channel_scores(readings, channel))
+            for channel, name in (("rules", "emoreason rules only"), ("model", "emoreason face model only"),
+                                  ("fused", "emoreason fused (analyze)"))]
+    fused = rows[-1]
     peer = peer_fer(paths, truths, peer_venv)
     if peer:
         rows.append(table("fer (bundled CNN, same files)", peer["labels"], truths, peer["seconds"]))
@@ -103,11 +102,12 @@ def run(data: str, split: str, per_class: int | None, expression_model: str | No
         cells = " ".join(f"{row['recall'].get(lab, 0.0):7.3f}" for lab in EXPRESSION_LABELS)
         print(f"{row['system']:32s} {row['war']:6.3f} {row['uar']:6.3f} {cells}  {row['no_reading']:7d}  "
               f"{row['faces_per_s']:7.1f}")
-    print(f"fused: expected calibration error {fused.get('ece', 0.0):.4f} ({15} bins); confusion (rows: truth, "
-          f"columns: reading, order {', '.join(EXPRESSION_LABELS)}):")
-    for lab, line in zip(EXPRESSION_LABELS, fused["confusion"], strict=True):
-        print(f"  {lab:10s} " + " ".join(f"{v:5d}" for v in line))
+    print(f"fused: expected calibration error {fused.get('ece', 0.0):.4f} (15 bins)")
+    for row in rows:
+        print(f"confusion of {row['system']} (rows: truth, columns: reading, order {', '.join(EXPRESSION_LABELS)}):")
+        for lab, line in zip(EXPRESSION_LABELS, row["confusion"], strict=True):
+            print(f"  {lab:10s} " + " ".join(f"{v:5d}" for v in line))
     print("(emoreason's faces/s is the whole analyze pipeline: decode, detection, AUs, face model, rules)")
     if json_out:
-        Path(json_out).write_text(json.dumps({"rows": rows, "fused": fused}, indent=1))
+        Path(json_out).write_text(json.dumps({"rows": rows}, indent=1))
     return 0

@@ -27,6 +27,16 @@ SPLITS = {
 }  # fmt: skip
 LICENSE = "Your own class folders: the license is that of the images; check it before sharing the dataset."
 CITATION = ""
+FER2013_FOLDERS = {"training", "publictest", "privatetest"}  # the split names only FER2013's public copies use
+
+
+def license_of(root: Path) -> str:
+    """The terms to write on a card built from ``root``: FER2013's when its split folders are FER2013's own
+    (Training, PublicTest, PrivateTest), else the generic class-folder notice."""
+    from emoreason.data_builders.fer2013 import LICENSE as FER2013_LICENSE
+
+    names = {p.name.lower() for p in _label_dirs(root)} if root.is_dir() else set()
+    return FER2013_LICENSE if FER2013_FOLDERS <= names else LICENSE
 
 
 def _images(folder: Path) -> list[Path]:

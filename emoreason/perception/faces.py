@@ -46,7 +46,7 @@ PAD_MIN_SIDE = 256  # ...upscaled so the face part is at least this many pixels 
 _CACHE: dict[tuple[str, int, float], Any] = {}
 _RESOLVED: dict[tuple[str, str, int, float], tuple[str, int, float]] = {}  # settings as given -> _CACHE key
 _CACHE_LOCK = threading.Lock()
-_DETECT_LOCK = threading.Lock()
+_DETECT_LOCKS: dict[int, threading.Lock] = {}  # one per landmarker: a MediaPipe graph runs one image at a time
 
 
 @contextlib.contextmanager
@@ -212,13 +212,20 @@ def faces_from_result(
     return faces
 
 
+def _detect_lock(landmarker: Any) -> threading.Lock:
+    """The lock of one landmarker: calls on the same graph are serialised, two landmarkers run side by side (the
+    first pass of the next photo and the second pass of this one, on two cores)."""
+    with _CACHE_LOCK:
+        return _DETECT_LOCKS.setdefault(id(landmarker), threading.Lock())
+
+
 def detect(landmarker: Any, rgb: np.ndarray, timestamp_ms: int | None = None) -> Any:
     """Run a landmarker on one HxWx3 uint8 array (IMAGE mode, or VIDEO mode with ``timestamp_ms``)."""
     import mediapipe as mp
 
     image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
     try:
-        with _DETECT_LOCK:
+        with _detect_lock(landmarker):
             if timestamp_ms is None:
                 return landmarker.detect(image)
             return landmarker.detect_for_video(image, int(timestamp_ms))

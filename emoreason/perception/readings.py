@@ -84,6 +84,7 @@ def quality_text(flags: list[str], face: Face) -> str:
 
 
 SMILE_BROW_CROSSTALK = 0.5
+SHOUT_JAW = 3.0  # AU26 at or above this (a wide-dropped jaw) is a shout's, not a smile's
 
 
 def _cut_regions(aus: dict[str, float], uncertain: list[str], outside: np.ndarray) -> list[str]:
@@ -108,11 +109,16 @@ def _smile_crosstalk(aus: dict[str, float]) -> dict[str, float]:
     """A smile's cheek raise pulls the brow skin down and narrows the eyes, and both sources then read some AU4:
     on each side, AU4 is lowered by ``SMILE_BROW_CROSSTALK`` x AU12 of that side. Not when the inner brows are
     raised too (AU1), or the eyes are shut (AU43 >= 3) over closed lips: brows knit over shut eyes and a stretched
-    mouth are crying, not a smile (a smile narrows the eyes; a laugh that shuts them opens the mouth)."""
+    mouth are crying, not a smile (a smile narrows the eyes; a laugh that shuts them opens the mouth). Nor when the
+    jaw is dropped wide (AU27, or AU26 >= ``SHOUT_JAW``): a shout stretches the lip corners too, and its lowered
+    brows are real. On FER2013 PublicTest (the selection split) that exception lifts the AUC of AU4 for anger
+    against happiness from 0.700 to 0.712 and against neutral from 0.661 to 0.674 (41 of 421 angry faces have the
+    wide jaw, 8 of 861 happy ones)."""
     out = dict(aus)
     both = facs.bilateral(aus)
     shut_lips_closed = both.get(43, 0.0) >= 3.0 and both.get(25, 0.0) < facs.PRESENCE_THRESHOLD
-    if both.get(1, 0.0) >= facs.PRESENCE_THRESHOLD or shut_lips_closed:
+    shout = both.get(27, 0.0) >= facs.PRESENCE_THRESHOLD or both.get(26, 0.0) >= SHOUT_JAW
+    if both.get(1, 0.0) >= facs.PRESENCE_THRESHOLD or shut_lips_closed or shout:
         return out
     for side in ("L", "R"):
         key = facs.au_key(4, side)

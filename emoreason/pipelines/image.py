@@ -69,6 +69,12 @@ def _openface_aus(path: Path, faces: list[Face], options: ImageOptions) -> None:
     rows = read_openface_rows(_openface_csv_for(path, options.openface_csv), options.min_confidence)
     if rows:
         first = min(r.frame for r in rows)
+        frames = len({r.frame for r in rows})
+        if frames > 1:  # a video's CSV given for a photo: say which frame is used, not silently the first
+            logger.warning(
+                "%s: its OpenFace CSV has %d frames (a video's?); the photo takes frame %d's AUs. Run OpenFace's "
+                "FaceLandmarkImg on the photo for its own CSV", path, frames, first,
+            )
         rows = [r for r in rows if r.frame == first]  # a still image is one frame; use the first one written
     by_order = sorted(rows, key=lambda r: r.face_id) if not any(r.center for r in rows) else []
     unused = [r for r in rows if r.center is not None]
@@ -96,16 +102,30 @@ def _save_crop(crop: Any, crops_dir: Path, name: str) -> None:
         crop.save(tmp, format="PNG")
 
 
+def first_pass(pixels: Any, options: ImageOptions) -> list[Face]:
+    """The landmarker's first pass over a whole photo (:func:`~emoreason.perception.faces.detect_faces` without
+    the second pass): what the read-ahead thread does for the next photo while this one gets its second pass."""
+    from emoreason.perception.faces import detect_faces
+
+    return detect_faces(pixels, num_faces=options.num_faces, model_path=options.face_model, refine=False)
+
+
 def perceive_image(
-    path: str | os.PathLike[str], options: ImageOptions | None = None, with_crops: bool = False, image: Any = None
+    path: str | os.PathLike[str],
+    options: ImageOptions | None = None,
+    with_crops: bool = False,
+    image: Any = None,
+    found: list[Face] | None = None,
 ) -> list[Face]:
     """Faces of one image file with AUs (and aligned crops when asked), no reasoning. Raises EmoreasonError.
 
-    ``image`` is the already-loaded picture (``images.load_image(path)``), when the caller prefetched it.
+    ``image`` is the already-loaded picture (``images.load_image(path)``), when the caller prefetched it, and
+    ``found`` its :func:`first_pass` faces, when the caller ran that too; the second pass and everything after it
+    happen here either way, so the readings do not depend on who ran the first pass.
     """
     from emoreason.perception import expression
     from emoreason.perception.crops import aligned_crop
-    from emoreason.perception.faces import detect_faces
+    from emoreason.perception.faces import refine_faces
     from emoreason.perception.images import as_array, load_image
     from emoreason.perception.readings import read_face
 
@@ -115,7 +135,7 @@ def perceive_image(
     path = Path(path)
     image = image if image is not None else load_image(path)
     pixels = as_array(image)  # once per image: detection, the second pass and the texture cue all read this array
-    faces = detect_faces(pixels, num_faces=options.num_faces, model_path=options.face_model)
+    faces = refine_faces(pixels, found if found is not None else first_pass(pixels, options), options.face_model)
     for face in faces:
         read_face(face, pixels)  # fused AUs, uncertain AUs and quality flags (bounds from the image)
     if options.au_source == "openface" and faces:
@@ -156,30 +176,44 @@ def face_evidence(path: Path, index: int, face: Face, label_set: str, fusion: di
     )
 
 
-def _prefetch(paths: Iterable[str | os.PathLike[str]], ahead: int = 2) -> Iterator[tuple[Any, Any]]:
-    """(path, loaded RGB array or the exception loading raised), decoding up to ``ahead`` files in a thread
-    (:func:`emoreason.pipelines.read_ahead.read_ahead`): Pillow's decoders release the GIL, so the next file decodes
-    while MediaPipe works on this one."""
+def _prefetch(
+    paths: Iterable[str | os.PathLike[str]], options: ImageOptions, ahead: int = 2
+) -> Iterator[tuple[Any, Any, list[Face] | None]]:
+    """(path, loaded RGB array or the exception loading raised, its :func:`first_pass` faces or None), up to
+    ``ahead`` files in advance in a thread (:func:`emoreason.pipelines.read_ahead.read_ahead`). Pillow's decoders
+    and MediaPipe release the GIL, and the first and second passes use two landmarkers, so on two cores the next
+    photo is decoded and searched while this one is read on its crops. A first pass that fails is left to the
+    consumer (None), which runs it again and reports the error for that path."""
     from emoreason.perception.images import as_array, load_image
     from emoreason.pipelines.read_ahead import read_ahead
 
-    def load(path: Any) -> Any:
+    def load(path: Any) -> tuple[Any, Any, list[Face] | None]:
         try:
-            return as_array(load_image(path))  # the pixel copy MediaPipe needs is made here, off the main thread
+            pixels = as_array(load_image(path))  # the pixel copy MediaPipe needs is made here, off the main thread
         except Exception as err:  # noqa: BLE001 - handed to the consumer, which reports it per path
-            return err
+            return path, err, None
+        try:
+            return path, pixels, first_pass(pixels, options)
+        except Exception:  # noqa: BLE001 - the consumer runs it again and reports the error itself
+            return path, pixels, None
 
-    with closing(read_ahead(((path, load(path)) for path in paths), ahead)) as loaded:
+    with closing(read_ahead((load(path) for path in paths), ahead)) as loaded:
         yield from loaded
 
 
-def _start(path: str | os.PathLike[str], reasoner: Any, options: ImageOptions, image: Any = None) -> _Pending:
+def _start(
+    path: str | os.PathLike[str],
+    reasoner: Any,
+    options: ImageOptions,
+    image: Any = None,
+    found: list[Face] | None = None,
+) -> _Pending:
     """Perceive one path; every failure becomes a result with status error (the batch goes on)."""
     result = ImageResult(path=str(path), status="ok")
     try:
         if isinstance(image, BaseException):
             raise image
-        faces = perceive_image(path, options, with_crops=needs_images(reasoner), image=image)
+        faces = perceive_image(path, options, with_crops=needs_images(reasoner), image=image, found=found)
     except EmoreasonError as err:
         result.status, result.error = "error", str(err)
         return _Pending(result)
@@ -245,8 +279,8 @@ def analyze_paths(
     """
     options = options or ImageOptions(**settings)
     batch: list[_Pending] = []
-    for path, image in _prefetch(paths):
-        batch.append(_start(path, reasoner, options, image))
+    for path, image, found in _prefetch(paths, options):
+        batch.append(_start(path, reasoner, options, image, found))
         if sum(len(item.evidence) for item in batch) >= batch_size:
             yield from _finish(batch, reasoner)
             batch = []

@@ -154,6 +154,10 @@ def _adapter_corpus(root: Path, source_name: str, limit: int | None) -> Corpus:
 
     source = get_source(source_name)
     corpus = Corpus(source=source_name, license=source.license)
+    if source_name == "folders":
+        from emoreason.data_builders.folders import license_of
+
+        corpus.license = license_of(root)
     crops: dict[str, list[np.ndarray]] = {}
     labels: dict[str, list[int]] = {}
     files: dict[str, list[str]] = {}
@@ -282,7 +286,7 @@ def predict_logits(network: Any, crops: np.ndarray, device: Any, batch: int = 51
     """Logits of a network on uint8 crops, averaged with the mirror image (as ``ExpressionModel.logits``)."""
     import torch
 
-    from emoreason.perception.expression import standardize
+    from emoreason.perception.expression import flip_averaged, standardize
 
     network.eval()
     out = []
@@ -290,24 +294,29 @@ def predict_logits(network: Any, crops: np.ndarray, device: Any, batch: int = 51
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         for i in range(0, len(crops), batch):
             x = standardize(torch.from_numpy(crops[i : i + batch].astype(np.float32)).unsqueeze(1)).to(device)
-            z = network(x) + network(torch.flip(x, dims=[3]))
-            out.append((z / 2).float().cpu().numpy())
+            out.append(flip_averaged(network, x).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, len(EXPRESSION_LABELS)), dtype=np.float32)
 
 
 def scores(truth: np.ndarray, pred: np.ndarray, labels: tuple[str, ...] = EXPRESSION_LABELS) -> dict[str, Any]:
-    """WAR (accuracy), UAR (mean per-class recall over the classes present), per-class recall, confusion matrix."""
+    """The one scoring of a labelled split: WAR (accuracy), UAR (mean per-class recall over the classes present),
+    per-class recall, confusion matrix (rows truth, columns reading) and the no-reading count. A prediction of -1
+    is no reading: it counts as wrong, in the denominators, and in no confusion column."""
     k = len(labels)
+    truth, pred = np.asarray(truth, dtype=np.int64), np.asarray(pred, dtype=np.int64)
+    known = pred >= 0
     confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (truth, pred), 1)
-    support = confusion.sum(axis=1)
-    recall = {labels[i]: round(float(confusion[i, i] / support[i]), 4) for i in range(k) if support[i]}
+    np.add.at(confusion, (truth[known], pred[known]), 1)
+    support = np.bincount(truth, minlength=k)
+    hits = np.diag(confusion)
+    recall = {labels[i]: round(float(hits[i] / support[i]), 4) for i in range(k) if support[i]}
     return {
         "n": int(len(truth)),
-        "war": round(float((truth == pred).mean()) if len(truth) else 0.0, 4),
+        "war": round(float(hits.sum() / len(truth)) if len(truth) else 0.0, 4),
         "uar": round(float(np.mean(list(recall.values()))) if recall else 0.0, 4),
         "recall": recall,
         "confusion": confusion.tolist(),
+        "no_reading": int((~known).sum()),
     }
 
 

@@ -82,6 +82,16 @@ def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bo
     return round(float(total), 4)
 
 
+def channel_label(reading: Reading, channel: str) -> str | None:
+    """The label one evidence channel gives a reading: ``rules`` (the AU rules alone), ``model`` (the face model's
+    top class) or ``fused`` (what ``analyze`` answers); None where that channel has no reading."""
+    if channel == "rules":
+        return reading.rules_label
+    if channel == "model":
+        return max(reading.expression, key=reading.expression.get) if reading.expression else None
+    return reading.label
+
+
 def channel_scores(readings: list[Reading], channel: str, labels: Sequence[str] = EXPRESSION_LABELS) -> dict[str, Any]:
     """WAR, UAR, per-class recall, confusion and the no-reading count of one channel (``rules``, ``model``,
     ``fused``) over the readings; an image without a reading counts as wrong."""
@@ -90,12 +100,7 @@ def channel_scores(readings: list[Reading], channel: str, labels: Sequence[str] 
     truth, pred, none = [], [], 0
     confidence, correct = [], []
     for r in readings:
-        if channel == "rules":
-            got = r.rules_label
-        elif channel == "model":
-            got = max(r.expression, key=r.expression.get) if r.expression else None
-        else:
-            got = r.label
+        got = channel_label(r, channel)
         if got is None:
             none += 1
         truth.append(labels.index(r.truth))
@@ -104,16 +109,7 @@ def channel_scores(readings: list[Reading], channel: str, labels: Sequence[str] 
             top = max(r.probabilities, key=r.probabilities.get)
             confidence.append(r.probabilities[top])
             correct.append(top == r.truth)
-    t, p = np.array(truth, dtype=np.int64), np.array(pred, dtype=np.int64)
-    known = p >= 0
-    result = scores(t[known], p[known], tuple(labels)) if known.any() else scores(t[:0], p[:0], tuple(labels))
-    n = len(t)
-    result["n"] = n
-    result["war"] = round(float((t == p).sum() / n), 4) if n else 0.0
-    support = np.bincount(t, minlength=len(labels))
-    hits = np.bincount(t[t == p], minlength=len(labels))
-    recall = {labels[i]: round(float(hits[i] / support[i]), 4) for i in range(len(labels)) if support[i]}
-    result["recall"], result["uar"] = recall, round(float(np.mean(list(recall.values()))), 4) if recall else 0.0
+    result = scores(np.array(truth, dtype=np.int64), np.array(pred, dtype=np.int64), tuple(labels))
     result["no_reading"] = none
     if confidence:
         result["ece"] = expected_calibration_error(confidence, correct)

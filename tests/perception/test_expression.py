@@ -120,3 +120,38 @@ def test_serve_refuses_a_bad_expression_model_before_starting(tmp_path: Path) ->
     bad.write_bytes(b"\x00" * 10)
     result = CliRunner().invoke(app, ["serve", "--expression-model", str(bad), "--state-dir", str(tmp_path / "s")])
     assert result.exit_code == 2 and str(bad) in result.output and "Traceback" not in result.output
+
+
+def test_the_inference_network_folds_batch_norm_and_flips_in_one_pass() -> None:
+    """The loaded network (batch norm folded into the convs, one 2N pass for the mirror) gives the logits of the
+    trained network read the plain way, image and mirror separately."""
+    import torch
+    from safetensors.torch import load_file
+
+    model = expression.load_expression_model()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.network)
+    plain = expression.build_network()
+    plain.load_state_dict({k: v for k, v in load_file(str(model.path)).items() if k != "bias_offsets"})
+    plain.eval()
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, size=(3, 48, 48), dtype=np.uint8)
+    crops[0] = np.asarray(Image.open(DATA / "astronaut_face_48.png").convert("L"))
+    x = expression.standardize(torch.from_numpy(crops.astype(np.float32)).unsqueeze(1))
+    with torch.inference_mode():
+        expected = ((plain(x) + plain(torch.flip(x, dims=[3]))) / 2).numpy()
+    assert np.allclose(model.logits(crops), expected, atol=1e-4)
+    assert torch.get_num_threads() >= 1  # the one-thread section restores the setting
+
+
+def test_analyze_reads_the_same_with_the_first_pass_read_ahead(face_photo: Path) -> None:
+    """analyze runs the next photo's first landmarker pass in its read-ahead thread; the readings are the same as
+    perceiving the photo on its own."""
+    from emoreason.pipelines.image import ImageOptions, analyze_paths, perceive_image
+    from emoreason.reasoning.rules import RuleReasoner
+
+    (alone,) = perceive_image(face_photo, ImageOptions())
+    results = list(analyze_paths([face_photo] * 3, RuleReasoner(), ImageOptions()))
+    for result in results:
+        (face,) = result.faces
+        assert face.aus == alone.aus and face.expression == alone.expression
+        assert face.box == alone.box

@@ -145,3 +145,13 @@ def test_smile_lowers_the_brow_reading_but_not_when_crying() -> None:
     assert _smile_crosstalk({"AU4L": 2.5, "AU12L": 4.0})["AU4L"] == pytest.approx(0.5)
     crying = {"AU4L": 2.5, "AU12L": 4.0, "AU43L": 4.5}
     assert _smile_crosstalk(crying)["AU4L"] == 2.5
+
+
+def test_a_shout_keeps_its_lowered_brows() -> None:
+    """A dropped jaw (AU27, or AU26 >= 3) is a shout's stretched mouth, not a smile: AU4 is not lowered."""
+    from emoreason.perception.readings import _smile_crosstalk
+
+    assert _smile_crosstalk({"AU4L": 5.0, "AU12L": 4.9, "AU27": 3.2, "AU25": 5.0})["AU4L"] == 5.0
+    assert _smile_crosstalk({"AU4L": 5.0, "AU12L": 4.9, "AU26": 4.8, "AU25": 5.0})["AU4L"] == 5.0
+    laugh = {"AU4L": 2.0, "AU12L": 4.0, "AU26": 1.5, "AU25": 4.0}  # a laugh opens the lips, not the jaw this far
+    assert _smile_crosstalk(laugh)["AU4L"] == pytest.approx(0.0)

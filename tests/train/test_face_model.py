@@ -112,3 +112,22 @@ def test_the_offsets_keep_every_class_above_the_floor_when_they_can() -> None:
     tau, offsets = choose_offsets(logits, truth, prior)
     after = scores(truth, (logits + offsets).argmax(axis=1))
     assert before["recall"]["disgust"] == 0.0 and after["recall"]["disgust"] >= 0.4 and tau > 0
+
+
+def test_scores_count_no_reading_as_wrong_and_out_of_the_confusion() -> None:
+    truth = np.array([0, 0, 1, 1])
+    pred = np.array([0, -1, 1, 0])
+    result = scores(truth, pred, ("a", "b"))
+    assert result["war"] == 0.5 and result["no_reading"] == 1
+    assert result["recall"] == {"a": 0.5, "b": 0.5} and result["confusion"] == [[1, 0], [1, 1]]
+
+
+def test_a_fer2013_folder_copy_gets_fer2013_terms_on_its_card(tmp_path: Path) -> None:
+    from emoreason.data_builders.fer2013 import LICENSE as FER2013_LICENSE
+    from emoreason.data_builders.folders import LICENSE, license_of
+
+    for split in ("Training", "PublicTest", "PrivateTest"):
+        (tmp_path / "fer" / split / "happy").mkdir(parents=True)
+    (tmp_path / "mine" / "train" / "happy").mkdir(parents=True)
+    assert license_of(tmp_path / "fer") == FER2013_LICENSE
+    assert license_of(tmp_path / "mine") == LICENSE
