@@ -150,7 +150,8 @@ class ExpressionModel:
         x = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32)).unsqueeze(1)
         x = standardize(x)
         with self._lock, torch.inference_mode(), one_thread():
-            out = flip_averaged(self.network, x) if flip else self.network(x.contiguous(memory_format=torch.channels_last))
+            x = x.contiguous(memory_format=torch.channels_last)
+            out = flip_averaged(self.network, x) if flip else self.network(x)
         return out.float().numpy()
 
     def probabilities(self, crops: np.ndarray) -> np.ndarray:
@@ -194,7 +195,6 @@ def _resolve(path: str | os.PathLike[str] | None) -> Path:
 def load_expression_model(path: str | os.PathLike[str] | None = None) -> ExpressionModel:
     """Load an expression model (default: the shipped weights). A missing, truncated or wrong-shaped file raises
     EmoreasonError naming the file and what to do."""
-    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
