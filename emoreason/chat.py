@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emoreason import chat_answers
+from emoreason import chat_answers, pipelines
 from emoreason.errors import EmoreasonError
 from emoreason.io import atomic_write_json
 from emoreason.reasoning.prompts import chat_system_prompt, render_chat_evidence
@@ -26,7 +26,7 @@ from emoreason.schema import Evidence
 logger = logging.getLogger(__name__)
 
 MAX_IMAGES_PER_ATTACHMENT = 4  # face images a model backend sees per attachment; further faces go as AU text
-MAX_FACES = 16  # faces attached per photo
+MAX_FACES = pipelines.MAX_FACES  # faces attached per photo (--max-faces)
 DEFAULT_QUESTION = "What emotion does the face show, and why?"
 HELP = """Commands:
   /image PATH   attach a photo: its faces, Action Units and crops are added to the conversation

@@ -51,7 +51,9 @@ def test_bad_inputs_fail_one_by_one_and_the_rest_is_reported(face_photo: Path, t
     empty.write_bytes(b"")
     truncated = tmp_path / "cut.jpg"
     truncated.write_bytes(face_photo.read_bytes()[:5000])
-    inputs = [str(tmp_path / "missing.jpg"), str(tmp_path), str(text), str(truncated), str(empty), str(face_photo)]
+    nothing = tmp_path / "nothing"
+    nothing.mkdir()  # a folder with no photo in it is an error record (one with photos is read: test_cli_paper_cuts)
+    inputs = [str(tmp_path / "missing.jpg"), str(nothing), str(text), str(truncated), str(empty), str(face_photo)]
     code, records, _ = run_json(*inputs)
     assert code == 1
     assert [r["path"] for r in records] == inputs
@@ -71,7 +73,7 @@ def test_readable_summary(face_photo: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--backend", "nope"], "unknown backend"),
+        (["--backend", "nope"], "--backend: 'nope' is not one of: rules, hf"),
         (["--label-set", "huge"], "--label-set"),
         (["--au-source", "magic"], "--au-source"),
         (["--au-source", "openface"], "--openface-csv"),

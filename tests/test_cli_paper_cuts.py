@@ -29,11 +29,12 @@ def test_about_names_the_path_once() -> None:
 
 def test_analyze_errors_print_the_path_once(tmp_path: Path) -> None:
     (tmp_path / "bad.jpg").write_text("not an image")
-    for name in ("missing.jpg", "bad.jpg", "."):
+    (tmp_path / "nothing").mkdir()  # a folder with photos is read (issue 27 item 8); one without is an error
+    for name in ("missing.jpg", "bad.jpg", "nothing"):
         path = str(tmp_path / name)
         result = runner.invoke(app, ["analyze", path])
         assert result.exit_code == 1
-        once = 2 if name == "." else 1  # a folder: "DIR is a directory; give image files (for example DIR/*.jpg)"
+        once = 2 if name == "nothing" else 1  # "DIR is a directory; give image files (for example DIR/*.jpg)"
         assert result.stderr.count(path) == once, result.stderr
         assert result.stderr.startswith("error: ")
 

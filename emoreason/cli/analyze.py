@@ -9,18 +9,24 @@ from typing import Annotated, Any
 import typer
 
 from emoreason.cli import common
-from emoreason.labels import LABEL_SETS
 
 Opt = typer.Option
 
 
 def analyze(
-    paths: Annotated[list[Path], typer.Argument(help="Image files (jpg, png, tiff, webp, ...).", show_default=False)],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Image files (jpg, png, tiff, webp, ...) or folders of them.", show_default=False),
+    ],
     as_json: Annotated[bool, Opt("--json", help="One JSON object per input path per line.")] = False,
-    backend: Annotated[str, Opt(help="Reasoner backend: rules, hf, openai, vllm.")] = "rules",
-    model: Annotated[str | None, Opt(help="Model path / hub id (hf, vllm) or served name (openai).")] = None,
-    adapter: Annotated[str | None, Opt(help="peft LoRA adapter directory (hf).")] = None,
-    base_url: Annotated[str | None, Opt(help="OpenAI-compatible server URL (openai).")] = None,
+    backend: common.Backend = "rules",
+    model: common.Model = None,
+    adapter: common.Adapter = None,
+    base_url: common.BaseUrl = None,
+    temperature: common.Temperature = None,
+    top_p: common.TopP = None,
+    max_new_tokens: common.MaxNewTokens = None,
+    label_set: common.LabelSetOpt = "compound",
     au_source: Annotated[str, Opt(help="Where AUs come from: blendshapes (built in) or openface.")] = "blendshapes",
     openface_csv: Annotated[
         Path | None, Opt(help="OpenFace 2.0 CSV, or a folder of <image stem>.csv files (--au-source openface).")
@@ -28,35 +34,34 @@ def analyze(
     crops: Annotated[Path | None, Opt("--crops", help="Save aligned face crops (PNG) into this folder.")] = None,
     face_model: Annotated[Path | None, Opt(help="MediaPipe face_landmarker.task file.")] = None,
     expression_model: common.ExpressionModel = None,
-    label_set: Annotated[str, Opt(help="basic, compound or open.")] = "compound",
-    max_faces: Annotated[int, Opt(help="Most faces reported per image.", min=1)] = 10,
-    temperature: Annotated[float | None, Opt(help="Sampling temperature (model backends).", min=0.0)] = None,
-    max_new_tokens: Annotated[int | None, Opt(help="Generation limit (model backends).", min=1)] = None,
+    max_faces: common.MaxFaces = common.MAX_FACES,
     explain_modalities: Annotated[
         bool, Opt("--explain-modalities", help="Answer again without each modality present and say which decided it.")
     ] = False,
 ) -> None:
     """Analyze face photos: each face's Action Units, head pose, reasoning and emotion label."""
     from emoreason.errors import EmoreasonError
+    from emoreason.perception.images import IMAGE_SUFFIXES
     from emoreason.perception.model_file import resolve_face_landmarker
     from emoreason.pipelines.image import AU_SOURCES, ImageOptions, analyze_paths, result_record
-    from emoreason.reasoning.base import BACKENDS, build_reasoner
+    from emoreason.pipelines.inputs import files_in
 
-    if backend not in BACKENDS:
-        _usage(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    if label_set not in LABEL_SETS:
-        _usage(f"--label-set must be one of: {', '.join(LABEL_SETS)}")
     if au_source not in AU_SOURCES:
         _usage(f"--au-source must be one of: {', '.join(AU_SOURCES)}")
     if au_source == "openface" and openface_csv is None:
         _usage("--au-source openface needs --openface-csv FILE (or a folder of <image stem>.csv files)")
     if openface_csv is not None and not openface_csv.exists():
         _usage(f"--openface-csv {openface_csv}: no such file or folder")
-    settings: dict[str, Any] = {"label_set": label_set, "temperature": temperature, "max_new_tokens": max_new_tokens}
-    settings = {k: v for k, v in settings.items() if v is not None}
+    images: list[Path] = []
+    for path in paths:  # a folder is read like caption reads one: its images, recursively, in name order
+        images += (files_in(path, IMAGE_SUFFIXES) if path.is_dir() else []) or [path]  # none: an error record
     try:
         face_model_path = resolve_face_landmarker(face_model)
-        reasoner = build_reasoner(backend, model=model, adapter=adapter, base_url=base_url, **settings)
+        reasoner = common.reasoner_from_options(
+            backend, model, adapter, base_url, temperature, top_p, max_new_tokens, label_set
+        )
+    except typer.BadParameter as err:  # a bad --backend or --label-set: one line, like every usage error here
+        _usage(err.format_message())
     except EmoreasonError as err:
         _usage(str(err))
     options = ImageOptions(
@@ -74,7 +79,7 @@ def analyze(
 
         reasoner = probe = ModalityProbe(reasoner)
     failed = 0
-    for result in analyze_paths(paths, reasoner, options):
+    for result in analyze_paths(images, reasoner, options):
         failed += result.status == "error"
         attributions = probe.take(len(result.faces)) if probe else []
         if as_json:

@@ -47,7 +47,7 @@ def caption(
     ] = False,
     face_model: Annotated[Path | None, Opt(help="face_landmarker.task file.")] = None,
     expression_model: common.ExpressionModel = None,
-    max_faces: Annotated[int, Opt(help="Most faces tracked per frame.", min=1)] = 4,
+    max_faces: common.MaxFaces = common.MAX_FACES,
     progress: Annotated[bool, Opt("--progress/--no-progress", help="Show a progress bar (on a terminal).")] = True,
     explain_modalities: Annotated[
         bool,

@@ -21,6 +21,7 @@ def chat(
     max_new_tokens: common.MaxNewTokens = None,
     label_set: common.LabelSetOpt = "compound",
     face_model: Annotated[Path | None, typer.Option(help="MediaPipe face_landmarker.task file.")] = None,
+    max_faces: common.MaxFaces = common.MAX_FACES,
     whisper: common.Whisper = None,
     language: common.Language = None,
 ) -> None:
@@ -42,6 +43,7 @@ def chat(
         face_model=str(face_model) if face_model else None,
         whisper=common.check_whisper(whisper),
         language=language,
+        max_faces=max_faces,
         write=typer.echo,
         write_piece=piece,
     )

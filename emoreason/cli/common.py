@@ -16,6 +16,7 @@ import typer
 
 from emoreason.errors import EmoreasonError
 from emoreason.labels import LABEL_SETS
+from emoreason.pipelines import MAX_FACES  # noqa: F401  (common.MAX_FACES: the --max-faces default)
 
 # Every Typer of the command: plain click help (no rich panels). Rich's boxed columns cut option names and help
 # text with an ellipsis at 80 columns ("--explain-modali…", "http://localhost…") and read "[data]" in help text
@@ -68,6 +69,14 @@ def check_whisper(value: str | None) -> str | None:
             typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from None
     return value
+
+
+MaxFaces = Annotated[
+    int,
+    typer.Option(
+        "--max-faces", min=1, help="Most faces read per photo or tracked per video frame (more are said, not dropped)."
+    ),
+]
 
 
 ExpressionModel = Annotated[

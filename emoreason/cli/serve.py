@@ -99,9 +99,7 @@ def serve(
         float, _limit("Largest image (and video frame), from its header.", 0.01)
     ] = _D.max_megapixels,
     max_files: Annotated[int, _limit("Photos per /v1/analyze request.", 1)] = _D.max_files,
-    max_faces: Annotated[
-        int, _limit("Faces reported per photo (more are said, not dropped silently).", 1)
-    ] = _D.max_faces,
+    max_faces: common.MaxFaces = _D.max_faces,
     timeout_s: Annotated[
         float, _limit("Seconds a request may wait for its answer, queueing included.", 1)
     ] = _D.timeout_s,

@@ -8,3 +8,5 @@
 - ``inputs``: what a batch run reads (files, folders, globs, manifests);
 - ``caption``: the resumable batch captioner over many videos; ``caption_engines`` runs them (local processes or Ray).
 """
+
+MAX_FACES = 16  # faces read per photo or tracked per video frame (analyze, caption, chat, serve: --max-faces)

@@ -63,13 +63,19 @@ def _manifest(path: Path) -> list[Item]:
     return items
 
 
+def files_in(folder: Path, suffixes: tuple[str, ...] | set[str] | frozenset[str]) -> list[Path]:
+    """The files under ``folder`` (recursively) whose suffix is one of ``suffixes``, in name order: how caption reads
+    a folder of videos and analyze a folder of photos."""
+    return sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in suffixes)
+
+
 def expand_inputs(inputs: list[str]) -> list[Item]:
     """Files, directories, globs and manifests -> items in a stable order, duplicates dropped."""
     items: list[Item] = []
     for raw in inputs:
         p = Path(raw).expanduser()
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+            found = files_in(p, VIDEO_EXTENSIONS)
             if not found:
                 logger.warning("%s: no video files found", p)
             items += [Item(str(f.resolve()), str(f)) for f in found]

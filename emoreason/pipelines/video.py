@@ -22,7 +22,7 @@ from typing import Any
 from emoreason.errors import EmoreasonError
 from emoreason.perception import media
 from emoreason.perception.speech import utterances_text, words_in
-from emoreason.pipelines import timeline
+from emoreason.pipelines import MAX_FACES, timeline
 from emoreason.pipelines.video_faces import faces_pass
 from emoreason.pipelines.video_speech import no_words_reason, read_audio, speech_source
 from emoreason.pipelines.windows import _segment_evidence, label_runs, plan_segments
@@ -42,7 +42,7 @@ class VideoOptions:
     language: str | None = None
     transcript: str | None = None
     no_speech: bool = False
-    num_faces: int = 4
+    num_faces: int = MAX_FACES
     face_model: str | None = None
     expression_model: str | None = None  # perception.expression.model_for: None = the shipped model, "none" = rules
     max_side: int = 640

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from emoreason.errors import EmoreasonError
+from emoreason.pipelines import MAX_FACES
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -65,7 +66,7 @@ class ServeLimits:
     max_connections: int = 1000  # requests and connections at once (uvicorn's limit_concurrency); more get 503
     max_megapixels: float = 40.0  # per image (and per video frame), read from the header before decoding
     max_files: int = 16  # photos per /v1/analyze request
-    max_faces: int = 16  # faces reported per photo (more are said, not silently dropped)
+    max_faces: int = MAX_FACES  # faces reported per photo (more are said, not silently dropped)
     timeout_s: float = 120.0  # how long one request may wait for its answer, queue time included
     queue: int = 8  # requests waiting behind the one being worked on; more get 429 with Retry-After
     max_sessions: int = 256  # chat sessions alive at once (idle ones expire first)
