@@ -1,4 +1,5 @@
-"""A tiny, learnable emotion dataset in the build-data row format, for training tests and the learning benchmark.
+"""A tiny, learnable emotion dataset in the build-data row format, for training tests, the learning benchmark and
+the README's CPU training path (``python -m emoreason.testing.toy_emotions DIR``).
 
 Each label has a solid image colour and a prototype AU pattern, so the label is recoverable from the image and from
 the AU text alike. CoTs come from the rule engine (``rules.explain`` with the gold label), as real Exp-CoT data does.
@@ -93,3 +94,25 @@ def save_toy_dataset(
         row["meta"]["split"] = "test"
     DatasetDict({"train": Dataset.from_list(train), "test": Dataset.from_list(test)}).save_to_disk(str(out))
     return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m emoreason.testing.toy_emotions DIR [--train N] [--test N]``: the toy dataset, for trying the
+    training path end to end on CPU (README "Train on CPU")."""
+    import argparse
+
+    prog = "python -m emoreason.testing.toy_emotions"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser.add_argument("path", type=Path, help="output folder (a DatasetDict with train and test splits)")
+    parser.add_argument("--train", type=int, default=16, help="train rows")
+    parser.add_argument("--test", type=int, default=8, help="test rows")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    from datasets.utils import disable_progress_bars
+
+    disable_progress_bars()  # "Saving the dataset" bars for 24 rows are noise
+    print(save_toy_dataset(args.path, args.train, args.test, seed=args.seed, cot="short"))  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

@@ -170,6 +170,11 @@ class EmoGRPOConfig(EmoTrainMixin, GRPOConfig):
         default=2048,
         metadata={"help": "Prompts longer than this (tokens, image tokens included) are dropped, never truncated."},
     )
+    num_completions_to_print: int | None = field(
+        default=2,
+        metadata={"help": "With log_completions: completions printed per logging step (TRL prints all: thousands of "
+                  "lines, each with its whole prompt); None prints all."},
+    )
     length_max_words: int = field(default=200, metadata={"help": "length reward: words allowed before a penalty."})
     repetition_ngram: int = field(default=4, metadata={"help": "repetition reward: n-gram size."})
 
