@@ -97,3 +97,19 @@ def test_every_flag_in_the_readme_exists() -> None:
             if missing:
                 wrong.append(f"emoreason {' '.join(name)}: {', '.join(missing)}")
     assert not wrong, wrong
+
+
+def test_setup_keeps_two_commands_and_the_cpu_install_meets_the_floors() -> None:
+    """`.ci/run` runs the Set up block's two commands; the CPU-only install beside it names versions that the
+    pyproject floors allow (issue 27 item 9)."""
+    setup = _block_after("## Set up")
+    assert _commands(setup) == ['pip install -e ".[dev]"', "pytest"]
+    cpu = README[README.index("### CPU only: a smaller install"):]
+    cpu = cpu[: cpu.index("\n## ")]
+    pins = dict(re.findall(r"\b(torch|torchvision)==([\d.]+)", cpu))
+    assert "--index-url https://download.pytorch.org/whl/cpu" in cpu and set(pins) == {"torch", "torchvision"}
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    for name, version in pins.items():
+        floor = re.search(rf'"{name}>=([\d.]+)"', pyproject).group(1)  # type: ignore[union-attr]
+        as_tuple = lambda v: tuple(int(x) for x in v.split("."))  # noqa: E731
+        assert as_tuple(version) >= as_tuple(floor), (name, version, floor)
