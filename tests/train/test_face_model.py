@@ -131,3 +131,22 @@ def test_a_fer2013_folder_copy_gets_fer2013_terms_on_its_card(tmp_path: Path) ->
     (tmp_path / "mine" / "train" / "happy").mkdir(parents=True)
     assert license_of(tmp_path / "fer") == FER2013_LICENSE
     assert license_of(tmp_path / "mine") == LICENSE
+
+
+def test_the_corpus_benchmark_scores_a_split_through_analyze(corpus: Path, capsys: pytest.CaptureFixture) -> None:
+    """benchmarks/accuracy.py --data: rules, model and fused rows from one analyze pass, scored by the one scoring;
+    without the peer venv the fer rows are left out with a line saying so."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import corpus_accuracy
+
+    out = corpus.parent / "acc.json"
+    assert corpus_accuracy.run(str(corpus), "private_test", None, None, corpus.parent / "no-venv", str(out)) == 0
+    printed = capsys.readouterr().out
+    assert "14 images" in printed and "fer: skipped" in printed
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["system"] for r in rows] == ["emoreason rules only", "emoreason face model only",
+                                           "emoreason fused (analyze)"]
+    assert all(r["n"] == 14 and sum(map(sum, r["confusion"])) + r["no_reading"] <= 14 for r in rows)
+    assert "ece" in rows[2]
