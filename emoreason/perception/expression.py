@@ -258,25 +258,12 @@ def _grey(pixels: np.ndarray) -> np.ndarray:
 def expression_crop(pixels: np.ndarray, landmarks: Any, size: int = INPUT_SIZE) -> np.ndarray:
     """The model's input for a face with landmarks: a ``size`` x ``size`` grey crop in FER2013's framing (module
     docstring), eye line level. Parts outside the image repeat the border, as a tight crop's edge does."""
-    import cv2
-
-    from emoreason.perception.crops import _square
+    from emoreason.perception.crops import _square, warp_square
 
     center, side, cos, sin = _square(landmarks, 0.0)
     side *= FRAMING_SCALE
     center = center + np.array([sin, -cos]) * (FRAMING_RAISE * side / FRAMING_SCALE)
-    grey = _grey(np.asarray(pixels))
-    step = side / size
-    if step > 2.0:  # pre-shrink so the bilinear warp never skips source pixels
-        factor = int(step // 2)
-        grey = cv2.resize(grey, (max(1, grey.shape[1] // factor), max(1, grey.shape[0] // factor)),
-                          interpolation=cv2.INTER_AREA)
-        center, step = center / factor, step / factor
-    half = size / 2.0
-    a, b, d, e = step * cos, -step * sin, step * sin, step * cos
-    warp = np.array([[a, b, center[0] - (a + b) * half], [d, e, center[1] - (d + e) * half]], dtype=np.float64)
-    return cv2.warpAffine(np.ascontiguousarray(grey), warp, (size, size),
-                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    return warp_square(_grey(np.asarray(pixels)), center, side, cos, sin, size, replicate=True)[0]
 
 
 def whole_image_crop(pixels: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
