@@ -1,8 +1,11 @@
 """Still-image throughput: `analyze` on the rules backend against bare MediaPipe FaceLandmarker.detect.
 
 Run: ``python benchmarks/perception.py [--photo PATH] [--seconds 5]`` -> prints faces/s for both and their ratio
-(the overhead of loading, AUs, Evidence, reasoning and results; target >= 0.45: every face is read twice, the
-second time on its own aligned crop, so the ceiling is near 0.5). The default photo is scikit-image's
+(the overhead of loading, AUs, the face model, Evidence, reasoning and results; target >= 0.45, issue 24 aims at
+0.5: every face is read twice, the second time on its own aligned crop, so one core's ceiling is near 0.5; analyze
+runs the next photo's decoding and first pass in its read-ahead thread, so with a second core free it can pass
+that). The bare side is one thread; a busy machine (another process on the second core) lowers analyze's side
+more than the bare one, so read the ratio on an idle machine and give the load average with it. The default photo is scikit-image's
 astronaut resized to 640x480 and saved as JPEG; ``analyze`` reads and decodes that file every time, in batches of
 BATCH paths (its decode thread overlaps the next file's decoding with detection, as in `emoreason analyze *.jpg`).
 """
