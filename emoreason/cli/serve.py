@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 import typer
@@ -96,8 +97,11 @@ def serve(
         int, _limit("Connections and requests at once (uvicorn's limit); more get 503.", 1)
     ] = _D.max_connections,
     max_megapixels: Annotated[
-        float, _limit("Largest image (and video frame), from its header.", 0.01)
+        float, _limit("Largest image (from its header) and video frame (as decoded).", 0.01)
     ] = _D.max_megapixels,
+    max_image_mb: Annotated[
+        float, _limit("Memory one image may take to decode (MB), from its header's size and mode (bit depth).", 1)
+    ] = _D.max_image_mb,
     max_files: Annotated[int, _limit("Photos per /v1/analyze request.", 1)] = _D.max_files,
     max_faces: common.MaxFaces = _D.max_faces,
     timeout_s: Annotated[
@@ -128,6 +132,7 @@ def serve(
 ) -> None:
     """Serve the web UI (/) and the HTTP API: /v1/chat/completions and /v1/models (OpenAI-compatible), /v1/analyze,
     /v1/sessions, /v1/caption; docs at /docs. Loopback only unless --host says otherwise."""
+    options = dict(locals())  # the Limits options are named as ServeLimits' fields
     from emoreason.serve.app import access_policy, read_keys
     from emoreason.serve.app import serve as run
     from emoreason.serve.state import default_state_dir
@@ -135,32 +140,7 @@ def serve(
     common.check_choice("--label-set", label_set, common.LABEL_SETS)
     common.check_expression_model(expression_model)  # sets $EMOREASON_EXPRESSION_MODEL: the perception worker reads it
     speech = {"whisper": common.check_whisper(whisper), "language": language}
-    limits = ServeLimits(
-        max_body_mb=max_body_mb,
-        max_video_mb=max_video_mb,
-        client_inflight_mb=client_inflight_mb,
-        read_timeout_s=read_timeout_s,
-        header_timeout_s=header_timeout_s,
-        max_connections=max_connections,
-        max_megapixels=max_megapixels,
-        max_files=max_files,
-        max_faces=max_faces,
-        timeout_s=timeout_s,
-        queue=queue,
-        max_sessions=max_sessions,
-        sessions_per_client=sessions_per_client,
-        sessions_per_address=sessions_per_address,
-        session_idle_min=session_idle_min,
-        session_attachments=session_attachments,
-        session_turns=session_turns,
-        question_chars=question_chars,
-        messages=messages,
-        json_items=json_items,
-        video_jobs=video_jobs,
-        video_seconds=video_seconds,
-        video_timeout_s=video_timeout_s,
-        jobs_kept=jobs_kept,
-    )
+    limits = ServeLimits(**{f.name: options[f.name] for f in dataclasses.fields(ServeLimits)})
     keys = [api_key] if api_key else []
     keys += read_keys(api_keys_file) if api_keys_file else []
     access = access_policy(host, keys, allow_host or [], allow_origin or [], allow_no_auth)

@@ -59,6 +59,10 @@ class Frame:
     decoded_index: int  # position among all decoded frames
 
 
+class DecodeLimitError(EmoreasonError):
+    """Decoding stopped because what the stream holds is over a cap its header was under (frame size, duration)."""
+
+
 @dataclass
 class DecodeReport:
     """Filled in while a stream is decoded: set when decoding stopped early on damaged data."""
@@ -231,12 +235,16 @@ def iter_frames(
     report: DecodeReport | None = None,
     start: float = 0.0,
     end: float | None = None,
+    max_pixels: int | None = None,
+    max_seconds: float | None = None,
 ) -> Iterator[Frame]:
     """Yield frames sampled at ``fps`` (None: every frame), in display orientation, optionally downscaled so the
     longer side is at most ``max_side``. Streaming: one decoded frame at a time.
 
     Damaged data after the first frame ends the stream quietly and sets ``report.truncated_at``; a video with no
-    decodable frame raises EmoreasonError.
+    decodable frame raises EmoreasonError. ``max_pixels`` and ``max_seconds`` hold for what is decoded, whatever
+    the header says: FFmpeg's decoder refuses a larger picture before allocating it, and a frame past either cap
+    raises :class:`DecodeLimitError`.
     """
     import av
 
@@ -246,12 +254,16 @@ def iter_frames(
             raise EmoreasonError(f"{path}: no video stream (audio only?); caption needs a video track")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        size = (stream.codec_context.width, stream.codec_context.height)
+        caps = _FrameCaps(str(path), max_pixels, max_seconds, size, _duration(container, stream))
+        if max_pixels:
+            stream.codec_context.options = {"max_pixels": str(max_pixels)}  # FFmpeg's own per-picture cap
         tag_rotation = _stream_rotation(stream)
         frame_step = 1.0 / _frame_rate(stream)  # for frames without timestamps (raw streams)
         interval = 1.0 / fps if fps else 0.0
         next_time = start
         sampled = 0
-        last_time = -math.inf
+        last_time = first_time = -math.inf
         try:
             for frame in container.decode(stream):
                 report.frames_decoded += 1
@@ -262,6 +274,8 @@ def iter_frames(
                 if t <= last_time:  # broken/duplicate timestamps: keep order monotone
                     t = last_time + 1e-3
                 last_time = t
+                first_time = t if report.frames_decoded == 1 else first_time
+                caps.check(frame.width, frame.height, t, t - first_time)
                 if t + 1e-6 < next_time:
                     continue
                 if end is not None and t > end:
@@ -276,6 +290,8 @@ def iter_frames(
                 yield Frame(image=image, time=float(t), index=sampled, decoded_index=report.frames_decoded - 1)
                 sampled += 1
         except av.error.FFmpegError as err:
+            width, height = stream.codec_context.width, stream.codec_context.height
+            caps.check(width, height, max(last_time, 0.0), 0.0)  # the decoder refuses a picture over max_pixels
             if report.frames_decoded == 0:
                 raise EmoreasonError(f"{path}: the video stream can't be decoded ({err.strerror or err})") from err
             report.truncated_at = max(last_time, 0.0)
@@ -291,13 +307,44 @@ def iter_frames(
             )
 
 
+@dataclass
+class _FrameCaps:
+    """The caps on what one video stream decodes to, and what its header says (for the message)."""
+
+    path: str
+    max_pixels: int | None
+    max_seconds: float | None
+    header_size: tuple[int, int]
+    header_seconds: float | None
+
+    def check(self, width: int, height: int, at: float, decoded_s: float) -> None:
+        """DecodeLimitError for a frame over ``max_pixels``, or for ``decoded_s`` of frames past ``max_seconds``."""
+        if self.max_pixels and width * height > self.max_pixels:
+            header = "{}x{}".format(*self.header_size) if self.header_size[0] else "no size"
+            raise DecodeLimitError(
+                f"{self.path}: at {at:.1f} s its frames are {width}x{height} ({width * height / 1e6:.3g} MP), over "
+                f"the {self.max_pixels / 1e6:.3g} MP cap (its header says {header}); re-encode it smaller"
+            )
+        if self.max_seconds is not None and decoded_s > self.max_seconds:
+            said = f"{self.header_seconds:.1f} s" if self.header_seconds else "no duration"
+            raise DecodeLimitError(
+                f"{self.path}: its frames go on past {self.max_seconds:.0f} s, the longest clip taken (its header "
+                f"says {said}); cut it shorter"
+            )
+
+
 def iter_audio(
-    path: str | Path, chunk_seconds: float = 300.0, sample_rate: int = SAMPLE_RATE, report: DecodeReport | None = None
+    path: str | Path,
+    chunk_seconds: float = 300.0,
+    sample_rate: int = SAMPLE_RATE,
+    report: DecodeReport | None = None,
+    max_seconds: float | None = None,
 ) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(start_seconds, samples)`` chunks of the first audio track as mono float32 at ``sample_rate``.
 
     Each chunk is ``chunk_seconds`` long (the last may be shorter). Raises EmoreasonError when there is no audio
-    track; damaged data ends the stream early and is noted in ``report``.
+    track; damaged data ends the stream early and is noted in ``report``. Decoded audio past ``max_seconds``
+    raises :class:`DecodeLimitError`, whatever the header says.
     """
     import av
 
@@ -334,6 +381,13 @@ def iter_audio(
         for out in frames():
             pending.append(out.to_ndarray().reshape(-1))
             pending_len += pending[-1].size
+            if max_seconds is not None and (emitted + pending_len) / sample_rate > max_seconds + 1.0:
+                declared = _duration(container, stream)
+                said = f"{declared:.1f} s" if declared else "no duration"
+                raise DecodeLimitError(
+                    f"{path}: its audio goes on past {max_seconds:.0f} s, the longest clip taken (its header says "
+                    f"{said}); cut it shorter"
+                )
             while pending_len >= chunk_len:
                 chunk = take(chunk_len)
                 yield emitted / sample_rate, chunk

@@ -106,6 +106,8 @@ def read_audio(
             track.add(start, chunk)
             if transcriber is not None:
                 utterances += transcriber(chunk, offset=start)
+    except media.DecodeLimitError:
+        raise  # over a cap of the caller's (serve's duration cap): the job stops, it does not go on without audio
     except EmoreasonError as err:
         notes.append(f"audio skipped: {err}")
         return utterances, None

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emoreason.serve.limits import ServeLimits, check_pixels, safe_name, unique_path
+from emoreason.serve.limits import ServeLimits, check_image, safe_name, unique_path
 from emoreason.serve.sessions import SessionStore
 from emoreason.serve.state import StateFolder
 from emoreason.serve.work import WorkQueue
@@ -82,8 +82,8 @@ def save_bytes(data: bytes, folder: Path, name: str) -> Path:
 
 
 def checked_image(path: Path, limits: ServeLimits, shown: str) -> Path:
-    """``path`` after the header pixel check (ApiError 413 over the cap)."""
-    check_pixels(path, limits.max_pixels, shown)
+    """``path`` after the header checks: pixels and decode memory (ApiError 413 over a cap)."""
+    check_image(path, limits, shown)
     return path
 
 

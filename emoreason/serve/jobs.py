@@ -2,12 +2,14 @@
 and cancel.
 
 A clip is checked from its container header first (a video stream, at most ``video_seconds`` long, frames within
-the pixel cap). Jobs run one at a time on a runner thread; their perception (decode, faces, speech) runs in a child
-process, kept warm between jobs and killed on cancel or timeout, so those end the work for real. Reasoning runs here,
-on the shared work queue, so a model backend stays one model in memory. Progress is the perception stage and the
-share of the clip decoded so far. At most ``video_jobs`` are queued or running; more get 429. Finished jobs are kept
-(``jobs_kept``, newest) so their result, subtitles and evidence (for a chat session) can be fetched. A job belongs
-to the owner that started it (:mod:`emoreason.serve.owners`): to anyone else it does not exist (404).
+the pixel cap), and again as it is decoded, since a header can lie: a frame over the pixel cap (FFmpeg refuses to
+allocate it) or frames or audio past ``video_seconds`` end the job with an error. Jobs run one at a time on a
+runner thread; their perception (decode, faces, speech) runs in a child process, kept warm between jobs and killed
+on cancel or timeout, so those end the work for real. Reasoning runs here, on the shared work queue, so a model
+backend stays one model in memory. Progress is the perception stage and the share of the clip decoded so far. At
+most ``video_jobs`` are queued or running; more get 429. Finished jobs are kept (``jobs_kept``, newest) so their
+result, subtitles and evidence (for a chat session) can be fetched. A job belongs to the owner that started it
+(:mod:`emoreason.serve.owners`): to anyone else it does not exist (404).
 """
 
 from __future__ import annotations
@@ -108,14 +110,15 @@ def _die_with_parent() -> None:
 
 
 def _worker_loop(inbox: Any, outbox: Any) -> None:
-    """The perception process: for each (path, options, video id) from ``inbox``, send ("progress", stage, share)
-    messages and then ("done", perception) or ("error", message) on ``outbox``. Stays warm between jobs."""
+    """The perception process: for each (path, options, video id, caps) from ``inbox``, send ("progress", stage,
+    share) messages and then ("done", perception) or ("error", message) on ``outbox``. Stays warm between jobs.
+    ``caps`` (max_pixels, max_seconds) hold for the frames and audio as decoded, not as the header says."""
     _die_with_parent()
     from emoreason.perception import media
     from emoreason.pipelines.video import perceive_video
 
     frames, audio = media.iter_frames, media.iter_audio
-    state = {"duration": 1.0, "last": 0.0}
+    state: dict[str, Any] = {"duration": 1.0, "last": 0.0, "caps": {}}
 
     def report(stage: str, at: float) -> None:
         now = time.monotonic()
@@ -124,19 +127,20 @@ def _worker_loop(inbox: Any, outbox: Any) -> None:
             outbox.put(("progress", stage, min(1.0, at / state["duration"])))
 
     def frames_with_progress(*args: Any, **kwargs: Any) -> Any:
-        for frame in frames(*args, **kwargs):
+        for frame in frames(*args, **state["caps"], **kwargs):
             report("faces", frame.time)
             yield frame
 
     def audio_with_progress(*args: Any, **kwargs: Any) -> Any:
-        for start, chunk in audio(*args, **kwargs):
+        for start, chunk in audio(*args, max_seconds=state["caps"].get("max_seconds"), **kwargs):
             report("speech", start)
             yield start, chunk
 
-    # perceive_video has no progress hook; in this process of our own its two decoders are wrapped to report one.
+    # perceive_video has no progress hook or decode caps; in this process of our own its two decoders are wrapped
+    # to report progress and to hold the server's caps.
     media.iter_frames, media.iter_audio = frames_with_progress, audio_with_progress
     while True:
-        path, options, video_id = inbox.get()
+        path, options, video_id, state["caps"] = inbox.get()
         try:
             state["duration"] = max(media.probe(path).duration or 0.0, 1e-3)
             outbox.put(("done", perceive_video(path, options, video_id)))
@@ -323,7 +327,8 @@ class CaptionJobs:
         if self._worker is None or not self._worker.process.is_alive():
             self._worker = _Worker()
         worker = self._worker
-        worker.inbox.put((str(job.path), job.options, job.id))
+        caps = {"max_pixels": self.limits.max_pixels, "max_seconds": self.limits.video_seconds}
+        worker.inbox.put((str(job.path), job.options, job.id, caps))
         deadline = time.monotonic() + self.limits.video_timeout_s
         while True:
             stop = None

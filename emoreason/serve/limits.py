@@ -3,9 +3,9 @@
 :class:`ServeLimits` holds every cap (each one a ``serve`` option). The two ASGI middlewares run before FastAPI sees
 a request: :class:`AccessGuard` checks the Host and Origin headers (other sites, DNS rebinding) and the bearer key,
 :class:`BodyLimit` counts the body as it streams in and stops at the cap, so a body over it is never spooled to
-disk. :func:`check_pixels` reads an image's size from its header before anything decodes it; :func:`safe_name`
-makes any client filename safe to write. Every refusal is an :class:`ApiError`, answered in the OpenAI error shape
-(``{"error": {"message", "type", "code"}}``) with the message also under ``detail``.
+disk. :func:`check_image` reads an image's size and mode from its header before anything decodes it;
+:func:`safe_name` makes any client filename safe to write. Every refusal is an :class:`ApiError`, answered in the
+OpenAI error shape (``{"error": {"message", "type", "code"}}``) with the message also under ``detail``.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ class ServeLimits:
     read_timeout_s: float = 30.0  # a request body that sends nothing for this long is dropped (408)
     header_timeout_s: float = 10.0  # a connection that has not sent a request's headers in this long is closed
     max_connections: int = 1000  # requests and connections at once (uvicorn's limit_concurrency); more get 503
-    max_megapixels: float = 40.0  # per image (and per video frame), read from the header before decoding
+    max_megapixels: float = 40.0  # per image (and per video frame): images by their header, video frames as decoded
+    max_image_mb: float = 320.0  # memory one image takes to decode, from its header's size and mode (bit depth, alpha)
     max_files: int = 16  # photos per /v1/analyze request
     max_faces: int = MAX_FACES  # faces reported per photo (more are said, not silently dropped)
     timeout_s: float = 120.0  # how long one request may wait for its answer, queue time included
@@ -98,6 +99,10 @@ class ServeLimits:
     @property
     def max_pixels(self) -> int:
         return int(self.max_megapixels * 1_000_000)
+
+    @property
+    def max_image_bytes(self) -> int:
+        return int(self.max_image_mb * 1024 * 1024)
 
 
 class ApiError(Exception):
@@ -355,26 +360,38 @@ class BodyLimit:
             self._release(address, held)
 
 
-def check_pixels(source: Any, max_pixels: int, name: str) -> None:
-    """Refuse an image whose header says it is over ``max_pixels``, before it is decoded (Pillow's ``open`` reads
-    only the header). A file Pillow can't identify passes: the loader that follows reports it properly."""
+def check_image(source: Any, limits: ServeLimits, name: str) -> None:
+    """Refuse an image whose header says it is over the pixel cap, or whose size and mode (bit depth, alpha) say
+    that decoding it takes more than ``max_image_mb`` (``images.decode_bytes``), before it is decoded (Pillow's
+    ``open`` reads only the header). A file Pillow can't identify passes: the loader that follows reports it."""
     from PIL import Image, UnidentifiedImageError
+
+    from emoreason.perception.images import decode_bytes
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(source) as img:
-                width, height = img.size
+                (width, height), mode = img.size, img.mode
     except Image.DecompressionBombError as err:  # over Pillow's own bomb limit: far over any cap that can decode
         message = f"{name} is too large to decode safely ({err}); downscale it first"
         raise ApiError(413, message, "image_too_large") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return
-    if width * height > max_pixels:
+    if width * height > limits.max_pixels:
         raise ApiError(
             413,
             f"{name} is {width}x{height} ({width * height / 1e6:.0f} MP), over this server's "
-            f"{max_pixels / 1e6:.0f} MP cap; downscale it first",
+            f"{limits.max_pixels / 1e6:.0f} MP cap; downscale it first",
+            "image_too_large",
+        )
+    needed = decode_bytes(mode, width, height)
+    if needed > limits.max_image_bytes:
+        raise ApiError(
+            413,
+            f"{name} is {width}x{height} in mode {mode} ({needed // (width * height)} bytes per pixel to decode): "
+            f"about {needed / 2**20:.0f} MB, over this server's {limits.max_image_mb:.0f} MB per image "
+            "(--max-image-mb); save it as 8-bit RGB without alpha, or downscale it",
             "image_too_large",
         )
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from emoreason.errors import EmoreasonError
 from emoreason.serve.context import ServeContext, save_bytes, scrub
-from emoreason.serve.limits import ApiError, check_pixels, error_body
+from emoreason.serve.limits import ApiError, ServeLimits, check_image, error_body
 
 IMAGE_EXTENSIONS = {
     "image/jpeg": ".jpg",
@@ -82,7 +82,7 @@ class ChatCompletionRequest(BaseModel):
     n: StrictInt = Field(1, ge=1, le=1, description="only 1 is supported")
 
 
-def _decode_image(url: str, index: int, max_pixels: int) -> tuple[bytes, str]:
+def _decode_image(url: str, index: int, limits: ServeLimits) -> tuple[bytes, str]:
     """A ``data:image/...;base64,`` URL -> (bytes, a file name); 400/415/413 for anything else."""
     if not url.startswith("data:"):
         raise ApiError(400, "image_url must be a data: URL (data:image/jpeg;base64,...); remote URLs are not fetched")
@@ -96,7 +96,7 @@ def _decode_image(url: str, index: int, max_pixels: int) -> tuple[bytes, str]:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as err:
         raise ApiError(400, f"image {index}: the data URL is not valid base64 ({err})") from None
-    check_pixels(io.BytesIO(data), max_pixels, f"image {index}")
+    check_image(io.BytesIO(data), limits, f"image {index}")
     return data, f"image-{index}{IMAGE_EXTENSIONS.get(kind, '.img')}"
 
 
@@ -135,7 +135,7 @@ def _turns(body: ChatCompletionRequest, ctx: ServeContext) -> list[dict[str, Any
                     raise ApiError(
                         422, f"more than {limits.session_attachments} images in one request (--session-attachments)"
                     )
-                current["images"].append(_decode_image(part.image_url.url, count, limits.max_pixels))
+                current["images"].append(_decode_image(part.image_url.url, count, limits))
     if current is None:
         raise ApiError(400, "the last message must be the user's (the question to answer)")
     turns.append(current)

@@ -262,6 +262,54 @@ def make_truncated(src: str | Path, path: str | Path, keep: float = 0.5) -> Path
     return Path(path)
 
 
+def make_growing_frames(
+    path: str | Path, small: tuple[int, int] = (64, 64), large: tuple[int, int] = (320, 240), fps: int = 10
+) -> Path:
+    """An MPEG-TS H.264 clip whose header says ``small`` (its first second) while the next second's frames are
+    ``large`` (a new SPS midway): a header that lies about the frame size."""
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(path), "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = *small, "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        second = av.CodecContext.create("libx264", "w")
+        second.width, second.height, second.pix_fmt = *large, "yuv420p"
+        second.time_base, second.framerate = Fraction(1, fps), Fraction(fps)
+        second.options = {"preset": "ultrafast"}
+        for n, (encoder, (width, height)) in enumerate([(stream, small)] * fps + [(second, large)] * fps):
+            frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), 120, np.uint8), format="rgb24")
+            frame.pts = n
+            for packet in encoder.encode(frame):
+                packet.stream = stream
+                out.mux(packet)
+            if n in (fps - 1, 2 * fps - 1):
+                for packet in encoder.encode(None):
+                    packet.stream = stream
+                    out.mux(packet)
+    return Path(path)
+
+
+def make_short_header(src: str | Path, path: str | Path, scale: float = 0.25) -> Path:
+    """A copy of the MP4 ``src`` whose movie and track headers (mvhd, mdhd) say ``scale`` of its real duration,
+    while every frame and sample is still there: a header that lies about the length."""
+    import struct
+
+    data = bytearray(Path(src).read_bytes())
+    for box in (b"mvhd", b"mdhd"):
+        at = data.find(box)
+        while at >= 0:
+            if data[at + 4] == 0:  # version 0: flags, creation, modification, timescale, then a 32-bit duration
+                field = at + 4 + 4 + 12
+                (duration,) = struct.unpack(">I", data[field : field + 4])
+                data[field : field + 4] = struct.pack(">I", int(duration * scale))
+            at = data.find(box, at + 4)
+    Path(path).write_bytes(bytes(data))
+    return Path(path)
+
+
 def make_not_media(path: str | Path) -> Path:
     Path(path).write_text("this is a text file, not a video\n" * 50)
     return Path(path)

@@ -143,3 +143,22 @@ def form_head(path: str, length: int, url: str | None = None) -> str:
         + (f"{CLIENT}: {token}\r\n" if token else "")
         + f"Content-Length: {length}\r\n\r\n"
     )
+
+
+def submit_clip(url: str, clip: Any, source: str | None = None, **fields: str) -> tuple[int, Any]:
+    """POST ``clip`` (a Path) to /v1/caption with form ``fields``; (status, reply)."""
+    body, headers = multipart([("file", clip.name, clip.read_bytes()), *((k, "", v) for k, v in fields.items())])
+    return call(f"{url}/v1/caption", body, headers, source=source)
+
+
+def wait_job(url: str, job_id: str, until: Any = None, timeout: float = 180) -> tuple[dict[str, Any], list[float]]:
+    """Poll a caption job until ``until(job)`` (default: it has ended); (the job, the progress values seen)."""
+    until = until or (lambda job: job["status"] not in ("queued", "running"))
+    seen, deadline, job = [], time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        job = call(f"{url}/v1/caption/{job_id}")[1]
+        seen.append(job["progress"])
+        if until(job):
+            return job, seen
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not get there: {job}")

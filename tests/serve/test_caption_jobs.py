@@ -3,38 +3,21 @@ cancel, and its evidence can join a chat session."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_helpers import call, multipart, post_json, text
+from serve_helpers import call, post_json, submit_clip, text, wait_job
 
 from emoreason.serve.limits import ServeLimits
 
 pytest.importorskip("av")
 
 
-def _submit(url: str, clip: Path, **fields: str) -> tuple[int, Any]:
-    body, headers = multipart([("file", clip.name, clip.read_bytes()), *((k, "", v) for k, v in fields.items())])
-    return call(f"{url}/v1/caption", body, headers)
-
-
-def _wait(url: str, job_id: str, timeout: float = 180) -> tuple[dict[str, Any], list[float]]:
-    seen, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = call(f"{url}/v1/caption/{job_id}")[1]
-        seen.append(job["progress"])
-        if job["status"] not in ("queued", "running"):
-            return job, seen
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
-
-
 def test_a_caption_job_runs_to_its_result_and_feeds_a_chat(server: str, clip: Path) -> None:
-    status, job = _submit(server, clip, no_speech="true")
+    status, job = submit_clip(server, clip, no_speech="true")
     assert status == 202 and job["status"] in ("queued", "running") and job["name"] == "clip.mp4"
-    done, progress = _wait(server, job["id"])
+    done, progress = wait_job(server, job["id"])
     assert done["status"] == "done" and done["progress"] == 1.0, done
     assert progress == sorted(progress)  # progress only moves forward
     result = done["result"]
@@ -54,20 +37,20 @@ def test_a_caption_job_runs_to_its_result_and_feeds_a_chat(server: str, clip: Pa
 
 def test_jobs_are_bounded_cancellable_and_checked_first(start: Any, clip: Path, face_photo: Path) -> None:
     with start(limits=ServeLimits(video_jobs=1, video_seconds=3.0)) as url:
-        status, reply = _submit(url, clip)
+        status, reply = submit_clip(url, clip)
         assert status == 413 and "up to 3 s" in reply["detail"]  # read from the header, nothing started
-        status, reply = _submit(url, face_photo)
+        status, reply = submit_clip(url, face_photo)
         assert status == 422 and "an image, not a video" in reply["detail"]
     with start(limits=ServeLimits(video_jobs=1)) as url:
-        first = _submit(url, clip)[1]
-        status, reply = _submit(url, clip)
+        first = submit_clip(url, clip)[1]
+        status, reply = submit_clip(url, clip)
         assert status == 429 and reply["error"]["type"] == "rate_limit_error"
         cancelled = call(f"{url}/v1/caption/{first['id']}/cancel", b"", method="POST")[1]
         assert cancelled["id"] == first["id"]
-        final, _ = _wait(url, first["id"], timeout=30)
+        final, _ = wait_job(url, first["id"], timeout=30)
         assert final["status"] == "cancelled" and final["result"] is None
-        status, again = _submit(url, clip, no_speech="true")
+        status, again = submit_clip(url, clip, no_speech="true")
         assert status == 202  # the slot is free again, and a new perception process does the work
-        assert _wait(url, again["id"])[0]["status"] == "done"
+        assert wait_job(url, again["id"])[0]["status"] == "done"
         assert call(f"{url}/v1/caption/{first['id']}", method="DELETE") == (200, {"deleted": True})
         assert call(f"{url}/v1/caption/{first['id']}")[0] == 404

@@ -11,10 +11,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from serve_helpers import call, multipart, text
+from serve_helpers import call, multipart, text, wait_job
 
 pytest.importorskip("av")
 
@@ -65,16 +64,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _wait(url: str, job_id: str, until: Any, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = call(f"{url}/v1/caption/{job_id}")[1]
-        if until(job):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id}: {job}")
-
-
 def test_sigterm_cleans_up_and_sigkill_loses_no_finished_job(tmp_path: Path, clip: Path) -> None:
     state = tmp_path / "state"
     body, headers = multipart([("file", clip.name, clip.read_bytes()), ("no_speech", "", "true")])
@@ -82,9 +71,9 @@ def test_sigterm_cleans_up_and_sigkill_loses_no_finished_job(tmp_path: Path, cli
     server, url = _serve(state, port)
     try:
         done = call(f"{url}/v1/caption", body, headers)[1]
-        assert _wait(url, done["id"], lambda j: j["status"] == "done")["result"]
+        assert wait_job(url, done["id"], lambda j: j["status"] == "done")[0]["result"]
         going = call(f"{url}/v1/caption", body, headers)[1]
-        _wait(url, going["id"], lambda j: j["stage"] in ("faces", "speech"))
+        wait_job(url, going["id"], lambda j: j["stage"] in ("faces", "speech"))
         assert any((state / "uploads").iterdir())  # the running job's upload
     finally:
         server.send_signal(signal.SIGKILL)
@@ -99,7 +88,7 @@ def test_sigterm_cleans_up_and_sigkill_loses_no_finished_job(tmp_path: Path, cli
         assert text(f"{url}/v1/caption/{done['id']}/subtitles.vtt")[1].startswith("WEBVTT")
         assert call(f"{url}/v1/caption", source="127.0.0.2")[1]["jobs"] == []  # and still only for their owner
         job = call(f"{url}/v1/caption", body, headers)[1]
-        _wait(url, job["id"], lambda j: j["stage"] in ("faces", "speech"))
+        wait_job(url, job["id"], lambda j: j["stage"] in ("faces", "speech"))
         processes = _descendants(server.pid)
         assert processes  # the perception worker (and multiprocessing's resource tracker)
         server.send_signal(signal.SIGTERM)

@@ -154,3 +154,19 @@ def test_espeak_speech_is_voiced() -> None:
     cues = track.cues(0.0, 2.5)
     assert cues.pitch_mean_hz and 60 < cues.pitch_mean_hz < 250
     assert audio[: int(0.25 * tm.SR)].max() == 0.0 and np.abs(audio).max() > 0.1  # placed at 0.3 s
+
+
+def test_decode_caps_hold_for_what_is_decoded_not_the_header(tmp_path: Path, no_audio_video: Path) -> None:
+    grows = tm.make_growing_frames(tmp_path / "grows.ts", small=(64, 64), large=(320, 240))
+    assert (media.probe(grows).width, media.probe(grows).height) == (64, 64)  # what a header check sees
+    assert {f.image.shape[:2] for f in media.iter_frames(grows, fps=None)} == {(64, 64), (240, 320)}
+    with pytest.raises(media.DecodeLimitError, match=r"320x240 .* over the 0.01 MP cap \(its header says 64x64\)"):
+        list(media.iter_frames(grows, fps=None, max_pixels=10_000))
+    long = tm.make_short_header(tm.make_face_video(tmp_path / "long.mp4", seconds=4.0), tmp_path / "lies.mp4")
+    assert media.probe(long).duration == pytest.approx(1.0, abs=0.1)
+    with pytest.raises(media.DecodeLimitError, match=r"frames go on past 2 s, .*header says 1.0 s"):
+        list(media.iter_frames(long, max_seconds=2.0))
+    with pytest.raises(media.DecodeLimitError, match=r"audio goes on past 2 s"):
+        list(media.iter_audio(long, max_seconds=2.0))
+    assert len(list(media.iter_frames(long, fps=4.0, max_seconds=4.0))) == 16  # under the caps: every frame
+    assert len(list(media.iter_frames(no_audio_video, fps=4.0, max_pixels=640 * 360, max_seconds=4.0))) == 16
