@@ -96,6 +96,9 @@ def serve(
     max_connections: Annotated[
         int, _limit("Connections and requests at once (uvicorn's limit); more get 503.", 1)
     ] = _D.max_connections,
+    connections_per_client: Annotated[
+        int, _limit("Requests one key (or one address's keyless clients) may have open at once; more get 429.", 1)
+    ] = _D.connections_per_client,
     max_megapixels: Annotated[
         float, _limit("Largest image (from its header) and video frame (as decoded).", 0.01)
     ] = _D.max_megapixels,
@@ -110,7 +113,7 @@ def serve(
     queue: Annotated[int, _limit("Requests waiting behind the running one; more get 429 + Retry-After.")] = _D.queue,
     max_sessions: Annotated[int, _limit("Chat sessions alive at once.", 1)] = _D.max_sessions,
     sessions_per_client: Annotated[
-        int, _limit("Chat sessions one key or client may hold; a new one ends its least recently used.", 1)
+        int, _limit("Chat sessions one key or client may hold; a new one past it ends its oldest idle one.", 1)
     ] = _D.sessions_per_client,
     sessions_per_address: Annotated[
         int, _limit("Chat sessions the keyless clients of one address may hold together.", 1)

@@ -28,6 +28,7 @@ import contextlib
 import dataclasses
 import logging
 import re
+import threading
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
@@ -35,6 +36,7 @@ from typing import Any
 
 from emoreason.errors import EmoreasonError
 from emoreason.serve.context import ServeContext, checked_image, scrub
+from emoreason.serve.fair import OpenRequests
 from emoreason.serve.limits import AccessGuard, AccessPolicy, ApiError, BodyLimit, ServeLimits, error_body, is_loopback
 from emoreason.serve.owners import ClientTokens
 from emoreason.serve.state import StateFolder
@@ -93,12 +95,17 @@ def _add_error_handlers(app: Any) -> None:
         return JSONResponse(error_body(500, f"internal error ({type(err).__name__}); see the server log"), 500)
 
 
-def _analyze_job(ctx: ServeContext, paths: list[Path], label_set: str, folder: Path) -> tuple[list[dict], list[str]]:
+def _analyze_job(
+    ctx: ServeContext, paths: list[Path], label_set: str, folder: Path, stop: threading.Event
+) -> tuple[list[dict], list[str]]:
+    """One record per photo; stops between photos once ``stop`` is set (no one waits for the answer any more)."""
     from emoreason.pipelines.image import ImageOptions, analyze_paths, result_record
 
     options = ImageOptions(face_model=ctx.face_model, label_set=label_set, num_faces=ctx.limits.max_faces + 1)
     records, notes = [], []
     for result in analyze_paths(paths, ctx.reasoner, options):
+        if stop.is_set():
+            break
         record = result_record(result)
         if len(record["faces"]) > ctx.limits.max_faces:
             record["faces"] = record["faces"][: ctx.limits.max_faces]
@@ -147,7 +154,11 @@ def _add_analyze(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
             saved = await run_in_threadpool(check_all, form.paths("files"))
             good = [path for path, error in saved if error is None]
             records, notes = (
-                await ctx.queue.run(_analyze_job, ctx, good, label_set, folder, ticket=ticket) if good else ([], [])
+                await ctx.queue.run(
+                    _analyze_job, ctx, good, label_set, folder, ticket.abandoned, ticket=ticket, request=request
+                )
+                if good
+                else ([], [])
             )
             by_path = dict(zip(good, records, strict=True))
             results = []
@@ -231,7 +242,10 @@ def create_app(
         inflight_bytes=limits.client_inflight_bytes,
     )
     # Added last, so it runs first: no body is read before it. It also names each request's owner (owners.py).
-    app.add_middleware(AccessGuard, policy=access, tokens=ClientTokens(ctx.state.secret()))
+    open_requests = OpenRequests(limits.max_connections, limits.connections_per_client)
+    app.add_middleware(
+        AccessGuard, policy=access, tokens=ClientTokens(ctx.state.secret()), open_requests=open_requests
+    )
     return app
 
 

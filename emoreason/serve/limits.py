@@ -64,6 +64,7 @@ class ServeLimits:
     read_timeout_s: float = 30.0  # a request body that sends nothing for this long is dropped (408)
     header_timeout_s: float = 10.0  # a connection that has not sent a request's headers in this long is closed
     max_connections: int = 1000  # requests and connections at once (uvicorn's limit_concurrency); more get 503
+    connections_per_client: int = 64  # requests one key (or one address's keyless clients) has open; more get 429
     max_megapixels: float = 40.0  # per image (and per video frame): images by their header, video frames as decoded
     max_image_mb: float = 320.0  # memory one image takes to decode, from its header's size and mode (bit depth, alpha)
     max_files: int = 16  # photos per /v1/analyze request
@@ -212,10 +213,13 @@ def _host_allowed(name: str, hosts: set[str]) -> bool:
 
 class AccessGuard:
     """ASGI middleware applying an :class:`AccessPolicy` before the app reads anything, and naming the request's
-    owner (``scope["state"]["owner"]``): its key, or its client token, issued here on a first request without one."""
+    owner (``scope["state"]["owner"]``): its key, or its client token, issued here on a first request without one.
+    It also holds each client to its fair share of open requests (``open_requests``, a ``fair.OpenRequests``: per
+    key, or per address for keyless clients), 429 past it."""
 
-    def __init__(self, app: Any, policy: AccessPolicy, tokens: Any) -> None:
+    def __init__(self, app: Any, policy: AccessPolicy, tokens: Any, open_requests: Any) -> None:
         self.app, self.policy, self.tokens = app, policy, tokens  # tokens: owners.ClientTokens
+        self.open_requests = open_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -233,13 +237,28 @@ class AccessGuard:
                 token = self.tokens.issue()
                 owner, issued = self.tokens.owner(token), self.tokens.response_headers(token)
         scope.setdefault("state", {})["owner"] = owner
+        from emoreason.serve.fair import address_holder
+
+        address = scope["client"][0] if scope.get("client") else "?"
+        holder = owner if owner and owner.startswith("key-") else address_holder(address)
+        if not self.open_requests.take(holder):
+            held, cap = self.open_requests.held.get(holder, 0), self.open_requests.own_cap
+            message = (
+                f"this client has {held} requests open (at most {cap}, --connections-per-client; fewer while the "
+                "server is near its --max-connections); wait for one to finish"
+            )
+            await send_error(send, ApiError(429, message, "too_many_requests", retry_after=1))
+            return
 
         async def send_token(message: dict[str, Any]) -> None:
             if issued and message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *issued]}
             await send(message)
 
-        await self.app(scope, receive, send_token if issued else send)
+        try:
+            await self.app(scope, receive, send_token if issued else send)
+        finally:
+            self.open_requests.release(holder)
 
 
 def _http_exception() -> type[Exception]:

@@ -28,6 +28,11 @@ from emoreason.errors import EmoreasonError
 from emoreason.serve.context import ServeContext, save_bytes, scrub
 from emoreason.serve.limits import ApiError, ServeLimits, check_image, error_body
 
+try:  # a module-level name: FastAPI reads the endpoint's (string) annotations in this module's globals
+    from starlette.requests import Request
+except ImportError:  # the serve extra is not installed; add_routes is never called then
+    Request = Any  # type: ignore[misc,assignment]
+
 IMAGE_EXTENSIONS = {
     "image/jpeg": ".jpg",
     "image/png": ".png",
@@ -234,7 +239,7 @@ def add_routes(app: Any, ctx: ServeContext, dependencies: list[Any]) -> None:
         return {"object": "list", "data": data}
 
     @app.post("/v1/chat/completions", tags=["openai"], dependencies=dependencies)
-    async def chat_completions(body: ChatCompletionRequest) -> Any:
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         """OpenAI's chat completion: text and ``image_url`` (data: URL) parts in, ``<think>…<answer>`` out, with
         the parsed reading under ``emoreason``. ``stream: true`` gives server-sent events."""
         if body.model not in models_list():
@@ -249,7 +254,7 @@ def add_routes(app: Any, ctx: ServeContext, dependencies: list[Any]) -> None:
         cid, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
         base = {"id": cid, "created": created, "model": body.model}
         if not body.stream:
-            out = await ctx.queue.run(_answer, ctx, turns, generation, None)
+            out = await ctx.queue.run(_answer, ctx, turns, generation, None, request=request)
             text, finish = _cut(out["text"], limit)
             prompt, completion = _words(body), len(text.split())
             return {
@@ -328,4 +333,7 @@ async def _events(
         yield f"data: {json.dumps(error_body(err.status, err.message, err.code))}\n\n"
     except Exception as err:  # noqa: BLE001 - the response has started: the error goes in the stream
         yield f"data: {json.dumps(error_body(500, f'{type(err).__name__}: {err}'))}\n\n"
+    finally:  # also when the client hangs up (Starlette cancels the stream): its call, if still queued, is dropped
+        if not done.done():
+            future.cancel()
     yield "data: [DONE]\n\n"

@@ -70,8 +70,11 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
     @app.post("/v1/sessions/{sid}/image", tags=["sessions"], dependencies=deps, openapi_extra=photo)
     async def attach(sid: str, request: fastapi.Request) -> dict[str, Any]:
         """Attach a photo: its faces (all of them, up to --max-faces) and their AUs join the conversation."""
-        session = ctx.sessions.get(sid, owner_of(request))  # the session and a queue slot before the body
-        with ctx.queue.reserve() as ticket, ctx.upload_folder() as folder:
+        with (
+            ctx.sessions.hold(sid, owner_of(request)) as session,  # the session and a queue slot before the body
+            ctx.queue.reserve() as ticket,
+            ctx.upload_folder() as folder,
+        ):
             (path, *_) = (await read_form(request, folder, 1)).paths("file") or [None]
             if path is None:
                 raise ApiError(422, "file: Field required (a photo, multipart field 'file')")
@@ -85,42 +88,42 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
                     ev.meta["path"] = path.name
                 return attached(session, [scrub(s, folder) for s in said], before)
 
-            return await ctx.queue.run(run_chat(work, folder), ticket=ticket)
+            return await ctx.queue.run(run_chat(work, folder), ticket=ticket, request=request)
 
     @app.post("/v1/sessions/{sid}/video", tags=["sessions"], dependencies=deps)
     async def attach_video(sid: str, body: AttachVideoRequest, request: fastapi.Request) -> dict[str, Any]:
         """Attach a finished caption job's video (``{"job": ID}`` from POST /v1/caption) to the conversation."""
         from emoreason.reasoning.base import needs_images
 
-        session = ctx.sessions.get(sid, owner_of(request))
-        evidence, name = ctx.jobs.evidence_for_chat(body.job, owner_of(request), needs_images(ctx.reasoner))
-        said: list[str] = []
+        with ctx.sessions.hold(sid, owner_of(request)) as session:
+            evidence, name = ctx.jobs.evidence_for_chat(body.job, owner_of(request), needs_images(ctx.reasoner))
+            said: list[str] = []
 
-        def work() -> dict[str, Any]:
-            session.write, before = said.append, len(session.evidence)
-            session.attach_video_evidence(evidence, name)
-            return attached(session, said, before)
+            def work() -> dict[str, Any]:
+                session.write, before = said.append, len(session.evidence)
+                session.attach_video_evidence(evidence, name)
+                return attached(session, said, before)
 
-        return await ctx.queue.run(run_chat(work))
+            return await ctx.queue.run(run_chat(work), request=request)
 
     @app.post("/v1/sessions/{sid}/ask", tags=["sessions"], dependencies=deps)
     async def ask(sid: str, body: AskRequest, request: fastapi.Request) -> dict[str, Any]:
         """Ask about the attached media; the reply answers this question from the evidence and the history."""
         from emoreason import chat_answers
 
-        session = ctx.sessions.get(sid, owner_of(request))
-        if len(body.question) > ctx.limits.question_chars:
-            raise ApiError(
-                422, f"the question is {len(body.question)} characters; at most {ctx.limits.question_chars}"
-            )
+        with ctx.sessions.hold(sid, owner_of(request)) as session:
+            if len(body.question) > ctx.limits.question_chars:
+                raise ApiError(
+                    422, f"the question is {len(body.question)} characters; at most {ctx.limits.question_chars}"
+                )
 
-        def work() -> dict[str, Any]:
-            session.write, session.write_piece = (lambda _text: None), None
-            reply = session.ask(body.question)
-            faces = chat_answers.reading(session.last_items) if ctx.backend == "rules" else []
-            return {"reply": reply, "turns": len(session.transcript), "faces": faces}
+            def work() -> dict[str, Any]:
+                session.write, session.write_piece = (lambda _text: None), None
+                reply = session.ask(body.question)
+                faces = chat_answers.reading(session.last_items) if ctx.backend == "rules" else []
+                return {"reply": reply, "turns": len(session.transcript), "faces": faces}
 
-        return await ctx.queue.run(run_chat(work, backend_error=502))
+            return await ctx.queue.run(run_chat(work, backend_error=502), request=request)
 
     @app.delete("/v1/sessions/{sid}", tags=["sessions"], dependencies=deps)
     def end_session(sid: str, request: fastapi.Request) -> dict[str, bool]:

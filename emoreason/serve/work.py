@@ -2,8 +2,10 @@
 not thread-safe, and two cores do not gain from more), at most ``depth`` calls wait behind it, and the rest are
 refused at once with 429 and a Retry-After estimated from recent calls. A route that takes an upload takes its slot
 first (:meth:`WorkQueue.reserve`), before it reads a byte of the body, so a full queue costs no disk. A caller waits
-at most its timeout; a call still queued then is dropped, a running one finishes and its result is discarded (the
-slot is held until it does, so the bound stays true).
+at most its timeout, and only while its client is still connected (the ASGI ``http.disconnect`` message): then a
+call still queued is dropped, so a client that hung up pushes no one else into 429, and a running one finishes
+(its ticket's ``abandoned`` is set, for work that can stop between steps) and its result is discarded (the slot is
+held until it does, so the bound stays true).
 """
 
 from __future__ import annotations
@@ -25,9 +27,18 @@ T = TypeVar("T")
 
 
 class Ticket:
-    """A slot in the queue, taken by :meth:`WorkQueue.reserve`."""
+    """A slot in the queue, taken by :meth:`WorkQueue.reserve`; ``abandoned`` is set once no one waits for its call
+    (the client hung up, or the timeout passed), for a call that can stop between steps."""
 
-    used = False
+    def __init__(self) -> None:
+        self.used = False
+        self.abandoned = threading.Event()
+
+
+async def client_gone(receive: Callable[[], Any]) -> None:
+    """Return once the client of a request whose body has been read disconnects (ASGI ``http.disconnect``)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 class WorkQueue:
@@ -39,7 +50,7 @@ class WorkQueue:
         self._lock = threading.Lock()
         self._in = 0  # admitted and not yet finished: running + waiting
         self._mean_s = 1.0  # moving mean of a call's run time, for Retry-After
-        self.counts = {"done": 0, "refused": 0, "timed_out": 0, "failed": 0}
+        self.counts = {"done": 0, "refused": 0, "timed_out": 0, "abandoned": 0, "failed": 0}
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -101,18 +112,41 @@ class WorkQueue:
         return future
 
     async def run(
-        self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None, ticket: Ticket | None = None
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        timeout_s: float | None = None,
+        ticket: Ticket | None = None,
+        request: Any = None,
     ) -> T:
-        """``fn(*args)`` on the worker; ApiError 429 when full, 504 past the timeout."""
+        """``fn(*args)`` on the worker; ApiError 429 when full, 504 past the timeout. With ``request`` (a Starlette
+        Request whose body is read), a client that disconnects first has its call dropped (499)."""
         future = self.submit(fn, *args, ticket=ticket)
         timeout = self.timeout_s if timeout_s is None else timeout_s
+        answer = asyncio.wrap_future(future)
+        gone = asyncio.ensure_future(client_gone(request.receive)) if request is not None else None
         try:
-            result = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
-        except TimeoutError:
-            future.cancel()  # dropped if still waiting; a running call finishes on its own
+            await asyncio.wait({answer, gone} - {None}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the request's task itself is cancelled (shutdown)
+            answer.cancel()
+            raise
+        finally:
+            if gone is not None:
+                gone.cancel()
+        if not answer.done():
+            answer.cancel()  # dropped if still waiting; a running call finishes on its own
+            if ticket is not None:
+                ticket.abandoned.set()
+            if gone is not None and gone.done() and not gone.cancelled():
+                with self._lock:
+                    self.counts["abandoned"] += 1
+                logger.info("client gone: its queued call was dropped")
+                raise ApiError(499, "the client closed the request; its work was dropped", "client_closed")
             with self._lock:
                 self.counts["timed_out"] += 1
-            raise ApiError(504, f"no answer within {timeout:.0f} s (--timeout-s); try a smaller input") from None
+            raise ApiError(504, f"no answer within {timeout:.0f} s (--timeout-s); try a smaller input")
+        try:
+            result = answer.result()
         except ApiError:
             raise
         except Exception:

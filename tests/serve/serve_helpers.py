@@ -134,10 +134,10 @@ def raw(url: str, head: str, chunks: Any = (), first_wait: float = 1.0, timeout:
     return int(reply.split(" ", 2)[1]), sent
 
 
-def form_head(path: str, length: int, url: str | None = None) -> str:
+def form_head(path: str, length: int, url: str | None = None, source: str | None = None) -> str:
     """A request head for a multipart POST (boundary ``b``) of ``length`` bytes to ``path``; with ``url``, as the
-    client :func:`call` is to that server (its token)."""
-    token = _TOKENS.get(f"|{url}") if url else None
+    client :func:`call` is to that server from ``source`` (its token)."""
+    token = _TOKENS.get(f"{source or ''}|{url}") if url else None
     return (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
         + (f"{CLIENT}: {token}\r\n" if token else "")
@@ -162,3 +162,16 @@ def wait_job(url: str, job_id: str, until: Any = None, timeout: float = 180) -> 
             return job, seen
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} did not get there: {job}")
+
+
+@contextmanager
+def stalled_upload(url: str, path: str, source: str | None = None) -> Iterator[socket.socket]:
+    """A multipart POST to ``path`` whose body is half sent and then waits (until the block ends, or the server's
+    read timeout), as the client :func:`call` is from ``source``: a request held open."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10, source_address=(source, 0) if source else None)
+    try:
+        sock.sendall((form_head(path, 2 * 2**20, url, source) + "--b\r\n").encode())
+        yield sock
+    finally:
+        sock.close()

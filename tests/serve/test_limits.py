@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import select
-import socket
 import struct
 import tempfile
 import threading
@@ -18,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_helpers import call, multipart, post_json
+from serve_helpers import call, multipart, post_json, raw
 
 from emoreason.reasoning.rules import RuleReasoner
 from emoreason.serve.limits import AccessPolicy, BodyLimit, ServeLimits
@@ -68,30 +66,12 @@ def _spooled_bytes() -> int:
     return total
 
 
-def _raw(url: str, head: str, chunks: Any = ()) -> tuple[int, int]:
-    """Send ``head`` then ``chunks`` over a raw socket until the server answers; (status, body bytes sent)."""
-    host, port = url.removeprefix("http://").split(":")
-    sent = 0
-    with socket.create_connection((host, int(port)), timeout=30) as sock:
-        sock.sendall(head.encode())
-        for chunk in chunks:
-            if select.select([sock], [], [], 0)[0]:
-                break  # the server answered (and stopped reading)
-            try:
-                sock.sendall(chunk)
-            except (BrokenPipeError, ConnectionResetError):
-                break
-            sent += len(chunk)
-        reply = sock.recv(65536).decode("latin-1")
-    return int(reply.split(" ", 2)[1]), sent
-
-
 def test_a_declared_body_over_the_cap_is_refused_before_reading(server: str) -> None:
     head = (
         f"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
         f"Content-Length: {3 * 2**30}\r\n\r\n"
     )
-    assert _raw(server, head) == (413, 0)
+    assert raw(server, head, first_wait=0, timeout=30) == (413, 0)
 
 
 def test_a_streamed_body_over_the_cap_never_reaches_the_spool(face_photo: Path) -> None:
@@ -118,7 +98,7 @@ def test_a_streamed_body_over_the_cap_never_reaches_the_spool(face_photo: Path) 
         part = b'--b\r\nContent-Disposition: form-data; name="files"; filename="big.jpg"\r\n\r\n'
         mb = b"\0" * 2**20
         chunks = [b"%x\r\n%s\r\n" % (len(c), c) for c in [part] + [mb] * 40]  # 40 MB, chunked, no length given
-        status, sent = _raw(url, head, chunks)
+        status, sent = raw(url, head, chunks, first_wait=0, timeout=30)
         time.sleep(0.2)
         stop.set()
         watcher.join()
@@ -236,6 +216,25 @@ def test_serve_refuses_a_public_address_without_a_key(monkeypatch: pytest.Monkey
     monkeypatch.delenv("EMOREASON_API_KEY", raising=False)
     result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])  # main() prints it as one "error:" line
     assert isinstance(result.exception, EmoreasonError) and "--allow-no-auth" in str(result.exception)
+
+
+def test_every_limit_option_reaches_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from typer.testing import CliRunner
+
+    from emoreason.cli import app
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr("emoreason.serve.app.serve", lambda *_args, **kwargs: seen.update(kwargs))
+    flags = ["--max-image-mb", "7", "--connections-per-client", "3", "--sessions-per-client", "2"]
+    result = CliRunner().invoke(app, ["serve", *flags])
+    assert result.exit_code == 0, result.output
+    limits = seen["limits"]
+    assert (limits.max_image_mb, limits.connections_per_client, limits.sessions_per_client) == (7, 3, 2)
+    assert dataclasses.replace(limits, max_image_mb=320, connections_per_client=64, sessions_per_client=16) == (
+        ServeLimits()
+    )  # every other field at its default: each ServeLimits field is an option of its own name
 
 
 def test_a_full_queue_answers_429_with_retry_after(start: Any, face_photo: Path) -> None:
