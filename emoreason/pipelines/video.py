@@ -37,6 +37,7 @@ class VideoOptions:
     """Perception settings for one video (the caption CLI's options)."""
 
     fps: float = 4.0
+    sampling: str = "adaptive"  # read every 3rd sampled frame, and the ones between where the reading changes; "fixed"
     window: float | None = None  # fixed windows of this many seconds; None: speech-aligned utterances
     whisper: str | None = None  # name or path; None: DEFAULT_WHISPER if it is cached, else speech is skipped
     language: str | None = None

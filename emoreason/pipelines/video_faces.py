@@ -1,6 +1,21 @@
 """A video's faces: one streaming pass over the sampled frames with a VIDEO-mode landmarker, tracks, an AU series with
 a rule label per frame, and the peak crop of each (track, window, label) kept as JPEG bytes.
 :func:`emoreason.pipelines.video.perceive_video` calls :func:`faces_pass`.
+
+Sampling (``VideoOptions.sampling``):
+
+- ``fixed``: the landmarker reads every frame sampled at ``fps``.
+- ``adaptive``: it reads every ``PROBE_EVERY``-th sampled frame (a probe) and compares the probe's reading with the
+  last probe's: the number of faces and the multiset of their frame labels (the labels that split a window). Where
+  they differ, the frames between the two probes are read too, so an onset or offset lands on the frame where
+  fixed sampling puts it. Frames read this far apart go through the IMAGE-mode landmarker: VIDEO mode's tracking
+  would carry a face's region over from a frame 0.75 s earlier and can report it twice once the face has moved.
+  Where they agree, the frames between take the later probe's reading (they are in the series, so runs, baselines
+  and window bounds are counted as with fixed sampling, but they are never a segment's peak crop), except a frame
+  that is the first of a window with no frame read yet: it is read, so every window has its own peak crop.
+  ``PROBE_EVERY`` is ``windows.MIN_RUN_FRAMES``: a label must hold that many sampled frames to split a window, and
+  any that many consecutive frames hold a probe, so no run that fixed sampling keeps falls between two probes
+  unseen. On a steady face the landmarker runs a third as often (``benchmarks/sampling.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from emoreason.perception import media
 from emoreason.perception.tracks import AUSeries, FaceTracker, expressiveness
 from emoreason.pipelines.read_ahead import read_ahead
-from emoreason.pipelines.windows import frame_label
+from emoreason.pipelines.windows import MIN_RUN_FRAMES, frame_label
 
 if TYPE_CHECKING:
     from emoreason.pipelines.video import VideoOptions
@@ -35,6 +50,8 @@ def _box_crop(image: Any, face: Any, size: int = 224) -> Any:
 # face's region from its landmarks in the previous frame (what the second pass does for a still), so only tiny
 # faces, under a tenth of the frame's long side (64 px at 640), get it.
 VIDEO_REFINE_BELOW = 0.1
+SAMPLINGS = ("fixed", "adaptive")
+PROBE_EVERY = MIN_RUN_FRAMES  # adaptive sampling: every this many sampled frames is read (module docstring)
 
 
 def _face_backend(options: VideoOptions) -> tuple[Any, Any, Any, Any]:
@@ -78,7 +95,7 @@ def faces_pass(
     The best frame of each open key is held by reference and cropped once, when its segment closes, so only a
     handful of frames are ever alive.
     """
-    from emoreason.perception import expression
+    from emoreason.perception import expression, faces
     from emoreason.perception.faces import detect
 
     landmarker, faces_from_result, read, crop_fn = _face_backend(options)
@@ -96,15 +113,68 @@ def faces_pass(
             score, t, image, face = open_best.pop(key)
             peaks[key] = (score, t, _jpeg(crop_fn(image, face, size=options.crop_size)))
 
-    def detected(frames: Iterator[media.Frame]) -> Iterator[tuple[media.Frame, list[Any]]]:
-        last_ms = -1
-        for frame in frames:
-            h, w = frame.image.shape[:2]
-            ms = max(last_ms + 1, int(round(frame.time * 1000)))  # VIDEO mode needs rising timestamps
-            last_ms = ms
-            yield frame, faces_from_result(detect(landmarker, frame.image, ms), w, h)
+    last_ms = -1
 
-    def read_frame(frame: media.Frame, found: list[Any]) -> None:
+    def landmarks(frame: media.Frame) -> list[Any]:
+        nonlocal last_ms
+        h, w = frame.image.shape[:2]
+        if options.sampling == "adaptive":  # frames far apart: no tracking state to carry a stale face over
+            still = faces.get_landmarker(options.num_faces, options.face_model)
+            return faces_from_result(detect(still, frame.image), w, h)
+        ms = max(last_ms + 1, int(round(frame.time * 1000)))  # VIDEO mode needs rising timestamps
+        last_ms = ms
+        return faces_from_result(detect(landmarker, frame.image, ms), w, h)
+
+    def prepare(frame: media.Frame, found: list[Any]) -> list[Any]:
+        """A probe's faces read (AUs, face model), as :func:`read_frame` would, so their labels can be compared."""
+        for face in found:
+            read(frame.image, face)
+        if model is not None:
+            expression.read_expressions(model, frame.image, [f for f in found if expression.has_landmarks(f)])
+        return found
+
+    def key(found: list[Any]) -> tuple[int, tuple[str, ...]]:
+        labels = (frame_label(f.aus, options.label_set, tuple(f.uncertain_aus), f.expression, fusion) for f in found)
+        return len(found), tuple(sorted(labels))
+
+    def detected(frames: Iterator[media.Frame]) -> Iterator[tuple[media.Frame, list[Any], bool]]:
+        """(frame, its faces, whether the faces were copied from a later probe) in frame order."""
+        if options.sampling != "adaptive":
+            for frame in frames:
+                yield frame, landmarks(frame), False
+            return
+        held: list[media.Frame] = []
+        last: tuple[int, tuple[str, ...]] | None = None
+        seen: set[int] = set()  # windows with a frame that was read (each needs one for its peak crop)
+
+        def windows_at(t: float) -> set[int]:
+            return {i for i, (a, b) in enumerate(segments) if a <= t < b}
+
+        def probe(frame: media.Frame) -> Iterator[tuple[media.Frame, list[Any], bool]]:
+            nonlocal last, held
+            found = prepare(frame, landmarks(frame))
+            now = key(found)
+            changed = now != last
+            for f in held:
+                # read it when something changed in between, or when it is the only frame of a window
+                if changed or not windows_at(f.time) <= seen | windows_at(frame.time):
+                    seen.update(windows_at(f.time))
+                    yield f, landmarks(f), False
+                else:
+                    yield f, [face.model_copy() for face in found], True
+            seen.update(windows_at(frame.time))
+            held, last = [], now
+            yield frame, found, False
+
+        for n, frame in enumerate(frames):
+            if n % PROBE_EVERY:
+                held.append(frame)
+                continue
+            yield from probe(frame)
+        if held:  # the frames after the last probe: the last of them is a probe too
+            yield from probe(held.pop())
+
+    def read_frame(frame: media.Frame, found: list[Any], copied: bool = False) -> None:
         nonlocal seg_i
         tracker.update(found, frame.time)
         close(frame.time)
@@ -117,16 +187,19 @@ def faces_pass(
             if frame.time < segments[i][1]:
                 active.append(i)
         for face in found:
-            if not face.aus:
+            if not face.aus and not copied:
                 read(frame.image, face)
         if model is not None:
-            expression.read_expressions(model, frame.image, [f for f in found if expression.has_landmarks(f)])
+            unread = [f for f in found if expression.has_landmarks(f) and not f.expression]
+            expression.read_expressions(model, frame.image, unread)
         for face in found:
             aus = face.aus
             tid = int(face.track_id)  # type: ignore[arg-type]
             quality = (tuple(face.quality), face.quality_text, tuple(face.uncertain_aus))
             label = frame_label(aus, options.label_set, quality[2], face.expression, fusion)
             series.setdefault(tid, AUSeries(tid)).add(frame.time, aus, face.box, quality, label, face.expression)
+            if copied:  # a reading copied from a later probe: its landmarks are not on this frame's image
+                continue
             score = expressiveness(aus)
             for si in active:
                 best = open_best.get((tid, si, label))
@@ -139,8 +212,8 @@ def faces_pass(
     frames = media.iter_frames(path, options.fps, max_side=options.max_side, report=report)
     try:
         with closing(read_ahead(frames)) as decoded, closing(read_ahead(detected(decoded), 2)) as stream:
-            for frame, found in stream:
-                read_frame(frame, found)
+            for frame, found, copied in stream:
+                read_frame(frame, found, copied)
         close(float("inf"))
     finally:
         landmarker.close()

@@ -6,7 +6,7 @@ stops it and ``DELETE`` forgets it. The jobs themselves run in :mod:`emoreason.s
 # No `from __future__ import annotations`: FastAPI reads the endpoint annotations, which name the lazily imported
 # fastapi module, at definition time.
 import shutil
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,9 @@ class CaptionForm(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     fps: float = Field(4.0, ge=0.5, le=10.0, description="frames sampled per second")
+    sampling: Literal["adaptive", "fixed"] = Field(
+        "adaptive", description="adaptive: the landmarker reads every 3rd frame and more where the reading changes"
+    )
     window: float | None = Field(None, ge=1.0, le=60.0, description="fixed windows (s)")
     no_speech: bool = Field(False, description="skip speech and prosody")
 
