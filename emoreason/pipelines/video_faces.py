@@ -26,6 +26,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from emoreason.errors import EmoreasonError
 from emoreason.perception import media
 from emoreason.perception.tracks import AUSeries, FaceTracker, expressiveness
 from emoreason.pipelines.read_ahead import read_ahead
@@ -98,6 +99,8 @@ def faces_pass(
     from emoreason.perception import expression, faces
     from emoreason.perception.faces import detect
 
+    if options.sampling not in SAMPLINGS:
+        raise EmoreasonError(f"sampling {options.sampling!r} is not one of: {', '.join(SAMPLINGS)}")
     landmarker, faces_from_result, read, crop_fn = _face_backend(options)
     model = expression.model_for(options.expression_model)
     fusion = expression.fusion_card(model)

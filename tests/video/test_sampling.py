@@ -66,3 +66,10 @@ def test_sampling_is_checked_on_the_cli(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(app, ["caption", str(tmp_path / "x.mp4"), "--sampling", "sparse"])
     assert result.exit_code == 2 and "'sparse' is not one of: fixed, adaptive" in result.output
+
+
+def test_an_unknown_sampling_is_one_clear_error(tmp_path: Path) -> None:
+    from emoreason.errors import EmoreasonError
+
+    with pytest.raises(EmoreasonError, match="sampling 'sparse' is not one of: fixed, adaptive"):
+        video_faces.faces_pass(tmp_path / "x.mp4", VideoOptions(sampling="sparse"), [(0.0, 1.0)], [])
