@@ -5,9 +5,10 @@
 
 Clips are 640x360, 25 fps, H.264 + AAC, generated with PyAV (the astronaut face moving and changing expression,
 with a voiced tone track), cached in --dir. The pipeline is `caption_video` with the rules backend at the default
-sampling (4 fps) and default segmentation; speech runs prosody on the audio but no whisper (a real whisper model's
-cost depends on the model and is not what this measures). Each measurement runs in a fresh subprocess so peak RSS
-(ru_maxrss) belongs to that clip alone. Targets: >= 10x real time; peak RSS growth < 10% from 1 to 10 minutes.
+sampling (4 fps, adaptive; one row with --sampling fixed) and default segmentation; speech runs prosody on the
+audio but no whisper (a real whisper model's cost depends on the model and is not what this measures). Each
+measurement runs in a fresh subprocess so peak RSS (ru_maxrss) belongs to that clip alone. Targets: >= 10x real
+time; peak RSS growth < 10% from 1 to 10 minutes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 
-def _child(path: str, mode: str, no_speech: bool) -> None:
+def _child(path: str, mode: str, no_speech: bool, sampling: str = "adaptive") -> None:
     import resource
 
     from emoreason.perception.media import iter_frames
@@ -35,7 +36,8 @@ def _child(path: str, mode: str, no_speech: bool) -> None:
         if mode == "decode":
             extra = {"frames": sum(1 for _ in iter_frames(path, fps=4.0))}
         else:
-            result = caption_video(path, build_reasoner("rules"), VideoOptions(no_speech=no_speech))
+            options = VideoOptions(no_speech=no_speech, sampling=sampling)
+            result = caption_video(path, build_reasoner("rules"), options)
             assert result.status == "ok", result.error
             extra = {"segments": len(result.segments), "tracks": len(result.tracks)}
         walls.append(time.perf_counter() - start)
@@ -46,9 +48,12 @@ def _child(path: str, mode: str, no_speech: bool) -> None:
     print(json.dumps({"wall": wall, "first": walls[0], "rss_mb": rss_mb, **extra}))
 
 
-def _run(path: Path, mode: str, no_speech: bool = False, repeats: int = 3, once: bool = False) -> dict:
+def _run(
+    path: Path, mode: str, no_speech: bool = False, repeats: int = 3, once: bool = False, sampling: str = "adaptive"
+) -> dict:
     """Best of ``repeats`` fresh subprocesses (the machine may be shared); RSS is the largest seen."""
-    cmd = [sys.executable, __file__, "--child", str(path), "--mode", mode] + (["--no-speech"] if no_speech else [])
+    cmd = [sys.executable, __file__, "--child", str(path), "--mode", mode, "--sampling", sampling]
+    cmd += ["--no-speech"] if no_speech else []
     env = {**os.environ, **({"BENCH_ONCE": "1"} if once else {})}
     runs = [
         json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout.splitlines()[-1])
@@ -75,23 +80,27 @@ def main() -> None:
     parser.add_argument("--child")
     parser.add_argument("--mode", default="pipeline")
     parser.add_argument("--no-speech", action="store_true")
+    parser.add_argument("--sampling", default="adaptive", help="adaptive (the default) or fixed; both are timed")
     parser.add_argument("--short", type=int, default=60)
     parser.add_argument("--long", type=int, default=600)
     parser.add_argument("--dir", default="/tmp/emoreason-bench")
     args = parser.parse_args()
     if args.child:
-        _child(args.child, args.mode, args.no_speech)
+        _child(args.child, args.mode, args.no_speech, args.sampling)
         return
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
     short, long = _clip(folder, args.short), _clip(folder, args.long)
     print(f"cpu cores: {os.cpu_count()}; clip: 640x360 25 fps, sampling 4 fps, rules backend")
     decode = _run(short, "decode")
+    fixed = _run(short, "pipeline", no_speech=True, sampling="fixed")
     faces_only = _run(short, "pipeline", no_speech=True)
     full = _run(short, "pipeline")
-    for name, r in (("decode only (floor)", decode), ("pipeline --no-speech", faces_only), ("pipeline", full)):
+    rows = (("decode only (floor)", decode), ("--no-speech --sampling fixed", fixed),
+            ("pipeline --no-speech", faces_only), ("pipeline", full))  # fmt: skip
+    for name, r in rows:
         print(
-            f"{name:24s} {args.short} s video in {r['wall']:.2f} s = {args.short / r['wall']:.1f}x real time "
+            f"{name:28s} {args.short} s video in {r['wall']:.2f} s = {args.short / r['wall']:.1f}x real time "
             f"(first video in a process, imports included: {r['first']:.2f} s = {args.short / r['first']:.1f}x)"
         )
     print(

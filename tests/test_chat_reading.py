@@ -16,50 +16,7 @@ import pytest
 
 from emoreason import chat_reading
 from emoreason.schema import Evidence
-
-# (AUs >= 0.3, uncertain AUs, the face model's probabilities) as `emoreason analyze` read each photo
-PHOTOS: dict[str, tuple[dict[str, float], list[str], dict[str, float]]] = {
-    "15-f13-anc-ph.jpg": (
-        {"AU4L": 1.93, "AU4R": 1.79, "AU7L": 0.57, "AU7R": 1.15, "AU17": 0.37, "AU23": 2.49},
-        [],
-        {
-            "anger": 0.2164,
-            "disgust": 0.019,
-            "fear": 0.2316,
-            "happiness": 0.0236,
-            "sadness": 0.3981,
-            "surprise": 0.0242,
-            "neutral": 0.0871,
-        },
-    ),
-    "0-f1-su-ph.jpg": (
-        {"AU1": 1.53, "AU2L": 0.76, "AU25": 5.0, "AU26": 4.43},
-        [],
-        {
-            "anger": 0.0081,
-            "disgust": 0.0189,
-            "fear": 0.0533,
-            "happiness": 0.0141,
-            "sadness": 0.0243,
-            "surprise": 0.8638,
-            "neutral": 0.0176,
-        },
-    ),
-    "single_face.jpg": (
-        {"AU1": 0.42, "AU6R": 0.42, "AU12L": 4.64, "AU12R": 4.24, "AU25": 4.9, "AU26": 0.56},
-        ["AU12"],
-        {
-            "anger": 0.0204,
-            "disgust": 0.0216,
-            "fear": 0.0121,
-            "happiness": 0.8763,
-            "sadness": 0.02,
-            "surprise": 0.0107,
-            "neutral": 0.039,
-        },
-    ),
-}
-CARD = {"temperature": 0.15, "rules_weight": 0.2}  # the shipped model card's fusion block, fixed here
+from emoreason.testing.real_readings import CARD, PHOTOS
 
 
 def _session(photo: str) -> tuple[object, list[str]]:

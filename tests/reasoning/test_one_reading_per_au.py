@@ -11,41 +11,10 @@ import pytest
 
 from emoreason import facs
 from emoreason.reasoning.rules import explain
+from emoreason.testing.real_readings import CARD, CRYING, CRYING_MODEL, PHOTOS
 
-# 0-f1-su-ph.jpg: surprise with the inner brows up and the jaw dropped; no outer brow raiser, no widened eyes
-SURPRISE = {"AU1": 1.53, "AU2L": 0.76, "AU25": 5.0, "AU26": 4.43}
-SURPRISE_MODEL = {
-    "anger": 0.0081,
-    "disgust": 0.0189,
-    "fear": 0.0533,
-    "happiness": 0.0141,
-    "sadness": 0.0243,
-    "surprise": 0.8638,
-    "neutral": 0.0176,
-}
-# single_face.jpg: a broad smile (AU12 uncertain) without the cheek raiser
-SMILE = {"AU1": 0.42, "AU6R": 0.42, "AU12L": 4.64, "AU12R": 4.24, "AU25": 4.9, "AU26": 0.56}
-SMILE_MODEL = {
-    "anger": 0.0204,
-    "disgust": 0.0216,
-    "fear": 0.0121,
-    "happiness": 0.8763,
-    "sadness": 0.02,
-    "surprise": 0.0107,
-    "neutral": 0.039,
-}
-# WolfgangLanger_Pexels.mp4, 0-4 s: crying (eyes shut under raised inner brows) with the lip corners pulled up
-CRYING = {"AU1": 3.08, "AU2L": 1.15, "AU2R": 2.19, "AU12L": 3.85, "AU12R": 4.31, "AU43L": 5.0, "AU43R": 4.35}
-CRYING_MODEL = {
-    "sadness": 0.44,
-    "neutral": 0.14,
-    "anger": 0.13,
-    "happiness": 0.1,
-    "fear": 0.1,
-    "surprise": 0.05,
-    "disgust": 0.04,
-}
-CARD = {"temperature": 0.15, "rules_weight": 0.2}
+SURPRISE, _, SURPRISE_MODEL = PHOTOS["0-f1-su-ph.jpg"]
+SMILE, _, SMILE_MODEL = PHOTOS["single_face.jpg"]
 
 # Words of the prototype notes and the AUs they describe: a note may only be said when the face shows them.
 NOTE_WORDS = {
