@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -46,7 +47,8 @@ PAD_MIN_SIDE = 256  # ...upscaled so the face part is at least this many pixels 
 _CACHE: dict[tuple[str, int, float], Any] = {}
 _RESOLVED: dict[tuple[str, str, int, float], tuple[str, int, float]] = {}  # settings as given -> _CACHE key
 _CACHE_LOCK = threading.Lock()
-_DETECT_LOCKS: dict[int, threading.Lock] = {}  # one per landmarker: a MediaPipe graph runs one image at a time
+# one per landmarker (a MediaPipe graph runs one image at a time), gone with it: a server makes one per video
+_DETECT_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 @contextlib.contextmanager
@@ -216,7 +218,7 @@ def _detect_lock(landmarker: Any) -> threading.Lock:
     """The lock of one landmarker: calls on the same graph are serialised, two landmarkers run side by side (the
     first pass of the next photo and the second pass of this one, on two cores)."""
     with _CACHE_LOCK:
-        return _DETECT_LOCKS.setdefault(id(landmarker), threading.Lock())
+        return _DETECT_LOCKS.setdefault(landmarker, threading.Lock())
 
 
 def detect(landmarker: Any, rgb: np.ndarray, timestamp_ms: int | None = None) -> Any:

@@ -56,7 +56,9 @@ PROBE_EVERY = MIN_RUN_FRAMES  # adaptive sampling: every this many sampled frame
 
 
 def _face_backend(options: VideoOptions) -> tuple[Any, Any, Any, Any]:
-    """(landmarker in VIDEO mode, faces_from_result, reading function, crop function) from the image perception.
+    """(landmarker, faces_from_result, reading function, crop function) from the image perception. The landmarker
+    is a new VIDEO-mode one for fixed sampling (the caller closes it), None for adaptive sampling, which reads with
+    the process-wide IMAGE-mode one (module docstring).
 
     The reading function is ``readings.read_face`` after the second pass (``faces.refine_face``) for faces that are
     small in the frame (``VIDEO_REFINE_BELOW``): a large face already fills the landmarker's own crop.
@@ -77,7 +79,11 @@ def _face_backend(options: VideoOptions) -> tuple[Any, Any, Any, Any]:
             else _box_crop(image, face, size)
         )
 
-    landmarker = faces.create_landmarker(mode="video", num_faces=options.num_faces, model_path=options.face_model)
+    landmarker = (
+        faces.create_landmarker(mode="video", num_faces=options.num_faces, model_path=options.face_model)
+        if options.sampling == "fixed"
+        else None
+    )
     return landmarker, faces.faces_from_result, read, crop_fn
 
 
@@ -117,12 +123,13 @@ def faces_pass(
             peaks[key] = (score, t, _jpeg(crop_fn(image, face, size=options.crop_size)))
 
     last_ms = -1
+    # adaptive: frames far apart, so no tracking state to carry a stale face over
+    still = faces.get_landmarker(options.num_faces, options.face_model) if landmarker is None else None
 
     def landmarks(frame: media.Frame) -> list[Any]:
         nonlocal last_ms
         h, w = frame.image.shape[:2]
-        if options.sampling == "adaptive":  # frames far apart: no tracking state to carry a stale face over
-            still = faces.get_landmarker(options.num_faces, options.face_model)
+        if still is not None:
             return faces_from_result(detect(still, frame.image), w, h)
         ms = max(last_ms + 1, int(round(frame.time * 1000)))  # VIDEO mode needs rising timestamps
         last_ms = ms
@@ -219,6 +226,7 @@ def faces_pass(
                 read_frame(frame, found, copied)
         close(float("inf"))
     finally:
-        landmarker.close()
+        if landmarker is not None:
+            landmarker.close()
     notes += report.notes
     return series, peaks
