@@ -26,7 +26,8 @@ def _child(path: str, mode: str, no_speech: bool, sampling: str = "adaptive") ->
     import resource
 
     from emoreason.perception.media import iter_frames
-    from emoreason.pipelines.video import VideoOptions, caption_video
+    from emoreason.pipelines.video import caption_video
+    from emoreason.pipelines.video_options import VideoOptions
     from emoreason.reasoning.base import build_reasoner
 
     os.environ["XDG_CACHE_HOME"] = "/nonexistent"  # no whisper model: speech = prosody only

@@ -38,7 +38,7 @@ def default_clips() -> list[Path]:
 def run(clip: Path, fps: float, sampling: str) -> tuple[float, int, list[tuple[str, float, float]]]:
     from emoreason.perception import faces
     from emoreason.pipelines import video_faces
-    from emoreason.pipelines.video import VideoOptions
+    from emoreason.pipelines.video_options import VideoOptions
     from emoreason.pipelines.windows import BRIDGE_FRAMES, MIN_RUN_FRAMES, label_runs
 
     calls = [0]

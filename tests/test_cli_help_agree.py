@@ -25,9 +25,9 @@ def _help(*command: str) -> str:
 
 
 def test_max_faces_has_one_default_everywhere() -> None:
-    from emoreason.chat import MAX_FACES as chat_default
+    from emoreason.chat.session import MAX_FACES as chat_default
     from emoreason.pipelines import MAX_FACES
-    from emoreason.pipelines.video import VideoOptions
+    from emoreason.pipelines.video_options import VideoOptions
     from emoreason.serve.limits import ServeLimits
 
     defaults = {}

@@ -65,8 +65,8 @@ def caption(
     from emoreason.errors import EmoreasonError, about
     from emoreason.pipelines.caption import caption_inputs
     from emoreason.pipelines.caption_engines import ENGINES
-    from emoreason.pipelines.video import VideoOptions
     from emoreason.pipelines.video_faces import SAMPLINGS
+    from emoreason.pipelines.video_options import VideoOptions
 
     common.check_choice("--engine", engine, ENGINES)
     common.check_choice("--sampling", sampling, SAMPLINGS)

@@ -26,7 +26,7 @@ def chat(
     language: common.Language = None,
 ) -> None:
     """Chat about faces: /image PATH or /video PATH attaches media, then ask questions. /help lists commands."""
-    from emoreason.chat import ChatSession, run_repl
+    from emoreason.chat.session import ChatSession, run_repl
 
     reasoner = common.reasoner_from_options(
         backend, model, adapter, base_url, temperature, top_p, max_new_tokens, label_set

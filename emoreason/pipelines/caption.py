@@ -27,7 +27,8 @@ from emoreason.errors import EmoreasonError
 from emoreason.io import JsonlLog, atomic_write_text, check_settings
 from emoreason.pipelines.caption_engines import ENGINES, run_local, run_ray
 from emoreason.pipelines.inputs import Item, expand_inputs
-from emoreason.pipelines.video import VideoOptions, error_result, write_subtitles
+from emoreason.pipelines.video import error_result, write_subtitles
+from emoreason.pipelines.video_options import VideoOptions
 from emoreason.schema import MediaResult
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,8 @@ from typing import Any
 
 from emoreason.errors import EmoreasonError
 from emoreason.pipelines.inputs import Item
-from emoreason.pipelines.video import VideoOptions, caption_video, error_result, perceive_video, reason_video
+from emoreason.pipelines.video import caption_video, error_result, perceive_video, reason_video
+from emoreason.pipelines.video_options import VideoOptions
 from emoreason.schema import MediaResult
 
 logger = logging.getLogger(__name__)

@@ -22,35 +22,15 @@ from typing import Any
 from emoreason.errors import EmoreasonError
 from emoreason.perception import media
 from emoreason.perception.speech import utterances_text, words_in
-from emoreason.pipelines import MAX_FACES, timeline
+from emoreason.pipelines import timeline
 from emoreason.pipelines.video_faces import faces_pass
+from emoreason.pipelines.video_options import VideoOptions
 from emoreason.pipelines.video_speech import no_words_reason, read_audio, speech_source
 from emoreason.pipelines.windows import _segment_evidence, label_runs, plan_segments
 from emoreason.reasoning.base import Reasoner
 from emoreason.schema import Evidence, MediaResult, SegmentResult, Utterance
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class VideoOptions:
-    """Perception settings for one video (the caption CLI's options)."""
-
-    fps: float = 4.0
-    sampling: str = "adaptive"  # read every 3rd sampled frame, and the ones between where the reading changes; "fixed"
-    window: float | None = None  # fixed windows of this many seconds; None: speech-aligned utterances
-    whisper: str | None = None  # name or path; None: DEFAULT_WHISPER if it is cached, else speech is skipped
-    language: str | None = None
-    transcript: str | None = None
-    no_speech: bool = False
-    num_faces: int = MAX_FACES
-    face_model: str | None = None
-    expression_model: str | None = None  # perception.expression.model_for: None = the shipped model, "none" = rules
-    max_side: int = 640
-    max_miss: float = 1.0
-    crop_size: int = 224
-    label_set: str = "compound"
-    audio_chunk: float = 120.0  # seconds of audio decoded at a time (whisper + prosody); bounds memory
 
 
 @dataclass

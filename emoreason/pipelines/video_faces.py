@@ -24,16 +24,14 @@ import io
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emoreason.errors import EmoreasonError
 from emoreason.perception import media
 from emoreason.perception.tracks import AUSeries, FaceTracker, expressiveness
 from emoreason.pipelines.read_ahead import read_ahead
+from emoreason.pipelines.video_options import VideoOptions
 from emoreason.pipelines.windows import MIN_RUN_FRAMES, frame_label
-
-if TYPE_CHECKING:
-    from emoreason.pipelines.video import VideoOptions
 
 
 def _box_crop(image: Any, face: Any, size: int = 224) -> Any:

@@ -7,17 +7,14 @@ follow the words), else beside it, in a thread. Where a transcript comes from: :
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from emoreason.errors import EmoreasonError
 from emoreason.perception import media
 from emoreason.perception.prosody import ProsodyTrack
 from emoreason.perception.speech import DEFAULT_WHISPER, Transcriber, transcript_source, whisper_cache_dir
 from emoreason.perception.subtitles import read_subtitles
+from emoreason.pipelines.video_options import VideoOptions
 from emoreason.schema import Utterance
-
-if TYPE_CHECKING:
-    from emoreason.pipelines.video import VideoOptions
 
 _TRANSCRIBERS: dict[tuple[str, str | None], Transcriber] = {}
 

@@ -9,14 +9,12 @@ frame, their change over the part, speech and prosody). ``pipelines.video.percei
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emoreason import facs
 from emoreason.perception.tracks import AUSeries, expressiveness
+from emoreason.pipelines.video_options import VideoOptions
 from emoreason.schema import Evidence, Utterance
-
-if TYPE_CHECKING:
-    from emoreason.pipelines.video import VideoOptions
 
 DEFAULT_WINDOW = 4.0
 GAP_FILL = 1.5  # silent stretches at least this long between utterances get fixed windows

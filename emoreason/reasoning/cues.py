@@ -3,7 +3,7 @@ the pattern does not explain, and what rules the label out.
 
 It reads the one per-AU decision, ``facs.au_states`` (present / uncertain / absent / unreadable), against the
 label's prototype, signatures and contra-indications (``facs.PROTOTYPES``, ``SIGNATURES``, ``CONTRA``, as
-``reasoning.rules`` scores them). The rules CoT (``rules_text``) and the chat's answers (``chat_answers``) both say
+``reasoning.rules`` scores them). The rules CoT (``rules_text``) and the chat's answers (``chat.answers``) both say
 these cues, so no sentence calls a movement visible that another calls missing. Sentences name an AU by its code
 only when the face shows it ("AU12 (lip corner puller)"), and an absent one by its name alone ("a cheek raiser"):
 the AUs a CoT cites stay exactly the AUs the face shows (what AU-F1 and evidence consistency read).

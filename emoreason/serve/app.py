@@ -10,7 +10,7 @@ Endpoints (JSON unless noted; the full reference is ``/docs``, offline):
 - ``POST /v1/sessions`` starts a chat (``{"session": ID}``); ``POST /v1/sessions/{ID}/image`` (multipart ``file``)
   attaches a photo, ``POST /v1/sessions/{ID}/video`` (``{"job": JOB}``) a finished caption job's video,
   ``POST /v1/sessions/{ID}/ask`` (``{"question": ...}``) answers with the history, ``DELETE`` ends it. A session is
-  the REPL's :class:`~emoreason.chat.ChatSession`, so chat behaves the same everywhere.
+  the REPL's :class:`~emoreason.chat.session.ChatSession`, so chat behaves the same everywhere.
 - ``POST /v1/caption`` (multipart ``file``: a video) starts a caption job (202, ``{"id", "status", ...}``);
   ``GET /v1/caption/{ID}`` gives its stage, progress and, when done, the result in the ``caption`` JSON shape;
   ``GET .../subtitles.vtt`` its emotion subtitles; ``POST .../cancel`` stops it; ``DELETE`` forgets it.
@@ -317,7 +317,7 @@ def serve(
 
 def _say_missing_whisper(speech: dict[str, str | None]) -> None:
     """Once at start: caption jobs will have no words without a whisper model, and the fix (``--whisper``)."""
-    from emoreason.pipelines.video import VideoOptions
+    from emoreason.pipelines.video_options import VideoOptions
     from emoreason.pipelines.video_speech import missing_whisper
 
     missing = missing_whisper(VideoOptions(whisper=speech.get("whisper")), hint="")

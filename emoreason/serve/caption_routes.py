@@ -50,7 +50,7 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
         """Start a caption job for one clip (at most --video-seconds long); poll GET /v1/caption/{id}."""
         from pydantic import ValidationError
 
-        from emoreason.pipelines.video import VideoOptions
+        from emoreason.pipelines.video_options import VideoOptions
 
         with ctx.jobs.reserve() as slot:  # the job cap first: a refused upload reads nothing
             folder = ctx.state.upload_folder()

@@ -61,7 +61,7 @@ class ServeContext:
 
     def new_chat(self) -> Any:
         """A ChatSession with the server's per-session caps; it writes nowhere (routes collect what it says)."""
-        from emoreason.chat import ChatSession
+        from emoreason.chat.session import ChatSession
 
         return ChatSession(
             self.reasoner,

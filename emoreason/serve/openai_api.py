@@ -1,7 +1,7 @@
 """OpenAI-compatible routes: ``POST /v1/chat/completions`` and ``GET /v1/models``, so the official ``openai``
 client (and every tool built on that API) works unchanged.
 
-A request's messages are replayed into one :class:`~emoreason.chat.ChatSession` (the REPL's): the ``image_url``
+A request's messages are replayed into one :class:`~emoreason.chat.session.ChatSession` (the REPL's): the ``image_url``
 parts of each user message (``data:`` URLs only; nothing is fetched) are attached as photos, earlier assistant
 messages are taken as given, and the last user message is answered. The reply text is the ``<think>…</think>
 <answer>…</answer>`` output: a model backend's own, or for the rules backend its answer to the question wrapped that
@@ -151,8 +151,8 @@ def _turns(body: ChatCompletionRequest, ctx: ServeContext) -> list[dict[str, Any
 
 def _answer(ctx: ServeContext, turns: list[dict[str, Any]], generation: dict[str, Any], on_piece: Any) -> dict:
     """Replay ``turns`` into a fresh ChatSession and answer the last one (runs on the work queue)."""
-    from emoreason import chat_answers
-    from emoreason.chat import SessionFull
+    from emoreason.chat import answers as chat_answers
+    from emoreason.chat.session import SessionFull
     from emoreason.reasoning.parser import parse_output
 
     session = ctx.new_chat()

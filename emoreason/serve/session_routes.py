@@ -1,6 +1,7 @@
 """The chat-session routes of ``emoreason serve``: ``POST /v1/sessions`` starts one, ``.../image`` and ``.../video``
-attach a photo or a finished caption job's video, ``.../ask`` answers, ``DELETE`` ends it. A session is the REPL's
-:class:`~emoreason.chat.ChatSession` (held in :mod:`emoreason.serve.sessions`), so chat behaves the same everywhere.
+attach a photo or a finished caption job's video, ``.../ask`` answers, ``DELETE`` ends it. A session is the
+REPL's :class:`~emoreason.chat.session.ChatSession` (held in :mod:`emoreason.serve.sessions`), so chat behaves the
+same everywhere.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoint annotations, which name the lazily imported
@@ -32,7 +33,7 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
     import fastapi
     from starlette.concurrency import run_in_threadpool
 
-    from emoreason.chat import SessionFull
+    from emoreason.chat.session import SessionFull
 
     def run_chat(fn: Any, folder: Path | None = None, backend_error: int = 422) -> Any:
         def job() -> Any:
@@ -109,7 +110,7 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
     @app.post("/v1/sessions/{sid}/ask", tags=["sessions"], dependencies=deps)
     async def ask(sid: str, body: AskRequest, request: fastapi.Request) -> dict[str, Any]:
         """Ask about the attached media; the reply answers this question from the evidence and the history."""
-        from emoreason import chat_answers
+        from emoreason.chat import answers as chat_answers
 
         with ctx.sessions.hold(sid, owner_of(request)) as session:
             if len(body.question) > ctx.limits.question_chars:

@@ -18,7 +18,7 @@ from emoreason.cli import app
 from emoreason.errors import EmoreasonError
 from emoreason.io import JsonlLog
 from emoreason.pipelines.caption import caption_inputs, expand_inputs
-from emoreason.pipelines.video import VideoOptions
+from emoreason.pipelines.video_options import VideoOptions
 
 FAST = VideoOptions(no_speech=True, fps=2.0)
 
@@ -296,7 +296,7 @@ import os, sys
 from pathlib import Path
 import emoreason.pipelines.caption as cap
 import emoreason.pipelines.caption_engines as engines
-from emoreason.pipelines.video import VideoOptions
+from emoreason.pipelines.video_options import VideoOptions
 real = engines.caption_one
 def caption_one(item, reasoner, options):
     if "crash" in Path(item["path"]).name:

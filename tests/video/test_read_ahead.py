@@ -48,7 +48,7 @@ def test_the_producer_stays_at_most_ahead_items_in_front_and_stops_when_the_cons
 
 def test_a_consumer_error_inside_a_caption_stops_the_stages(monkeypatch: pytest.MonkeyPatch, face_video) -> None:  # noqa: ANN001
     from emoreason.pipelines import video_faces
-    from emoreason.pipelines.video import VideoOptions
+    from emoreason.pipelines.video_options import VideoOptions
 
     calls = {"n": 0}
     real = video_faces.frame_label

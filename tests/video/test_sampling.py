@@ -9,7 +9,7 @@ import pytest
 from emoreason import facs
 from emoreason.perception import faces
 from emoreason.pipelines import video_faces
-from emoreason.pipelines.video import VideoOptions
+from emoreason.pipelines.video_options import VideoOptions
 from emoreason.pipelines.windows import label_runs
 from emoreason.testing import media as tm
 

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from emoreason.cli import app
 from emoreason.pipelines.caption import caption_inputs
-from emoreason.pipelines.video import VideoOptions, video_evidence
+from emoreason.pipelines.video import video_evidence
+from emoreason.pipelines.video_options import VideoOptions
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_caption_says_once_which_videos_skip_speech_and_the_fix(
 
 
 def test_chat_answers_what_was_said_with_the_cause(no_whisper_cache: Path, face_video: Path) -> None:
-    from emoreason.chat import ChatSession
+    from emoreason.chat.session import ChatSession
     from emoreason.reasoning.rules import RuleReasoner
 
     evidence = video_evidence(face_video, whisper=None, window=2.0)

@@ -1,6 +1,6 @@
 """How the rules backend answers a chat question: pick what was asked (why, why not X, is she X, which AUs, which AU
 decided, which face, when, how sure, what was said) and answer it from the measured evidence and the rule engine's
-reasoning, for the faces in focus; the answers that weigh its scores are in :mod:`emoreason.chat_reading`.
+reasoning, for the faces in focus; the answers that weigh its scores are in :mod:`emoreason.chat.reading`.
 
 The rule engine has no free-form language, so a question is read for its *intent* and its *focus* (a face number,
 a time) with a few patterns; anything else gets the FACS analysis of the faces in focus, with a note saying what
@@ -14,12 +14,14 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from emoreason import chat_reading, facs
-from emoreason.schema import Evidence, Reasoning
+from emoreason import facs
+from emoreason.chat import reading as chat_reading
+from emoreason.chat.items import Item
+from emoreason.schema import Reasoning
 from emoreason.text import join
 
 if TYPE_CHECKING:
-    from emoreason.reasoning.rules import RuleExplanation
+    pass
 
 # (intent, pattern) in priority order: the first that matches leads; a question that asks two things ("how many
 # faces, and how do they feel?") gets both answers, in this order (``intents_of``).
@@ -52,17 +54,6 @@ HELP_TEXT = (
     "'which AUs?', 'which AU decided?', 'what about face 2?', 'how sure are you?', 'what happens at 5 s?', "
     "'what changed?', 'what did they say?', 'how many faces?'."
 )
-
-
-@dataclass
-class Item:
-    """One face (photo) or one face track in one time window (video), with the rule engine's reading of it."""
-
-    evidence: Evidence
-    reasoning: Reasoning
-    face: int  # 1-based face number within its attachment (a video's tracks are numbered in order)
-    name: str  # the attachment's file name
-    explanation: RuleExplanation | None = None  # the rule engine's own scores and label (chat_reading.explanation)
 
 
 @dataclass

@@ -4,7 +4,7 @@ Attached media go through perception; each face crop becomes an image part of th
 measured evidence (AU text, transcript, prosody) from the one prompt source. Every face found is attached (up to
 ``max_faces``, and the reply says when more were found). Model backends answer with the whole history and stream
 where they can; the rules backend has no free-form language, so it reads the question for what it asks (why, which
-AUs, which face, when, how sure, what was said; :mod:`emoreason.chat_answers`) and answers that from the evidence of
+AUs, which face, when, how sure, what was said; :mod:`emoreason.chat.answers`) and answers that from the evidence of
 the latest attachment. Reads lines from any text stream, so it works when piped. The same session class serves the
 REPL, the HTTP session routes and ``/v1/chat/completions``.
 """
@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emoreason import chat_answers, pipelines
+from emoreason import pipelines
+from emoreason.chat import answers as chat_answers
 from emoreason.errors import EmoreasonError
 from emoreason.io import atomic_write_json
 from emoreason.reasoning.prompts import chat_system_prompt, render_chat_evidence

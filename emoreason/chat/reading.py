@@ -18,7 +18,7 @@ from emoreason.reasoning.cues import Cues, label_cues, name
 from emoreason.text import emotion_mentions, join
 
 if TYPE_CHECKING:
-    from emoreason.chat_answers import Item
+    from emoreason.chat.items import Item
     from emoreason.reasoning.rules import RuleExplanation
 
 TIE = 0.02  # rules.TIE: a runner-up this close is as likely

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from emoreason import chat_answers
+from emoreason.chat import answers as chat_answers
 from emoreason.cli import app
 
 runner = CliRunner()
@@ -16,7 +16,7 @@ runner = CliRunner()
 
 def _replies(lines: list[str]) -> list[str]:
     """Run the REPL on ``lines`` (the first attaches); the output of each later line, in order."""
-    from emoreason.chat import ChatSession
+    from emoreason.chat.session import ChatSession
     from emoreason.reasoning.rules import RuleReasoner
 
     out: list[list[str]] = []
@@ -101,7 +101,7 @@ def test_face_2_of_five_and_the_focus_stays_on_it(five_faces: Path) -> None:
 
 
 def test_more_faces_than_the_cap_are_said_not_dropped(five_faces: Path) -> None:
-    from emoreason.chat import ChatSession
+    from emoreason.chat.session import ChatSession
     from emoreason.reasoning.rules import RuleReasoner
 
     said: list[str] = []
@@ -111,7 +111,7 @@ def test_more_faces_than_the_cap_are_said_not_dropped(five_faces: Path) -> None:
 
 
 def test_video_questions_about_time_speech_and_change(tmp_path: Path) -> None:
-    from emoreason.chat import ChatSession
+    from emoreason.chat.session import ChatSession
     from emoreason.reasoning.rules import RuleReasoner
     from emoreason.schema import Evidence
 

@@ -70,7 +70,7 @@ def test_chat_with_the_hf_backend(face_photo: Path, tiny_vlm: Path, tmp_path: Pa
 
 
 def test_second_turn_sends_the_history_and_the_first_turns_image(face_photo: Path, tiny_vlm: Path) -> None:
-    from emoreason.chat import ChatSession
+    from emoreason.chat.session import ChatSession
     from emoreason.reasoning.hf import HFReasoner
 
     class Recording(HFReasoner):

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from emoreason import chat_reading
+from emoreason.chat import reading as chat_reading
 from emoreason.schema import Evidence
 from emoreason.testing.real_readings import CARD, PHOTOS
 
 
 def _session(photo: str) -> tuple[object, list[str]]:
-    from emoreason.chat import ChatSession
+    from emoreason.chat.session import ChatSession
     from emoreason.reasoning.rules import RuleReasoner
 
     aus, uncertain, expression = PHOTOS[photo]
@@ -47,7 +47,7 @@ def test_the_examples_in_the_docstrings() -> None:
 
 @pytest.mark.parametrize("photo", list(PHOTOS))
 def test_why_not_x_gives_its_cues_what_is_missing_what_speaks_against_it_and_its_probability(photo: str) -> None:
-    from emoreason.chat import RULES_NOTE
+    from emoreason.chat.session import RULES_NOTE
 
     label, scores, _ = _reading(photo)
     other = "disgust" if label != "disgust" else "sadness"
@@ -83,7 +83,7 @@ def test_why_not_the_runner_up_says_that_the_face_model_decided_against_the_aus(
     ],
 )
 def test_is_she_x_says_yes_partly_or_no_with_the_evidence(photo: str, word: str, label: str) -> None:
-    from emoreason.chat import RULES_NOTE
+    from emoreason.chat.session import RULES_NOTE
 
     chosen, scores, _ = _reading(photo)
     session, _ = _session(photo)
@@ -110,7 +110,7 @@ def test_is_she_x_on_the_three_photos() -> None:
 
 @pytest.mark.parametrize("photo", list(PHOTOS))
 def test_which_au_decided_names_the_aus_that_carry_the_label_and_the_face_models_share(photo: str) -> None:
-    from emoreason.chat import RULES_NOTE
+    from emoreason.chat.session import RULES_NOTE
 
     label, _, x = _reading(photo)
     session, _ = _session(photo)
@@ -132,7 +132,7 @@ def test_which_au_decided_on_the_three_photos() -> None:
 
 @pytest.mark.parametrize("photo", list(PHOTOS))
 def test_how_sure_gives_the_fused_probability_the_margin_and_the_uncertainty_flags(photo: str) -> None:
-    from emoreason.chat import RULES_NOTE
+    from emoreason.chat.session import RULES_NOTE
 
     label, scores, _ = _reading(photo)
     runner = max((lab for lab in scores if lab != label), key=scores.get)
@@ -155,7 +155,7 @@ def test_how_sure_flags_what_makes_each_photo_uncertain() -> None:
 
 
 def test_an_unknown_face_gets_the_faces_there_are_and_no_analysis() -> None:
-    from emoreason.chat import RULES_NOTE
+    from emoreason.chat.session import RULES_NOTE
 
     session, _ = _session("15-f13-anc-ph.jpg")
     reply = session.ask("what about face 3?")
@@ -166,7 +166,7 @@ def test_an_unknown_face_gets_the_faces_there_are_and_no_analysis() -> None:
 
 
 def test_only_a_question_it_did_not_understand_gets_the_llm_note() -> None:
-    from emoreason.chat import RULES_NOTE
+    from emoreason.chat.session import RULES_NOTE
 
     session, _ = _session("0-f1-su-ph.jpg")
     for question in ("what emotion is this?", "why?", "which AUs?", "how sure?", "is she sad?", "why not fear?"):
@@ -183,7 +183,7 @@ def test_the_contrast_questions_end_to_end_on_a_real_photo(face_photo: Path) -> 
     """`emoreason chat` on scikit-image's astronaut (a smiling face): each question gets its own answer."""
     from typer.testing import CliRunner
 
-    from emoreason.chat import RULES_NOTE
+    from emoreason.chat.session import RULES_NOTE
     from emoreason.cli import app
 
     script = (
@@ -203,7 +203,7 @@ def test_the_contrast_questions_end_to_end_on_a_real_photo(face_photo: Path) -> 
 
 def test_which_au_decided_a_neutral_reading_the_aus_alone_read_otherwise() -> None:
     """multi_face.jpg's face 3: a slight, uncertain smile the face model reads as neutral."""
-    from emoreason.chat import ChatSession
+    from emoreason.chat.session import ChatSession
     from emoreason.reasoning.rules import RuleReasoner
 
     model = {"neutral": 0.67, "happiness": 0.23, "sadness": 0.04, "anger": 0.02, "fear": 0.02, "surprise": 0.01,
