@@ -371,3 +371,25 @@ def bleu(preds: Sequence[str], refs: Sequence[str]) -> float | None:
     import sacrebleu
 
     return round(sacrebleu.corpus_bleu([p or "" for p in preds], [[r or "" for r in refs]]).score / 100, 10)
+
+
+def cohen_kappa(first: Sequence[str], second: Sequence[str]) -> float | None:
+    """Cohen's kappa between two raters' categories of the same items: ``(p_o - p_e) / (1 - p_e)``.
+
+    ``p_o`` is the share of items they agree on, ``p_e = sum_c p1_c * p2_c`` the agreement chance gives from each
+    rater's own category shares. 1 when both use one and the same category throughout (``p_e = 1``); None when empty.
+
+    >>> cohen_kappa(["happiness", "anger", "anger", "rejected"], ["happiness", "anger", "sadness", "rejected"])
+    0.6666666666666666
+    """
+    if len(first) != len(second):
+        raise ValueError(f"cohen_kappa: {len(first)} and {len(second)} ratings; rate the same items")
+    if not first:
+        return None
+    n = len(first)
+    observed = sum(a == b for a, b in zip(first, second, strict=True)) / n
+    categories = set(first) | set(second)
+    expected = sum((list(first).count(c) / n) * (list(second).count(c) / n) for c in categories)
+    if expected >= 1.0:
+        return 1.0 if observed >= 1.0 else 0.0
+    return (observed - expected) / (1 - expected)

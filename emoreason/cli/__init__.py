@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from emoreason.cli import analyze, build_data, caption, chat, common, data, evaluate, serve, train
+from emoreason.cli import analyze, build_data, caption, chat, common, data, evaluate, review, serve, train
 from emoreason.errors import EmoreasonError
 
 app = typer.Typer(
@@ -52,6 +52,7 @@ app.add_typer(train.app, name="train")
 app.command("synth", context_settings=train.PASSTHROUGH)(train.synth)
 app.command("export")(train.export)
 app.command("serve")(serve.serve)
+app.add_typer(review.app, name="review")
 
 
 def main() -> None:

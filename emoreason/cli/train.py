@@ -1,4 +1,4 @@
-"""`emoreason train sft|grpo`, `emoreason synth`, `emoreason export`.
+"""`emoreason train sft|grpo|dpo`, `emoreason synth`, `emoreason export`.
 
 Training flags pass straight through to TRL's parser: ``--config recipes/<model>/<stage>.yaml`` plus any
 ``--flag value`` with TRL's names (``--output_dir``, ``--max_steps``, ``--learning_rate``, ...).
@@ -14,7 +14,7 @@ import typer
 from emoreason.cli import common
 
 PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
-app = typer.Typer(help="Train LoRA adapters (sft, then grpo) and the face expression model (face-model).",
+app = typer.Typer(help="Train LoRA adapters (sft, then grpo or dpo) and the face expression model (face-model).",
                   no_args_is_help=True, **common.TYPER_SETTINGS)
 
 
@@ -27,6 +27,8 @@ def _run_stage(stage: str, args: list[str]) -> None:
         return
     if stage == "sft":
         from emoreason.train.sft import main
+    elif stage == "dpo":
+        from emoreason.train.dpo import main
     else:
         from emoreason.train.grpo import main
     try:
@@ -54,6 +56,15 @@ def grpo(ctx: typer.Context) -> None:
     Flags use TRL's names; `--flags` lists them all.
     """
     _run_stage("grpo", ctx.args)
+
+
+@app.command("dpo", context_settings=PASSTHROUGH)
+def dpo(ctx: typer.Context) -> None:
+    """DPO on reviewed preference pairs: --config RECIPE.yaml --dataset_path REVIEW_OUT/pairs [--adapter_path SFT_DIR].
+
+    The pairs come from `emoreason review export`. Flags use TRL's names; `--flags` lists them all.
+    """
+    _run_stage("dpo", ctx.args)
 
 
 @app.command("face-model")

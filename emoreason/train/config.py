@@ -1,4 +1,4 @@
-"""Training configs: TRL's SFTConfig / GRPOConfig plus the fields both emoreason stages share, parsed by TrlParser.
+"""Training configs: TRL's SFTConfig / GRPOConfig / DPOConfig plus the fields every stage shares, parsed by TrlParser.
 
 A recipe is ``recipes/<model>/<stage>.yaml``; flags override it, with TRL's own names::
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trl import GRPOConfig, SFTConfig, TrlParser
+from trl import DPOConfig, GRPOConfig, SFTConfig, TrlParser
 
 from emoreason.errors import EmoreasonError
 from emoreason.labels import LABEL_SETS
@@ -193,10 +193,25 @@ class EmoGRPOConfig(EmoTrainMixin, GRPOConfig):
             )
 
 
-STAGES: dict[str, type] = {"sft": EmoSFTConfig, "grpo": EmoGRPOConfig}
+@dataclass
+class EmoDPOConfig(EmoTrainMixin, DPOConfig):
+    """DPO stage: TRL's DPOConfig plus the shared fields, on the preference pairs `emoreason review export` writes."""
+
+    max_length: int | None = field(
+        default=None,
+        metadata={"help": "Pairs longer than this (tokens of the prompt, images included, and the longer answer) are "
+                  "dropped, never truncated (truncating would cut image tokens or the answer)."},
+    )
+
+    def __post_init__(self) -> None:
+        self._emo_post_init()
+        super().__post_init__()
 
 
-def parse_config(stage: str, args: Sequence[str]) -> EmoSFTConfig | EmoGRPOConfig:
+STAGES: dict[str, type] = {"sft": EmoSFTConfig, "grpo": EmoGRPOConfig, "dpo": EmoDPOConfig}
+
+
+def parse_config(stage: str, args: Sequence[str]) -> EmoSFTConfig | EmoGRPOConfig | EmoDPOConfig:
     """Parse ``--config recipe.yaml --flag value ...`` for one stage. Bad keys or values raise EmoreasonError."""
     if stage not in STAGES:
         raise ConfigError(f"unknown training stage {stage!r}; choose one of: {', '.join(STAGES)}")

@@ -9,6 +9,9 @@ meta``), read as Evidence by ``emoreason.data_builders.rows.row_evidence``; the 
 - GRPO view: ``prompt`` = the same user turn; ``images``; gold columns ``label``, ``labels``, ``aus``,
   ``transcript`` for the rewards.
 
+- DPO view: the preference pairs of ``emoreason review export`` (``prompt``, ``chosen``, ``rejected``, ``images``)
+  are already TRL's format; ``dpo_view`` keeps those columns and decodes the images.
+
 Image slots in the messages are placeholders (``{"type": "image"}``); TRL fills them from the ``images`` column,
 so views stay plain Arrow data. Both take a ``datasets.Dataset`` (or a list of row dicts)."""
 
@@ -117,6 +120,39 @@ def grpo_view(rows: Any, label_set: str = "compound", max_images: int | None = N
     from emoreason.data_builders.rows import GOLD_COLUMNS
 
     return _finish_view(_apply(rows, _grpo_row, GOLD_COLUMNS, label_set), max_images)
+
+
+def dpo_view(rows: Any, label_set: str = "compound", max_images: int | None = None) -> Any:
+    """Preference pairs -> ``{"prompt", "chosen", "rejected", "images"}`` (the prompt was rendered at export)."""
+    from datasets import Dataset
+
+    missing = [c for c in ("prompt", "chosen", "rejected") if c not in rows.column_names]
+    if missing:
+        raise EmoreasonError(
+            f"the dataset has no {', '.join(missing)} column: DPO trains on preference pairs; make them with "
+            "`emoreason review export DATASET --out DIR` and pass --dataset_path DIR/pairs"
+        )
+    assert isinstance(rows, Dataset)
+    keep = ("prompt", "chosen", "rejected", "images")
+    view = rows.select_columns([c for c in keep if c in rows.column_names])
+    if max_images and "images" in view.column_names:
+        view = view.map(lambda row: {"prompt": _keep_images(row["prompt"], max_images)})
+    return _finish_view(view, max_images)
+
+
+def _keep_images(messages: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """Messages with only their first ``n`` image slots (the images column is cut to the same ``n``)."""
+    out, seen = [], 0
+    for message in messages:
+        parts = []
+        for part in message["content"]:
+            if part.get("type") == "image":
+                seen += 1
+                if seen > n:
+                    continue
+            parts.append(part)
+        out.append({**message, "content": parts})
+    return out
 
 
 def _finish_view(view: Any, max_images: int | None) -> Any:

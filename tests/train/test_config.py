@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from emoreason.errors import EmoreasonError
-from emoreason.train.config import LANGUAGE_TARGETS, VISION_TARGETS, EmoGRPOConfig, EmoSFTConfig, parse_config
+from emoreason.train.config import LANGUAGE_TARGETS, STAGES, VISION_TARGETS, parse_config
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 MODEL_RECIPES = sorted(p for p in RECIPES.glob("*/*.yaml") if p.parent.name != "accelerate")
@@ -37,7 +37,7 @@ def test_every_recipe_validates(recipe: Path) -> None:
     assert first.startswith("# Launch")
     assert f"emoreason train {stage} --config recipes/{recipe.parent.name}/{recipe.name}" in recipe.read_text()
     config = parse_config(stage, ["--config", str(recipe)])
-    assert isinstance(config, EmoSFTConfig if stage == "sft" else EmoGRPOConfig)
+    assert isinstance(config, STAGES[stage])
     assert config.model_name_or_path and config.model_name_or_path.count("/") == 1
     raw = yaml.safe_load(recipe.read_text())
     for key, value in raw.items():  # every key landed on the dataclass with its value
@@ -96,7 +96,7 @@ def test_modules_to_save_reach_the_lora_config() -> None:
         ("sft", ["--no_such_flag", "1"], "not used"),
         ("sft", ["--learning_rate", "fast"], "invalid float"),
         ("sft", ["--config", "/nope.yaml"], "recipe not found"),
-        ("dpo", [], "unknown training stage"),
+        ("kto", [], "unknown training stage"),
     ],
 )
 def test_bad_configs_are_clear_errors(stage: str, args: list[str], message: str) -> None:
