@@ -19,7 +19,8 @@ import math
 import os
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -35,17 +36,25 @@ DEFAULT_NUM_FACES = 10
 MIN_DETECTION_CONFIDENCE = 0.5
 TILE_SKIP_FRACTION = 0.15  # a face this wide (share of the long side) makes the image a portrait: no tiling
 TILE_MIN_SIDE = 192
-REFINE_SIZE = 256  # the second pass sees every face at this size, eye line level
-REFINE_MARGIN = 0.35  # margin around the landmarks' extent in the second-pass crop (share of the face size)
-# Faces at least this share of the image's long side would skip the second pass (1.0: none does). Stills read
-# every face twice: skipping large faces saves a landmarker run, but then a face reads differently in a group photo
-# (second pass) and alone (first pass only): on the benchmark set, 29 of 49 group faces stayed within 1.0 of their
-# solo reading on every AU with a 0.35 cut, against 39 of 49 reading every face twice.
+REFINE_SIZE = 256  # the landmarker reads every face on a crop of this size, eye line level
+REFINE_MARGIN = 0.35  # margin around the landmarks' extent in that crop (share of the face size)
+# refine_faces's default: faces at least this share of the image's long side keep their whole-image reading (1.0:
+# none does; the video pipeline passes its own cut). A face read on the whole image and one read on its crop differ:
+# on the benchmark set 29 of 49 group faces stayed within 1.0 of their solo reading on every AU with a 0.35 cut,
+# against 39 of 49 reading every face on its crop.
 REFINE_BELOW = 1.0
+DETECTOR_MEMBER = "face_detector.tflite"  # the landmarker bundle's own face detector (BlazeFace short range)
+# A detector box's width x this is the side of the landmarks' extent in the eye-aligned frame (median 1.05 on 81
+# real faces from registry packages, 1.08 on 179 FER2013 PublicTest thumbnails; p10-p90 0.87-1.16): the crop the
+# landmarker reads a found face on is framed as the second pass frames a face from its first-pass landmarks.
+SEED_SIDE = 1.06
+REFRAME_SHIFT = 0.05  # a seed's square is re-framed on the face's landmarks when its centre is off by more than
+REFRAME_SCALE = 1.1  # this share of the side, or its side is off by more than this factor (read_seed)
 PAD = 0.25  # when nothing is found: retry on a copy with a grey border of this share of the side on each edge...
 PAD_MIN_SIDE = 256  # ...upscaled so the face part is at least this many pixels (tight crops, 48x48 thumbnails)
 _CACHE: dict[tuple[str, int, float], Any] = {}
-_RESOLVED: dict[tuple[str, str, int, float], tuple[str, int, float]] = {}  # settings as given -> _CACHE key
+_DETECTORS: dict[tuple[str, float], Any] = {}
+_RESOLVED: dict[tuple[str, str], str] = {}  # (model path as given, $EMOREASON_FACE_MODEL) -> the bundle's path
 _CACHE_LOCK = threading.Lock()
 # one per landmarker (a MediaPipe graph runs one image at a time), gone with it: a server makes one per video
 _DETECT_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
@@ -104,40 +113,89 @@ def create_landmarker(
         raise EmoreasonError(f"MediaPipe could not load the face model {path}: {err}") from err
 
 
+def _model_path(model_path: str | os.PathLike[str] | None) -> str:
+    """The landmarker bundle these settings name, resolved once: the search checks several places on disk
+    (~0.6 ms), so the path as given (plus the environment variable the search reads) maps straight to it after the
+    first call."""
+    from emoreason.perception.model_file import ENV_MODEL
+
+    given = (str(model_path or ""), os.environ.get(ENV_MODEL, ""))
+    with _CACHE_LOCK:
+        if given in _RESOLVED:
+            return _RESOLVED[given]
+    path = str(resolve_face_landmarker(model_path))
+    with _CACHE_LOCK:
+        _RESOLVED[given] = path
+    return path
+
+
 def get_landmarker(
     num_faces: int = DEFAULT_NUM_FACES,
     model_path: str | os.PathLike[str] | None = None,
     min_detection_confidence: float = MIN_DETECTION_CONFIDENCE,
 ) -> Any:
-    """The process-wide IMAGE-mode landmarker for these settings (created once, closed at exit).
-
-    Resolving the model file checks several places on disk (~0.6 ms), so the settings as given (plus the
-    environment variable the search reads) map straight to the landmarker after the first call.
-    """
-    from emoreason.perception.model_file import ENV_MODEL
-
-    given = (str(model_path or ""), os.environ.get(ENV_MODEL, ""), num_faces, min_detection_confidence)
-    with _CACHE_LOCK:
-        if given in _RESOLVED:
-            return _CACHE[_RESOLVED[given]]
-    path = str(resolve_face_landmarker(model_path))
-    key = (path, num_faces, min_detection_confidence)
+    """The process-wide IMAGE-mode landmarker for these settings (created once, closed at exit)."""
+    key = (_model_path(model_path), num_faces, min_detection_confidence)
     with _CACHE_LOCK:
         if key not in _CACHE:
-            _CACHE[key] = create_landmarker("image", num_faces, path, min_detection_confidence)
-        _RESOLVED[given] = key
+            _CACHE[key] = create_landmarker("image", num_faces, key[0], min_detection_confidence)
         return _CACHE[key]
 
 
-def close_landmarkers() -> None:
-    """Close cached detectors before interpreter shutdown (MediaPipe's __del__ fails noisily after it)."""
+def create_face_detector(
+    model_path: str | os.PathLike[str] | None = None, min_detection_confidence: float = MIN_DETECTION_CONFIDENCE
+) -> Any:
+    """A new MediaPipe FaceDetector (IMAGE mode) on the face detector inside the landmarker bundle: the model the
+    landmarker itself finds faces with, ~1 ms on a 640x480 photo against ~6.5 ms for the whole landmarker. Caller
+    closes it."""
+    import zipfile
+
+    from mediapipe.tasks.python import vision
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+
+    path = resolve_face_landmarker(model_path)
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            model = bundle.read(DETECTOR_MEMBER)
+    except (zipfile.BadZipFile, KeyError, OSError) as err:
+        raise EmoreasonError(
+            f"{path} is not a MediaPipe face landmarker bundle with {DETECTOR_MEMBER} inside ({err}); give the "
+            "face_landmarker.task file"
+        ) from err
+    options = vision.FaceDetectorOptions(
+        base_options=BaseOptions(model_asset_buffer=model),
+        running_mode=vision.RunningMode.IMAGE,
+        min_detection_confidence=min_detection_confidence,
+    )
+    try:
+        with quiet_native_logs():
+            return vision.FaceDetector.create_from_options(options)
+    except (RuntimeError, ValueError, OSError) as err:
+        raise EmoreasonError(f"MediaPipe could not load the face detector in {path}: {err}") from err
+
+
+def get_face_detector(
+    model_path: str | os.PathLike[str] | None = None, min_detection_confidence: float = MIN_DETECTION_CONFIDENCE
+) -> Any:
+    """The process-wide face detector of this landmarker bundle (created once, closed at exit)."""
+    key = (_model_path(model_path), min_detection_confidence)
     with _CACHE_LOCK:
-        for landmarker in _CACHE.values():
+        if key not in _DETECTORS:
+            _DETECTORS[key] = create_face_detector(key[0], min_detection_confidence)
+        return _DETECTORS[key]
+
+
+def close_landmarkers() -> None:
+    """Close cached landmarkers and detectors before interpreter shutdown (MediaPipe's __del__ fails noisily
+    after it)."""
+    with _CACHE_LOCK:
+        for graph in [*_CACHE.values(), *_DETECTORS.values()]:
             try:
-                landmarker.close()
+                graph.close()
             except Exception:  # noqa: BLE001 - shutting down anyway; make __del__ a no-op
-                landmarker._handle = None
+                graph._handle = None
         _CACHE.clear()
+        _DETECTORS.clear()
         _RESOLVED.clear()
 
 
@@ -215,8 +273,8 @@ def faces_from_result(
 
 
 def _detect_lock(landmarker: Any) -> threading.Lock:
-    """The lock of one landmarker: calls on the same graph are serialised, two landmarkers run side by side (the
-    first pass of the next photo and the second pass of this one, on two cores)."""
+    """The lock of one MediaPipe graph: calls on the same graph are serialised, two graphs run side by side (the
+    read-ahead thread's detector and landmarker, the video pipeline's stages), on two cores."""
     with _CACHE_LOCK:
         return _DETECT_LOCKS.setdefault(landmarker, threading.Lock())
 
@@ -271,25 +329,57 @@ def _nearest_centre(faces: list[Face], size: int) -> Face | None:
     return best if best is not None and best_d <= size / 4 else None
 
 
-def refine_face(image: Any, face: Face, landmarker: Any, bounds: tuple[float, float] | None = None) -> Face:
-    """The second pass: the landmarker again on the face's aligned, upscaled crop (``REFINE_SIZE`` square).
+@dataclass(frozen=True)
+class Seed:
+    """A face the detector found, before the landmarker reads it: its box and eye centres in original pixels."""
 
-    Landmarks, blendshapes, yaw and pitch come from the crop pass, mapped back to the original pixels (roll stays
-    the whole-image one: the crop is levelled). A face the crop pass cannot find keeps its first reading and gets
-    the ``low_confidence`` quality flag.
-    """
-    from emoreason.perception.crops import aligned_crop_array
-    from emoreason.perception.images import as_array
+    box: tuple[float, float, float, float]  # x, y, w, h
+    eyes: tuple[tuple[float, float], tuple[float, float]]  # the subject's right eye (image left), then left eye
+    score: float
 
-    if face.landmarks is None or len(face.landmarks) < 468:
-        return face
-    rgb = image if isinstance(image, np.ndarray) else as_array(image)
-    crop, (a, b, c, d, e, f) = aligned_crop_array(rgb, face.landmarks, REFINE_SIZE, REFINE_MARGIN)
-    found = faces_from_result(detect(landmarker, crop), REFINE_SIZE, REFINE_SIZE)
-    hit = _nearest_centre(found, REFINE_SIZE)
+
+def seeds_from_result(
+    result: Any,
+    width: int,
+    height: int,
+    scale: float = 1.0,
+    offset: tuple[float, float] = (0.0, 0.0),
+    bounds: tuple[float, float] | None = None,
+) -> list[Seed]:
+    """MediaPipe FaceDetectorResult -> Seeds in original pixels (arguments as :func:`faces_from_result`)."""
+    seeds: list[Seed] = []
+    full_w, full_h = bounds or (width * scale, height * scale)
+    ox, oy = offset
+    for found in result.detections:
+        bb = found.bounding_box
+        x0, y0 = (bb.origin_x + ox) * scale, (bb.origin_y + oy) * scale
+        x1, y1 = x0 + bb.width * scale, y0 + bb.height * scale
+        if min(x1, full_w) <= max(0.0, x0) or min(y1, full_h) <= max(0.0, y0) or len(found.keypoints) < 2:
+            continue
+        right, left = ((((k.x * width) + ox) * scale, ((k.y * height) + oy) * scale) for k in found.keypoints[:2])
+        score = float(found.categories[0].score) if found.categories else 0.0
+        seeds.append(Seed((x0, y0, x1 - x0, y1 - y0), (right, left), score))
+    return seeds
+
+
+def _read_square(
+    rgb: np.ndarray,
+    center: np.ndarray,
+    side: float,
+    cos: float,
+    sin: float,
+    landmarker: Any,
+    bounds: tuple[float, float] | None,
+) -> Face | None:
+    """The landmarker on one face square (``REFINE_SIZE`` pixels, eye line level), its face mapped back to the
+    original pixels; None when it finds no face near the crop's centre. Roll is the crop's own plus the angle the
+    square was levelled by."""
+    from emoreason.perception.crops import warp_square
+
+    crop, (a, b, c, d, e, f) = warp_square(rgb, center, side, cos, sin, REFINE_SIZE)
+    hit = _nearest_centre(faces_from_result(detect(landmarker, crop), REFINE_SIZE, REFINE_SIZE), REFINE_SIZE)
     if hit is None:
-        face.quality = sorted(set(face.quality) | {"low_confidence"})
-        return face
+        return None
     u, v = hit.landmarks[:, 0], hit.landmarks[:, 1]
     pts = np.empty_like(hit.landmarks)
     pts[:, 0] = a * u + b * v + c
@@ -298,13 +388,32 @@ def refine_face(image: Any, face: Face, landmarker: Any, bounds: tuple[float, fl
     full_w, full_h = bounds if bounds else (float("inf"), float("inf"))
     x0, y0 = max(0.0, float(pts[:, 0].min())), max(0.0, float(pts[:, 1].min()))
     x1, y1 = min(full_w, float(pts[:, 0].max())), min(full_h, float(pts[:, 1].max()))
-    pose = face.head_pose
-    if hit.head_pose is not None:
-        pose = HeadPose(yaw=hit.head_pose.yaw, pitch=hit.head_pose.pitch, roll=pose.roll if pose else 0.0)
-    face.landmarks = pts
-    face.blendshapes = hit.blendshapes
-    face.head_pose = pose
-    face.box = (round(x0, 1), round(y0, 1), round(x1 - x0, 1), round(y1 - y0, 1))
+    if hit.head_pose is not None:  # image y points down: a square turned by +theta is a clockwise roll
+        roll = (hit.head_pose.roll - math.degrees(math.atan2(sin, cos)) + 180.0) % 360.0 - 180.0
+        hit.head_pose = HeadPose(yaw=hit.head_pose.yaw, pitch=hit.head_pose.pitch, roll=round(roll, 2))
+    hit.landmarks = pts
+    hit.box = (round(x0, 1), round(y0, 1), round(x1 - x0, 1), round(y1 - y0, 1))
+    return hit
+
+
+def refine_face(image: Any, face: Face, landmarker: Any, bounds: tuple[float, float] | None = None) -> Face:
+    """The second pass: the landmarker again on the face's aligned, upscaled crop (``REFINE_SIZE`` square).
+
+    Landmarks, blendshapes and head pose come from the crop pass, mapped back to the original pixels. A face the
+    crop pass cannot find keeps its first reading and gets the ``low_confidence`` quality flag.
+    """
+    from emoreason.perception.crops import _square
+    from emoreason.perception.images import as_array
+
+    if face.landmarks is None or len(face.landmarks) < 468:
+        return face
+    rgb = image if isinstance(image, np.ndarray) else as_array(image)
+    center, side, cos, sin = _square(face.landmarks, REFINE_MARGIN)
+    hit = _read_square(rgb, center, side, cos, sin, landmarker, bounds)
+    if hit is None:
+        face.quality = sorted(set(face.quality) | {"low_confidence"})
+        return face
+    face.landmarks, face.blendshapes, face.head_pose, face.box = hit.landmarks, hit.blendshapes, hit.head_pose, hit.box
     return face
 
 
@@ -331,6 +440,39 @@ def refine_faces(
     return faces
 
 
+def _seed_square(seed: Seed) -> tuple[np.ndarray, float, float, float]:
+    """The square a seed is first read on: centred on the detector's box, levelled by its eyes, as wide as the
+    second pass frames a face (``SEED_SIDE`` x the box width, ``REFINE_MARGIN`` around it)."""
+    x, y, w, h = seed.box
+    (rx, ry), (lx, ly) = seed.eyes
+    theta = math.atan2(ly - ry, lx - rx)
+    side = max(SEED_SIDE * w * (1.0 + 2.0 * REFINE_MARGIN), 1.0)
+    return np.array([x + w / 2, y + h / 2]), side, math.cos(theta), math.sin(theta)
+
+
+def _framed(center: np.ndarray, side: float, face: Face) -> bool:
+    """Whether a square framed the face as its own landmarks would (centre within ``REFRAME_SHIFT`` x the side,
+    side within ``REFRAME_SCALE``): then reading it again on that framing would not change the reading much."""
+    from emoreason.perception.crops import _square
+
+    own_center, own_side, _, _ = _square(face.landmarks, REFINE_MARGIN)
+    shift = float(np.hypot(*(own_center - center))) / side
+    return shift <= REFRAME_SHIFT and 1 / REFRAME_SCALE <= own_side / side <= REFRAME_SCALE
+
+
+def read_seed(rgb: np.ndarray, seed: Seed, landmarker: Any, bounds: tuple[float, float] | None = None) -> Face | None:
+    """One found face read by the landmarker on its own aligned square (:func:`_seed_square`), mapped back to the
+    original pixels; None when the landmarker finds no face there. The detector's box is coarse on small or weak
+    faces (up to 1.7x the face's width), so a square that the reading shows was framed off is read once more, on
+    the square the face's landmarks give (:func:`refine_face`): every face ends up read on the framing the second
+    pass has always used, most of them with one landmarker run."""
+    center, side, cos, sin = _seed_square(seed)
+    face = _read_square(rgb, center, side, cos, sin, landmarker, bounds)
+    if face is not None and not _framed(center, side, face):
+        refine_face(rgb, face, landmarker, bounds)
+    return face
+
+
 def detect_faces(
     image: Any,
     num_faces: int = DEFAULT_NUM_FACES,
@@ -340,53 +482,99 @@ def detect_faces(
     tiles: bool | None = None,
     refine: bool = True,
 ) -> list[Face]:
-    """All faces in a PIL image or RGB array, boxes and landmarks in the image's own pixels.
+    """All faces in a PIL image or RGB array, boxes and landmarks in the image's own pixels, left to right.
 
     MediaPipe's detector is a short-range model: it misses faces smaller than ~10% of the image's long side.
     So unless a large face (>= ``TILE_SKIP_FRACTION`` of the long side, a portrait) was found on the whole image,
-    half-overlapping tiles are searched too (``tiles=None``; force with True/False) and duplicates merged.
-    With ``refine`` (the default) every face is then read again on its own aligned crop (:func:`refine_face`),
-    so a face in a group photo reads as it does alone.
+    half-overlapping tiles are searched too (``tiles=None``; force with True/False) and duplicates merged; with
+    nothing found at all, a padded, upscaled copy (:func:`_padded_retry`). With ``refine`` (the default) the
+    faces are found by the landmarker bundle's face detector (:func:`get_face_detector`) and each is read by the
+    landmarker on its own aligned crop (:func:`read_seed`), so a face in a group photo reads as it does alone;
+    ``refine=False`` is the landmarker's own reading of the whole image and its tiles (``landmarker``, default
+    the process-wide one), with no crops.
     """
-    faces = _find_faces(image, num_faces, model_path, max_side, landmarker, tiles)
-    return refine_faces(image, faces, model_path) if refine else faces
+    if not refine:
+        landmarker = landmarker or get_landmarker(num_faces, model_path)
+        return _search(image, num_faces, max_side, tiles, lambda rgb: detect(landmarker, rgb))
+    from emoreason.perception.images import as_array
 
-
-def _find_faces(
-    image: Any,
-    num_faces: int,
-    model_path: str | os.PathLike[str] | None,
-    max_side: int,
-    landmarker: Any,
-    tiles: bool | None,
-) -> list[Face]:
-    """The first pass: whole image, then tiles where no large face was found, then (nothing found at all) a
-    padded, upscaled copy."""
-    small, scale = detection_copy(image, max_side)
-    landmarker = landmarker or get_landmarker(num_faces, model_path)
+    rgb = as_array(image)
+    small, scale = detection_copy(rgb, max_side)
     height, width = small.shape[:2]
     bounds = (width * scale, height * scale)
-    faces = faces_from_result(detect(landmarker, small), width, height, scale)
+    detector, reader = get_face_detector(model_path), get_landmarker(2, model_path)
+
+    def read(seeds: list[Seed], kept: list[Face]) -> list[Face]:
+        """The seeds' faces, less the seeds that lie inside a face already read (a tile's copy of it)."""
+        out: list[Face] = []
+        for seed in seeds:
+            cx, cy = seed.box[0] + seed.box[2] / 2, seed.box[1] + seed.box[3] / 2
+            if any(x <= cx <= x + w and y <= cy <= y + h for x, y, w, h in (f.box for f in kept + out)):
+                continue
+            face = read_seed(rgb, seed, reader, bounds)
+            if face is not None and all(_overlap(face.box, f.box) < 0.5 for f in kept + out):
+                out.append(face)
+        return out
+
+    faces = read(seeds_from_result(detect(detector, small), width, height, scale), [])
     if tiles is None:
         tiles = not any(f.box[2] >= TILE_SKIP_FRACTION * max(bounds) for f in faces)
-    if not tiles or len(faces) >= num_faces:
-        return faces or _padded_retry(landmarker, small, scale, bounds)
-    candidates: list[tuple[float, Face]] = [(0.0, f) for f in faces]
+    if tiles and len(faces) < num_faces:
+        candidates: list[tuple[float, Seed]] = []
+        for x, y, side in tile_grid(width, height):
+            tile = small[y : y + side, x : x + side]
+            for seed in seeds_from_result(detect(detector, tile), side, side, scale, (x, y), bounds):
+                cx, cy = seed.box[0] + seed.box[2] / 2, seed.box[1] + seed.box[3] / 2
+                candidates.append((max(abs(cx / scale - x - side / 2), abs(cy / scale - y - side / 2)) / side, seed))
+        faces += read([seed for _, seed in sorted(candidates, key=lambda c: c[0])], faces)
+    if not faces:
+        faces = read(_padded_retry(lambda part: detect(detector, part), seeds_from_result, small, scale, bounds), [])
+    faces = sorted(faces, key=lambda f: -f.box[2] * f.box[3])[:num_faces]
+    return sorted(faces, key=lambda f: (f.box[0], f.box[1]))
+
+
+def _search(
+    image: Any,
+    num_faces: int,
+    max_side: int,
+    tiles: bool | None,
+    run: Callable[[np.ndarray], Any],
+    convert: Callable[..., list[Any]] = faces_from_result,
+) -> list[Any]:
+    """Faces (or seeds) of one image: ``run`` (a landmarker or a detector) on the whole detection copy, then on
+    half-overlapping tiles where no large face was found, duplicates merged (the most central reading of each
+    face wins), then (nothing found at all) on a padded, upscaled copy. ``convert`` turns a result into objects
+    with a ``box`` in original pixels (:func:`faces_from_result`, :func:`seeds_from_result`)."""
+    small, scale = detection_copy(image, max_side)
+    height, width = small.shape[:2]
+    bounds = (width * scale, height * scale)
+    found = convert(run(small), width, height, scale)
+    if tiles is None:
+        tiles = not any(f.box[2] >= TILE_SKIP_FRACTION * max(bounds) for f in found)
+    if not tiles or len(found) >= num_faces:
+        return found or _padded_retry(run, convert, small, scale, bounds)
+    candidates: list[tuple[float, Any]] = [(0.0, f) for f in found]
     for x, y, side in tile_grid(width, height):
         tile = small[y : y + side, x : x + side]
-        for face in faces_from_result(detect(landmarker, tile), side, side, scale, (x, y), bounds):
+        for face in convert(run(tile), side, side, scale, (x, y), bounds):
             cx, cy = face.box[0] + face.box[2] / 2, face.box[1] + face.box[3] / 2
             centrality = max(abs(cx / scale - x - side / 2), abs(cy / scale - y - side / 2)) / side
             candidates.append((centrality, face))
-    kept: list[Face] = []
+    kept: list[Any] = []
     for _, face in sorted(candidates, key=lambda c: c[0]):
         if all(_overlap(face.box, other.box) < 0.5 for other in kept):
             kept.append(face)
     kept = sorted(kept, key=lambda f: -f.box[2] * f.box[3])[:num_faces]
-    return sorted(kept, key=lambda f: (f.box[0], f.box[1])) or _padded_retry(landmarker, small, scale, bounds)
+    return sorted(kept, key=lambda f: (f.box[0], f.box[1])) or _padded_retry(run, convert, small, scale, bounds)
 
 
-def _padded_retry(landmarker: Any, small: np.ndarray, scale: float, bounds: tuple[float, float]) -> list[Face]:
+def _padded_retry(
+    run: Callable[[np.ndarray], Any],
+    convert: Callable[..., list[Any]],
+    small: np.ndarray,
+    scale: float,
+    bounds: tuple[float, float],
+) -> list[Any]:
     """The faces of an image where the whole-image pass found none, read on a padded, upscaled copy.
 
     MediaPipe's detector wants some context around a face: a tight crop (a face filling the image, a 48x48
@@ -404,4 +592,4 @@ def _padded_retry(landmarker: Any, small: np.ndarray, scale: float, bounds: tupl
     border = round(max(big.size) * PAD)
     padded = np.asarray(ImageOps.expand(big, border=border, fill=(128, 128, 128)))
     ph, pw = padded.shape[:2]
-    return faces_from_result(detect(landmarker, padded), pw, ph, scale / up, (-border, -border), bounds)
+    return convert(run(padded), pw, ph, scale / up, (-border, -border), bounds)

@@ -102,12 +102,13 @@ def _save_crop(crop: Any, crops_dir: Path, name: str) -> None:
         crop.save(tmp, format="PNG")
 
 
-def first_pass(pixels: Any, options: ImageOptions) -> list[Face]:
-    """The landmarker's first pass over a whole photo (:func:`~emoreason.perception.faces.detect_faces` without
-    the second pass): what the read-ahead thread does for the next photo while this one gets its second pass."""
+def find_faces(pixels: Any, options: ImageOptions) -> list[Face]:
+    """The faces of a photo, found by the face detector and read by the landmarker on their aligned crops
+    (:func:`~emoreason.perception.faces.detect_faces`): what the read-ahead thread does for the next photo while
+    this one gets its AUs, face model and reasoning."""
     from emoreason.perception.faces import detect_faces
 
-    return detect_faces(pixels, num_faces=options.num_faces, model_path=options.face_model, refine=False)
+    return detect_faces(pixels, num_faces=options.num_faces, model_path=options.face_model)
 
 
 def perceive_image(
@@ -120,12 +121,11 @@ def perceive_image(
     """Faces of one image file with AUs (and aligned crops when asked), no reasoning. Raises EmoreasonError.
 
     ``image`` is the already-loaded picture (``images.load_image(path)``), when the caller prefetched it, and
-    ``found`` its :func:`first_pass` faces, when the caller ran that too; the second pass and everything after it
-    happen here either way, so the readings do not depend on who ran the first pass.
+    ``found`` its :func:`find_faces` faces, when the caller ran that too (the AUs and everything after them
+    happen here either way).
     """
     from emoreason.perception import expression
     from emoreason.perception.crops import aligned_crop
-    from emoreason.perception.faces import refine_faces
     from emoreason.perception.images import as_array, load_image
     from emoreason.perception.readings import read_face
 
@@ -134,8 +134,8 @@ def perceive_image(
         raise EmoreasonError(f"unknown AU source {options.au_source!r}; choose one of: {', '.join(AU_SOURCES)}")
     path = Path(path)
     image = image if image is not None else load_image(path)
-    pixels = as_array(image)  # once per image: detection, the second pass and the texture cue all read this array
-    faces = refine_faces(pixels, found if found is not None else first_pass(pixels, options), options.face_model)
+    pixels = as_array(image)  # once per image: detection, the landmarker and the texture cue all read this array
+    faces = found if found is not None else find_faces(pixels, options)
     for face in faces:
         read_face(face, pixels)  # fused AUs, uncertain AUs and quality flags (bounds from the image)
     if options.au_source == "openface" and faces:
@@ -179,11 +179,11 @@ def face_evidence(path: Path, index: int, face: Face, label_set: str, fusion: di
 def _prefetch(
     paths: Iterable[str | os.PathLike[str]], options: ImageOptions, ahead: int = 2
 ) -> Iterator[tuple[Any, Any, list[Face] | None]]:
-    """(path, loaded RGB array or the exception loading raised, its :func:`first_pass` faces or None), up to
+    """(path, loaded RGB array or the exception loading raised, its :func:`find_faces` faces or None), up to
     ``ahead`` files in advance in a thread (:func:`emoreason.pipelines.read_ahead.read_ahead`). Pillow's decoders
-    and MediaPipe release the GIL, and the first and second passes use two landmarkers, so on two cores the next
-    photo is decoded and searched while this one is read on its crops. A first pass that fails is left to the
-    consumer (None), which runs it again and reports the error for that path."""
+    and MediaPipe release the GIL, so on two cores the next photo is decoded, searched and read by the landmarker
+    while this one gets its AUs, face model and reasoning. A search that fails is left to the consumer (None),
+    which runs it again and reports the error for that path."""
     from emoreason.perception.images import as_array, load_image
     from emoreason.pipelines.read_ahead import read_ahead
 
@@ -193,7 +193,7 @@ def _prefetch(
         except Exception as err:  # noqa: BLE001 - handed to the consumer, which reports it per path
             return path, err, None
         try:
-            return path, pixels, first_pass(pixels, options)
+            return path, pixels, find_faces(pixels, options)
         except Exception:  # noqa: BLE001 - the consumer runs it again and reports the error itself
             return path, pixels, None
 

@@ -130,6 +130,70 @@ def test_second_pass_reads_each_face_of_a_group_photo_as_it_reads_alone(two_face
         assert group[12] >= 3.0  # she smiles in both
 
 
+def _count_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record which MediaPipe graph each ``faces.detect`` call runs (FaceDetector or FaceLandmarker)."""
+    import emoreason.perception.faces as faces_mod
+
+    runs: list[str] = []
+    real = faces_mod.detect
+
+    def counting(graph, rgb, timestamp_ms=None):  # noqa: ANN001, ANN202
+        runs.append(type(graph).__name__)
+        return real(graph, rgb, timestamp_ms)
+
+    monkeypatch.setattr(faces_mod, "detect", counting)
+    return runs
+
+
+def test_a_portrait_costs_one_detector_and_one_landmarker_run(
+    face_photo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The face detector finds the face, the landmarker reads it once on its aligned crop: the reading the
+    second pass used to give after a whole-image landmarker run, for one landmarker run."""
+    from emoreason.perception.faces import refine_faces
+
+    img = load_image(face_photo)
+    old = refine_faces(img, detect_faces(img, refine=False))[0]  # whole-image pass, then the crop: two runs
+    runs = _count_runs(monkeypatch)
+    (face,) = detect_faces(img)
+    assert runs == ["FaceDetector", "FaceLandmarker"]
+    shift = np.linalg.norm(np.asarray(face.landmarks)[:, :2] - np.asarray(old.landmarks)[:, :2], axis=1).mean()
+    assert shift < 0.02 * face.box[2]
+    assert max(abs(face.blendshapes[k] - old.blendshapes[k]) for k in old.blendshapes) < 0.15
+
+
+def test_a_seed_the_detector_framed_off_is_read_again_on_its_landmarks(
+    face_photo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A detector box 1.6x too wide (as on small, weak faces) is read once, then again on the square its landmarks
+    give, so it reads as a well-framed face does."""
+    from emoreason.perception.faces import Seed, get_face_detector, get_landmarker, read_seed, seeds_from_result
+
+    rgb = np.asarray(load_image(face_photo).convert("RGB"))
+    (seed,) = seeds_from_result(detect(get_face_detector(), rgb), rgb.shape[1], rgb.shape[0])
+    x, y, w, h = seed.box
+    wide = Seed((x - 0.3 * w, y - 0.3 * h, 1.6 * w, 1.6 * h), seed.eyes, seed.score)
+    good = read_seed(rgb, seed, get_landmarker(2))
+    runs = _count_runs(monkeypatch)
+    again = read_seed(rgb, wide, get_landmarker(2))
+    assert runs == ["FaceLandmarker", "FaceLandmarker"]
+    shift = np.linalg.norm(np.asarray(again.landmarks)[:, :2] - np.asarray(good.landmarks)[:, :2], axis=1).mean()
+    assert shift < 0.02 * good.box[2]
+
+
+def test_a_landmarker_bundle_without_its_face_detector_is_a_clear_error(tmp_path: Path) -> None:
+    import zipfile
+
+    from emoreason.errors import EmoreasonError
+    from emoreason.perception.faces import create_face_detector
+
+    fake = tmp_path / "face_landmarker.task"
+    with zipfile.ZipFile(fake, "w") as bundle:  # a zip, as the bundle check wants, with only the landmark model
+        bundle.writestr("face_landmarks_detector.tflite", b"\0" * 16)
+    with pytest.raises(EmoreasonError, match="face_detector.tflite inside"):
+        create_face_detector(fake)
+
+
 def test_second_pass_that_cannot_find_the_face_keeps_the_first_reading(face_photo: Path) -> None:
     import numpy as np
 
