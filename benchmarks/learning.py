@@ -3,9 +3,15 @@
 The label (one of --labels) is recoverable from the image colour and from the AU text. Prints parsed-label accuracy
 and the mean accuracy reward on a held-out split at three points: before training, after LoRA SFT, and after GRPO
 from that adapter, greedy and sampled (temperature 1, how GRPO explores), plus the reward GRPO saw while training.
-Run:
+
+With ``--dpo-steps N`` (default 40; 0 skips it) it also runs DPO from the SFT adapter on preference pairs made the
+way people make them: the rows carry wrong answers (another label, its CoT), a reviewer corrects each to the true
+label through the review store (``emoreason.review``), and ``review export`` writes the pairs. It prints the
+preference accuracy on the held-out (test) pairs, the share where the model's log-probability of the chosen answer
+is above the rejected one's, and the label accuracy of greedy generations, before and after DPO. Run:
 
     .venv/bin/python benchmarks/learning.py [--labels happiness sadness] [--sft-steps 150] [--grpo-steps 30]
+    .venv/bin/python benchmarks/learning.py --grpo-steps 0 --sft-steps 60 --dpo-steps 40   # SFT then DPO only
 """
 
 from __future__ import annotations
@@ -85,6 +91,66 @@ def evaluate(model_dir: Path, adapter: Path | None, data: Path, max_new_tokens: 
     }
 
 
+def preference_accuracy(model_dir: Path, adapter: Path, pairs: Path, split: str = "test") -> float:
+    """Share of ``split``'s pairs where the model gives the chosen answer a higher log-probability than the
+    rejected one (summed over the answer's tokens, prompt and images as DPO sees them)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from trl.data_utils import prepare_multimodal_messages
+
+    from emoreason.train.data import dpo_view, load_rows
+
+    processor = AutoProcessor.from_pretrained(model_dir)
+    model = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32),
+                                      str(adapter)).eval()  # fmt: skip
+    view = dpo_view(load_rows(str(pairs), split))
+
+    def logp(row: dict[str, Any], side: str) -> float:
+        prompt = prepare_multimodal_messages(row["prompt"], images=row["images"])
+        answer = prepare_multimodal_messages(row[side])
+        head = processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        whole = processor.apply_chat_template(prompt + answer, tokenize=False)
+        inputs = processor(text=[whole], images=[row["images"]], return_tensors="pt")
+        start = processor(text=[head], images=[row["images"]], return_tensors="pt")["input_ids"].shape[1]
+        with torch.no_grad():
+            logits = model(**inputs).logits[0, :-1].float().log_softmax(-1)
+        ids = inputs["input_ids"][0, 1:]
+        return float(logits[start - 1 :].gather(1, ids[start - 1 :, None]).sum())
+
+    wins = [logp(row, "chosen") > logp(row, "rejected") for row in view]
+    return sum(wins) / len(wins)
+
+
+def reviewed_pairs(work: Path, data: Path, labels: list[str]) -> Path:
+    """Pairs as a reviewer makes them: rows answered with a wrong label are corrected to the true one."""
+    import shutil
+
+    from datasets import DatasetDict, load_from_disk
+
+    from emoreason.review.export import export_review
+    from emoreason.review.store import ReviewStore
+    from emoreason.testing.toy_emotions import short_cot
+
+    wrong = work / "answers"
+    shutil.rmtree(wrong, ignore_errors=True)
+    truth: dict[str, str] = {}
+
+    def answer_wrong(row: dict[str, Any], i: int) -> dict[str, Any]:
+        truth[f"{row['meta']['split']}:{row['id']}"] = row["label"]
+        bad = [label for label in labels if label != row["label"]][i % (len(labels) - 1)]
+        return {"label": bad, "labels": [bad], "cot": short_cot(row["aus"], bad)}
+
+    source = load_from_disk(str(data))
+    DatasetDict({s: source[s].map(answer_wrong, with_indices=True) for s in source}).save_to_disk(str(wrong))
+    store = ReviewStore(wrong, label_set="basic")
+    for entry in store.rows.entries:
+        row = store.rows.row(entry.id)
+        store.decide("benchmark", entry.id, "correct", cot=short_cot(row["aus"], truth[entry.id]))
+    export_review(wrong, work / "review", label_set="basic")
+    return work / "review" / "pairs"
+
+
 def grpo_signal(out: Path) -> dict[str, Any]:
     """What GRPO saw while training (from its log history): was there a learning signal at all?"""
     import json
@@ -99,6 +165,31 @@ def grpo_signal(out: Path) -> dict[str, Any]:
     }
 
 
+def run_dpo_stage(
+    args: Any, work: Path, model: Path, data: Path, sft_out: Path, common: list[str], results: dict[str, Any]
+) -> dict[str, Any]:
+    """DPO from the SFT adapter on reviewed pairs; preference accuracy (held-out pairs) and label accuracy, before
+    and after."""
+    from datasets import load_from_disk
+
+    from emoreason.train.config import parse_config
+    from emoreason.train.dpo import run_dpo
+
+    pairs = reviewed_pairs(work, data, args.labels)
+    before = preference_accuracy(model, sft_out, pairs)
+    dpo_out = work / "dpo"
+    dpo_args = [a if a != str(data) else str(pairs) for a in common]
+    dpo_args += ["--output_dir", str(dpo_out), "--adapter_path", str(sft_out), "--max_steps", str(args.dpo_steps)]
+    dpo_args += ["--per_device_train_batch_size", "4", "--learning_rate", str(args.dpo_lr), "--beta",
+                 str(args.dpo_beta), "--logging_steps", "10", "--gradient_checkpointing", "false"]  # fmt: skip
+    run_dpo(parse_config("dpo", dpo_args))  # type: ignore[arg-type]
+    results["after DPO"] = evaluate(model, dpo_out, data, args.max_new_tokens)
+    held_out = load_from_disk(str(pairs))["test"].num_rows
+    train_pairs = load_from_disk(str(pairs))["train"].num_rows
+    return {"before": before, "after": preference_accuracy(model, dpo_out, pairs), "held_out": held_out,
+            "pairs": train_pairs}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--labels", nargs="+", default=["happiness", "sadness", "anger", "surprise"])
@@ -108,6 +199,9 @@ def main() -> None:
     parser.add_argument("--grpo-steps", type=int, default=30)
     parser.add_argument("--grpo-lr", type=float, default=1e-4)
     parser.add_argument("--grpo-batch", type=int, default=32, help="completions per step: 8 prompts x 4 generations")
+    parser.add_argument("--dpo-steps", type=int, default=40, help="0 skips the DPO run")
+    parser.add_argument("--dpo-lr", type=float, default=5e-4)
+    parser.add_argument("--dpo-beta", type=float, default=0.1)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
@@ -137,17 +231,22 @@ def main() -> None:
     run_sft(parse_config("sft", common + sft_args))  # type: ignore[arg-type]
     t_sft = time.time()
     results["after SFT"] = evaluate(model, sft_out, data, args.max_new_tokens)
-    grpo_out = work / "grpo"
-    grpo_args = ["--output_dir", str(grpo_out), "--adapter_path", str(sft_out), "--max_steps", str(args.grpo_steps)]
-    grpo_args += ["--per_device_train_batch_size", str(args.grpo_batch), "--num_generations", "4"]
-    grpo_args += ["--learning_rate", str(args.grpo_lr)]
-    grpo_args += ["--max_completion_length", str(args.max_new_tokens), "--reward_funcs", "accuracy", "format"]
-    grpo_args += ["--reward_weights", "1.0", "0.5", "--beta", "0.0", "--loss_type", "dapo", "--logging_steps", "5"]
-    run_grpo(parse_config("grpo", common + grpo_args))  # type: ignore[arg-type]
+    signal: dict[str, Any] = {}
+    if args.grpo_steps:
+        grpo_out = work / "grpo"
+        grpo_args = ["--output_dir", str(grpo_out), "--adapter_path", str(sft_out)]
+        grpo_args += ["--max_steps", str(args.grpo_steps)]
+        grpo_args += ["--per_device_train_batch_size", str(args.grpo_batch), "--num_generations", "4"]
+        grpo_args += ["--learning_rate", str(args.grpo_lr)]
+        grpo_args += ["--max_completion_length", str(args.max_new_tokens), "--reward_funcs", "accuracy", "format"]
+        grpo_args += ["--reward_weights", "1.0", "0.5", "--beta", "0.0", "--loss_type", "dapo", "--logging_steps", "5"]
+        run_grpo(parse_config("grpo", common + grpo_args))  # type: ignore[arg-type]
+        results["after GRPO"] = evaluate(model, grpo_out, data, args.max_new_tokens)
+        signal = grpo_signal(grpo_out)
     t_grpo = time.time()
-    results["after GRPO"] = evaluate(model, grpo_out, data, args.max_new_tokens)
-    signal = grpo_signal(grpo_out)
-
+    dpo: dict[str, Any] = {}
+    if args.dpo_steps:
+        dpo = run_dpo_stage(args, work, model, data, sft_out, common, results)
     chance = 1 / len(args.labels)
     print(f"\nlearning demo: {len(args.labels)} labels ({', '.join(args.labels)}), chance = {chance:.2f}")
     print(f"train {args.n_train} / test {args.n_test} rows; SFT {args.sft_steps} steps; GRPO {args.grpo_steps} steps")
@@ -158,13 +257,24 @@ def main() -> None:
             f"{r['sampled_accuracy_reward']:>20.3f}"
         )
     print("(accuracy, rewards and format: greedy decoding; sampled: temperature 1, 8 samples per test row)")
-    print(
-        f"GRPO training signal: sampled reward {signal['first_reward']:.3f} (first log) -> "
-        f"{signal['last_reward']:.3f} (last log); groups with zero reward std {signal['zero_std']:.0%}; "
-        f"steps with a non-zero gradient {signal['nonzero_grad']}/{signal['logs']} logs"
-    )
-    print(f"time: SFT+eval {t_sft - t0:.0f}s, GRPO {t_grpo - t_sft:.0f}s, total {time.time() - t0:.0f}s")
-    print(f"example after GRPO: {results['after GRPO']['example']!r}")
+    if signal:
+        print(
+            f"GRPO training signal: sampled reward {signal['first_reward']:.3f} (first log) -> "
+            f"{signal['last_reward']:.3f} (last log); groups with zero reward std {signal['zero_std']:.0%}; "
+            f"steps with a non-zero gradient {signal['nonzero_grad']}/{signal['logs']} logs"
+        )
+        print(f"example after GRPO: {results['after GRPO']['example']!r}")
+    if dpo:
+        print(
+            f"DPO ({args.dpo_steps} steps from the SFT adapter on {dpo['pairs']} reviewed pairs, beta "
+            f"{args.dpo_beta}): preference accuracy on {dpo['held_out']} held-out pairs {dpo['before']:.3f} -> "
+            f"{dpo['after']:.3f}; "
+            f"label accuracy of greedy generations {results['after SFT']['accuracy']:.3f} -> "
+            f"{results['after DPO']['accuracy']:.3f}"
+        )
+    t_end = time.time()
+    print(f"time: SFT+eval {t_sft - t0:.0f}s, GRPO {t_grpo - t_sft:.0f}s, DPO {t_end - t_grpo:.0f}s, "
+          f"total {t_end - t0:.0f}s")
 
 
 if __name__ == "__main__":

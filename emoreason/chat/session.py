@@ -32,6 +32,7 @@ DEFAULT_QUESTION = "What emotion does the face show, and why?"
 HELP = """Commands:
   /image PATH   attach a photo: its faces, Action Units and crops are added to the conversation
   /video PATH   attach a video: face tracks, AUs over time, speech and prosody
+  /wrong LABEL [FACE]  the last answer was wrong: record the right label (for review export and train dpo)
   /reset        forget the conversation and the attached media
   /save FILE    save the conversation as JSON
   /help         this help
@@ -72,6 +73,8 @@ class ChatSession:
     max_attachments: int | None = None  # None: no cap (the REPL); the server sets its caps
     max_turns: int | None = None
     max_question_chars: int | None = None
+    feedback: Any = None  # review.store.ReviewStore of a feedback folder, for /wrong (None: the default folder)
+    reviewer: str = "chat"  # who /wrong records as the reviewer (the server: the request's owner)
     history: list[dict[str, Any]] = field(default_factory=list)
     images: list[Any] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
@@ -110,6 +113,11 @@ class ChatSession:
                 self.attach_image(arg)
             elif command == "/video":
                 self.attach_video(arg)
+            elif command == "/wrong":
+                label, _, face = arg.rpartition(" ") if arg.rsplit(" ", 1)[-1].isdigit() else (arg, "", "")
+                decision = self.correct(label, int(face) if face else None)
+                self.write(f"Recorded: {decision['label']}, not what I said. Saved for review in "
+                           f"{self.feedback.folder} (emoreason review export {self.feedback.folder} --out DIR).")
             elif command.startswith("/"):
                 self.write(f"Unknown command {command}; /help lists the commands.")
             else:
@@ -220,6 +228,37 @@ class ChatSession:
         self._pending_sources.append(path)
         summary = _summary(evidence, faces)
         self.write(f"Attached {path}: {summary}" + "".join(f" Note: {n}." for n in notes))
+
+    def correct(self, label: str, face: int | None = None, via: str = "chat") -> dict[str, Any]:
+        """Record that the last answer about ``face`` (needed when it was about several) was wrong and ``label`` is
+        right, as a review decision in the feedback folder; returns the saved decision."""
+        from emoreason.reasoning.parser import parse_output
+        from emoreason.review.feedback import default_feedback_dir, open_feedback, record_correction
+
+        if not label.strip():
+            raise EmoreasonError("say the right label, e.g. /wrong anger (or /wrong anger 2 for face 2)")
+        if not self.transcript:
+            raise EmoreasonError("there is no answer to correct yet; attach a face and ask first")
+        if self.last_items:
+            items = self.last_items if face is None else [i for i in self.last_items if i.face == face]
+            if len(items) != 1:
+                shown = ", ".join(str(i.face) for i in self.last_items)
+                raise EmoreasonError(f"the last answer was about faces {shown}; say which: /wrong {label} FACE"
+                                     if face is None else f"the last answer was not about face {face}; faces: {shown}")
+            evidence, answer, said = items[0].evidence, items[0].reasoning.raw, items[0].reasoning.label
+        else:  # a model backend: its reply is the answer, about the latest attachment's face
+            if not self.attachments:
+                raise EmoreasonError("there is no face to correct; attach one first")
+            faces = self.attachments[-1].evidence
+            number = face or 1
+            if len(faces) > 1 and face is None or not 1 <= number <= len(faces):
+                raise EmoreasonError(f"the latest attachment has {len(faces)} faces; say which: /wrong {label} FACE")
+            evidence, answer = faces[number - 1], self.transcript[-1]["text"]
+            said = parse_output(answer, self.label_set).label  # type: ignore[arg-type]
+        if self.feedback is None:
+            self.feedback = open_feedback(default_feedback_dir(), self.label_set)
+        source = self.attachments[-1].name if self.attachments else ""
+        return record_correction(self.feedback, self.reviewer, evidence, answer, said, label, via, source)
 
     # -- answering -------------------------------------------------------------------------------------------
     def ask(self, question: str, **generation: Any) -> str:

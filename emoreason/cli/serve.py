@@ -39,6 +39,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    review: Annotated[
+        str | None,
+        typer.Option(
+            "--review",
+            help="A dataset folder (build-data --out, synth round_N/data) to review at /review; decisions are saved "
+            "beside it, in DIR/.review/, one log per reviewer (API key or client).",
+            show_default=False,
+        ),
+    ] = None,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -132,6 +141,10 @@ def serve(
     video_seconds: Annotated[float, _limit("Longest clip /v1/caption takes (s).", 1)] = _D.video_seconds,
     video_timeout_s: Annotated[float, _limit("A caption job running longer is stopped (s).", 1)] = _D.video_timeout_s,
     jobs_kept: Annotated[int, _limit("Finished caption jobs kept for fetching.", 1)] = _D.jobs_kept,
+    review_reviewers: Annotated[
+        int, _limit("Reviewers (keys or clients) the --review dataset may have.", 1)
+    ] = _D.review_reviewers,
+    review_cot_chars: Annotated[int, _limit("Characters of a CoT edited on /review.", 100)] = _D.review_cot_chars,
 ) -> None:
     """Serve the web UI (/) and the HTTP API: /v1/chat/completions and /v1/models (OpenAI-compatible), /v1/analyze,
     /v1/sessions, /v1/caption; docs at /docs. Loopback only unless --host says otherwise."""
@@ -153,6 +166,8 @@ def serve(
     )
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"emoreason serving the {backend} backend on http://{shown}:{port}/ (docs at /docs; Ctrl-C stops)")
+    if review:
+        typer.echo(f"reviewing {review} at http://{shown}:{port}/review (decisions saved in {review}/.review/)")
     if access.api_keys:
         typer.echo("API key required: send 'Authorization: Bearer KEY' (the page asks for it once)")
     run(
@@ -164,4 +179,5 @@ def serve(
         access=access,
         state_dir=state_dir or default_state_dir(),
         speech=speech,
+        review_dir=review,
     )

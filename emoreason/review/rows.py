@@ -176,3 +176,10 @@ def new_feedback_folder(folder: str | Path) -> Path:
 def media_missing(row: dict[str, Any]) -> list[str]:
     """The row's image paths that are gone (moved or deleted since the build)."""
     return [p for p in row.get("images") or [] if isinstance(p, str) and not Path(p).is_file()]
+
+
+def padded_box(box: Any, width: int, height: int) -> tuple[float, float, float, float]:
+    """A face box (x, y, w, h: ``schema.Face.box``, ``meta.chosen_box``) with a quarter margin, as PIL's crop box."""
+    x, y, w, h = (float(v) for v in box)
+    pad = 0.25 * max(w, h)
+    return max(0.0, x - pad), max(0.0, y - pad), min(float(width), x + w + pad), min(float(height), y + h + pad)

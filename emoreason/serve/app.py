@@ -11,6 +11,8 @@ Endpoints (JSON unless noted; the full reference is ``/docs``, offline):
   attaches a photo, ``POST /v1/sessions/{ID}/video`` (``{"job": JOB}``) a finished caption job's video,
   ``POST /v1/sessions/{ID}/ask`` (``{"question": ...}``) answers with the history, ``DELETE`` ends it. A session is
   the REPL's :class:`~emoreason.chat.session.ChatSession`, so chat behaves the same everywhere.
+- ``GET /review`` (the review page) and ``/v1/review/...`` with ``serve --review DIR``: reviewers accept, reject
+  and correct a dataset's rows (:mod:`emoreason.serve.review_routes`).
 - ``POST /v1/caption`` (multipart ``file``: a video) starts a caption job (202, ``{"id", "status", ...}``);
   ``GET /v1/caption/{ID}`` gives its stage, progress and, when done, the result in the ``caption`` JSON shape;
   ``GET .../subtitles.vtt`` its emotion subtitles; ``POST .../cancel`` stops it; ``DELETE`` forgets it.
@@ -45,7 +47,7 @@ from emoreason.serve.uploads import form_schema, read_form
 logger = logging.getLogger(__name__)
 
 FORM, JSON = "multipart/form-data", "application/json"
-_JSON_POSTS = re.compile(r"^/v1/(chat/completions|sessions/[^/]+/(ask|video))$")
+_JSON_POSTS = re.compile(r"^/v1/(chat/completions|sessions/[^/]+/(ask|video|feedback)|review/decisions)$")
 _FORM_POSTS = re.compile(r"^/v1/(analyze|caption|sessions/[^/]+/image)$")
 
 
@@ -179,24 +181,28 @@ def create_app(
     access: AccessPolicy | None = None,
     state_dir: str | Path | None = None,
     speech: dict[str, str | None] | None = None,
+    review_dir: str | Path | None = None,
 ) -> Any:
     """The FastAPI app serving ``reasoner`` (any backend from ``reasoning.base.build_reasoner``), wrapped in the
     access guard and the body cap. ``access`` defaults to loopback Host names and no key; ``state_dir`` (default:
     a temporary folder) keeps the caption jobs and the token key across restarts (:mod:`emoreason.serve.state`);
-    ``speech`` holds the caption jobs' ``whisper`` and ``language`` (``serve --whisper``).
+    ``speech`` holds the caption jobs' ``whisper`` and ``language`` (``serve --whisper``); ``review_dir`` is the
+    dataset the /review page goes through (``serve --review``).
     At shutdown (SIGTERM or SIGINT under uvicorn) the perception worker is stopped and the uploads removed."""
     fastapi = _import_fastapi()
     from fastapi.responses import HTMLResponse
     from fastapi.security import HTTPBearer
 
     from emoreason import __version__
-    from emoreason.serve import caption_routes, docs, json_body, openai_api, session_routes
+    from emoreason.serve import caption_routes, docs, json_body, openai_api, review_routes, session_routes
     from emoreason.serve.jobs import CaptionJobs
 
     limits = limits or ServeLimits()
     access = access or AccessPolicy()
     ctx = ServeContext(reasoner, label_set, face_model, limits, StateFolder(state_dir), speech=dict(speech or {}))
     ctx.jobs = CaptionJobs(ctx)
+    if review_dir is not None:
+        ctx.review = _review_store(review_dir, label_set, limits)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
@@ -234,6 +240,7 @@ def create_app(
     _add_analyze(app, ctx, deps)
     session_routes.add_routes(app, ctx, deps)
     caption_routes.add_routes(app, ctx, deps)
+    review_routes.add_routes(app, ctx, deps)
     docs.add_docs(app)
     app.add_middleware(
         BodyLimit,
@@ -247,6 +254,16 @@ def create_app(
         AccessGuard, policy=access, tokens=ClientTokens(ctx.state.secret()), open_requests=open_requests
     )
     return app
+
+
+def _review_store(folder: str | Path, label_set: str, limits: ServeLimits) -> Any:
+    """The store of ``--review DIR``: reviewers and decisions bounded (a client could mint tokens or repeat
+    decisions without end)."""
+    from emoreason.review.store import ReviewStore
+
+    store = ReviewStore(folder, label_set, limits.review_reviewers)
+    store.max_decisions = 10 * len(store.rows.entries) + 1000
+    return store
 
 
 def access_policy(
@@ -293,6 +310,7 @@ def serve(
     access: AccessPolicy | None = None,
     state_dir: str | Path | None = None,
     speech: dict[str, str | None] | None = None,
+    review_dir: str | Path | None = None,
 ) -> None:
     """Run the app with uvicorn until SIGINT or SIGTERM (both stop the workers and remove the uploads)."""
     _import_fastapi()
@@ -311,7 +329,7 @@ def serve(
     from emoreason.serve.server import uvicorn_config
 
     _say_missing_whisper(speech or {})
-    app = create_app(reasoner, label_set, face_model, limits, access, state_dir, speech)
+    app = create_app(reasoner, label_set, face_model, limits, access, state_dir, speech, review_dir)
     uvicorn.Server(uvicorn_config(app, host, port)).run()
 
 

@@ -28,6 +28,8 @@ class ServeContext:
     queue: WorkQueue = field(init=False)
     sessions: SessionStore = field(init=False)
     jobs: Any = None  # jobs.CaptionJobs, set by create_app
+    review: Any = None  # review.store.ReviewStore of --review DIR, set by create_app
+    _feedback: Any = None  # the chat corrections' store (feedback_store)
 
     def __post_init__(self) -> None:
         self.queue = WorkQueue(self.limits.queue, self.limits.timeout_s)
@@ -42,6 +44,15 @@ class ServeContext:
         """The id /v1/models lists: ``emoreason-rules``, or the backend's model name."""
         model = getattr(self.reasoner, "model_name", None) or getattr(self.reasoner, "model", None)
         return f"emoreason-{self.backend}" if not isinstance(model, str) else Path(model).name or model
+
+    def feedback_store(self) -> Any:
+        """The feedback folder of chat corrections (``state/feedback``), bounded like the review store."""
+        if self._feedback is None:
+            from emoreason.review.feedback import open_feedback
+
+            caps = {"max_reviewers": self.limits.review_reviewers, "max_decisions": 10_000}
+            self._feedback = open_feedback(self.state.path / "feedback", self.label_set, **caps)
+        return self._feedback
 
     def close(self) -> None:
         """At shutdown: stop the caption jobs and their worker process, the work queue, then the state folder."""

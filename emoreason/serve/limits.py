@@ -32,6 +32,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 OPEN_PATHS = (
     "/",
+    "/review",
     "/health",
     "/docs",
     "/redoc",
@@ -84,6 +85,8 @@ class ServeLimits:
     video_seconds: float = 180.0  # longest clip POST /v1/caption takes (read from the container header)
     video_timeout_s: float = 600.0  # a caption job running longer is stopped
     jobs_kept: int = 32  # finished caption jobs kept for GET (oldest forgotten first)
+    review_reviewers: int = 32  # reviewers (keys or client tokens) one --review dataset may have
+    review_cot_chars: int = 8000  # characters of an edited CoT
 
     @property
     def max_body_bytes(self) -> int:

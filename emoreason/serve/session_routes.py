@@ -1,5 +1,6 @@
 """The chat-session routes of ``emoreason serve``: ``POST /v1/sessions`` starts one, ``.../image`` and ``.../video``
-attach a photo or a finished caption job's video, ``.../ask`` answers, ``DELETE`` ends it. A session is the
+attach a photo or a finished caption job's video, ``.../ask`` answers, ``.../feedback`` records that the last
+answer was wrong and the right label (:mod:`emoreason.review.feedback`), ``DELETE`` ends it. A session is the
 REPL's :class:`~emoreason.chat.session.ChatSession` (held in :mod:`emoreason.serve.sessions`), so chat behaves the
 same everywhere.
 """
@@ -23,6 +24,12 @@ class AskRequest(BaseModel):
     question: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1)]
 
 
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=100)]
+    face: int | None = None
+
+
 class AttachVideoRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     job: StrictStr
@@ -34,6 +41,7 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
     from starlette.concurrency import run_in_threadpool
 
     from emoreason.chat.session import SessionFull
+    from emoreason.review.store import Full
 
     def run_chat(fn: Any, folder: Path | None = None, backend_error: int = 422) -> Any:
         def job() -> Any:
@@ -125,6 +133,20 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
                 return {"reply": reply, "turns": len(session.transcript), "faces": faces}
 
             return await ctx.queue.run(run_chat(work, backend_error=502), request=request)
+
+    @app.post("/v1/sessions/{sid}/feedback", tags=["sessions"], dependencies=deps)
+    def feedback(sid: str, body: FeedbackRequest, request: fastapi.Request) -> dict[str, Any]:
+        """The last answer was wrong: record the right ``label`` (and ``face`` when it was about several) as a
+        review decision by you, in the server's feedback folder (``emoreason review export`` makes DPO pairs)."""
+        with ctx.sessions.hold(sid, owner_of(request)) as session:
+            session.feedback, session.reviewer = ctx.feedback_store(), owner_of(request)
+            try:
+                decision = session.correct(body.label, body.face, via="api")
+            except Full as err:
+                raise ApiError(429, str(err), "review_full") from err
+            except EmoreasonError as err:
+                raise ApiError(422, str(err)) from err
+            return {"recorded": True, "row": decision["row"], "label": decision["label"]}
 
     @app.delete("/v1/sessions/{sid}", tags=["sessions"], dependencies=deps)
     def end_session(sid: str, request: fastapi.Request) -> dict[str, bool]:
