@@ -14,6 +14,8 @@ from emoreason.data_builders.support import CLEAR, SUPPORTED
 from emoreason.facs import au_name, coerce_aus, parse_au_key, present
 from emoreason.io import atomic_write_text
 
+TAGS = ["emotion", "facial-action-units", "chain-of-thought", "emoreason"]
+
 
 def _label_table(splits: dict[str, list[dict[str, Any]]]) -> list[str]:
     counts = {s: Counter(str(r["label"] if r["label"] else "/".join(r["labels"]) or "none") for r in rows)
@@ -129,12 +131,6 @@ def render_card(
     rows = [r for part in splits.values() for r in part]
     skipped = {**summary.skipped, **summary.excluded}
     lines = [
-        "---",
-        "configs:",
-        "- config_name: default",
-        "tags: [emotion, facial-action-units, chain-of-thought, emoreason]",
-        "---",
-        "",
         f"# {source.name}: emotion explanations built with emoreason",
         "",
         f"Built by `emoreason build-data {source.name}` from **{source.description}**.",
@@ -180,6 +176,9 @@ def render_card(
 
 def write_card(out: Path, source: Source, splits: dict[str, list[dict[str, Any]]], summary: Any,
                report: dict[str, Any], plot: str | None = None) -> Path:  # fmt: skip
-    """Write ``out/README.md`` atomically."""
+    """Write ``out/README.md`` atomically (after the dataset is saved: its header declares the saved features)."""
+    from emoreason.data_builders.work import card_header
+
     path = Path(out) / "README.md"
-    return atomic_write_text(path, render_card(source, splits, summary, report, plot))
+    header = card_header(Path(out), TAGS)
+    return atomic_write_text(path, header + "\n" + render_card(source, splits, summary, report, plot))

@@ -2,6 +2,11 @@
 
 Each work file is an append-only :class:`emoreason.io.JsonlLog`, so a build that is stopped resumes: rows per split
 (``rows-<split>.jsonl``), teacher rejections (``rejected.jsonl``) and skipped items (``skipped.jsonl``).
+
+The one writer of row datasets (build-data here, ``emoreason review export`` for its outputs): :func:`rows_dataset`
+gives a column that is empty in every row the type the source dataset had, and :func:`card_header` is the card's
+YAML header, naming each split's Arrow files and declaring the features and split sizes as they were saved, so
+``datasets.load_dataset(folder)`` reads exactly what ``datasets.load_from_disk(folder)`` reads.
 """
 
 from __future__ import annotations
@@ -9,6 +14,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,20 +81,87 @@ class WorkFiles:
         self.log("skipped.jsonl").append(record, sync=False)
 
 
+@contextmanager
+def quiet_progress() -> Iterator[None]:
+    """``datasets``' progress bars off for a save (and back on after, if they were on)."""
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    quiet = are_progress_bars_disabled()
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not quiet:
+            enable_progress_bars()
+
+
+def _fill_nulls(feature: Any, like: Any) -> Any:
+    """``feature`` with every null-typed part (a column or struct field no row filled) typed as in ``like``."""
+    from datasets import List, Value
+
+    if like is None:
+        return feature
+    if isinstance(feature, Value) and feature.dtype == "null":
+        return like
+    if isinstance(feature, dict) and isinstance(like, dict):
+        return type(feature)({k: _fill_nulls(v, like.get(k)) for k, v in feature.items()})
+    if isinstance(feature, List) and isinstance(like, List):
+        return List(_fill_nulls(feature.feature, like.feature), length=feature.length)
+    return feature
+
+
+def rows_dataset(rows: list[dict[str, Any]], like: Any = None) -> Any:
+    """Rows as one ``datasets.Dataset`` (columns inferred from every row); with ``like`` (the features of the dataset
+    the rows came from) a column or AU that is empty in all of ``rows`` keeps the type it has there, not ``null``."""
+    from datasets import Dataset, Features
+
+    data = Dataset.from_list(rows)
+    if like is not None:
+        typed = Features(_fill_nulls(data.features, like))
+        if typed != data.features:
+            data = data.cast(typed)
+    return data
+
+
+def card_header(folder: Path, tags: list[str]) -> str:
+    """The YAML header of the card of the DatasetDict saved in ``folder`` (see the module docstring).
+
+    ``load_dataset`` keys its cache by the folder's name and this header: declaring the features and sizes keeps an
+    earlier dataset of the same name (another build's or export's ``reviewed``) from being returned in its place.
+    """
+    import yaml
+    from datasets import load_from_disk
+
+    header: dict[str, Any] = {}
+    if (folder / "dataset_dict.json").is_file():
+        data = load_from_disk(str(folder))
+        splits = list(data)
+        header["configs"] = [{"config_name": "default", "data_files": [
+            {"split": s, "path": f"{s}/data-*.arrow"} for s in splits]}]  # fmt: skip
+        info = data[splits[0]].info.copy()
+        info.config_name = "default"
+        info.splits = None
+        yaml_info = info._to_yaml_dict()
+        yaml_info["splits"] = [{"name": s, "num_bytes": int(data[s].data.nbytes), "num_examples": data[s].num_rows}
+                               for s in splits]  # fmt: skip
+        yaml_info["dataset_size"] = sum(x["num_bytes"] for x in yaml_info["splits"])
+        header["dataset_info"] = yaml_info
+    header["tags"] = tags
+    return "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=1000) + "---\n"
+
+
 def save_dataset(out: Path, splits: dict[str, list[dict[str, Any]]]) -> None:
     """Save the DatasetDict into ``out`` via a temporary folder of its own in ``out/.work`` (so a crash never leaves
     half a dataset, and two saves never share one), then move its entries into ``out``."""
-    from datasets import Dataset, DatasetDict
-    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from datasets import DatasetDict
 
     work = out / ".work"
     work.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(work / "dataset.tmp", ignore_errors=True)  # the fixed name older versions used
     tmp = Path(tempfile.mkdtemp(dir=work, prefix="dataset-", suffix=".tmp"))
-    quiet = are_progress_bars_disabled()
-    disable_progress_bars()
     try:
-        DatasetDict({name: Dataset.from_list(rows) for name, rows in splits.items()}).save_to_disk(str(tmp))
+        with quiet_progress():
+            DatasetDict({name: rows_dataset(rows) for name, rows in splits.items()}).save_to_disk(str(tmp))
         for entry in tmp.iterdir():
             target = out / entry.name
             if target.is_dir():
@@ -96,6 +170,4 @@ def save_dataset(out: Path, splits: dict[str, list[dict[str, Any]]]) -> None:
                 target.unlink()
             os.replace(entry, target)
     finally:
-        if not quiet:
-            enable_progress_bars()
         shutil.rmtree(tmp, ignore_errors=True)

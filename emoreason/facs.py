@@ -352,6 +352,8 @@ def _merged_for_text(aus: dict[str, float], threshold: float) -> list[tuple[str,
     """Keep sided keys only when the sides differ enough to matter; otherwise report the bilateral AU."""
     by_number: dict[int, dict[str | None, float]] = {}
     for key, value in aus.items():
+        if value is None:  # an AU a dataset row's struct has for other rows
+            continue
         number, side = parse_au_key(key)
         by_number.setdefault(number, {})[side] = float(value)
     out: list[tuple[str, float]] = []

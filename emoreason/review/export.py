@@ -9,8 +9,10 @@ of both outputs, counted on the card). So a row is counted once however often an
 - ``<out>/pairs``: one preference pair per corrected row in TRL's format (``prompt`` from the one prompt source,
   ``chosen`` the corrected CoT, ``rejected`` the row's own, ``images`` embedded), for ``train dpo``.
 
-Both are saved ``DatasetDict`` folders (``datasets.load_from_disk``) whose card names their data files, so
-``datasets.load_dataset(folder)`` reads them too. Rows whose media are gone are left out and listed; their decisions
+Both are saved ``DatasetDict`` folders (``datasets.load_from_disk``) written by the one row writer
+(``data_builders.work``): the reviewed rows keep the source dataset's column types, and the card names the data files
+and declares the features and split sizes, so ``datasets.load_dataset(folder)`` reads them too, and a new export is
+not answered from the cache of an older one. Rows whose media are gone are left out and listed; their decisions
 stay in the logs, and exporting again once the media are back includes them.
 """
 
@@ -144,36 +146,32 @@ def _pair(result: Outcome, row: dict[str, Any], label_set: str) -> dict[str, Any
     }
 
 
-def _save(folder: Path, splits: dict[str, list[dict[str, Any]]], card: str, features: Any = None) -> None:
-    from datasets import Dataset, DatasetDict
-    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+def _save(folder: Path, splits: dict[str, Any], card: str) -> None:
+    from datasets import DatasetDict
 
-    quiet = are_progress_bars_disabled()
-    disable_progress_bars()
-    try:
-        with atomic_dir(folder) as tmp:
-            data = {s: Dataset.from_list(rows, features=features) for s, rows in splits.items() if rows}
-            DatasetDict(data).save_to_disk(str(tmp))
-            (tmp / "README.md").write_text(_front_matter(list(data)) + card, encoding="utf-8")
-    finally:
-        if not quiet:
-            enable_progress_bars()
+    from emoreason.data_builders.card import TAGS
+    from emoreason.data_builders.work import card_header
+
+    with atomic_dir(folder) as tmp:
+        DatasetDict(splits).save_to_disk(str(tmp))
+        (tmp / "README.md").write_text(card_header(tmp, TAGS + ["review"]) + "\n" + card, encoding="utf-8")
 
 
-def _front_matter(splits: list[str]) -> str:
-    """The card's YAML header naming each split's Arrow files, so ``datasets.load_dataset(folder)`` reads them."""
-    lines = ["---", "configs:", "- config_name: default", "  data_files:"]
-    for split in splits:
-        lines += [f"  - split: {split}", f"    path: {split}/data-*.arrow"]
-    return "\n".join(lines + ["tags: [emotion, facial-action-units, chain-of-thought, emoreason, review]", "---", ""])
+def _reviewed_splits(reviewed: dict[str, list[dict[str, Any]]], source: Any) -> dict[str, Any]:
+    """The reviewed rows per split, typed like the source dataset's split (``like``), so a field no reviewed row
+    filled keeps its type (see ``data_builders.work.rows_dataset``)."""
+    from emoreason.data_builders.work import rows_dataset
+
+    return {s: rows_dataset(rows, source.get(s)) for s, rows in reviewed.items() if rows}
 
 
-def _pair_features(pairs: list[dict[str, Any]]) -> Any:
+def _pair_splits(pairs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     from datasets import Dataset, Image, List
 
-    features = Dataset.from_list([{k: v for k, v in p.items() if k != "images"} for p in pairs[:1]]).features
+    all_pairs = [p for rows in pairs.values() for p in rows]
+    features = Dataset.from_list([{k: v for k, v in p.items() if k != "images"} for p in all_pairs]).features
     features["images"] = List(Image())
-    return features
+    return {s: Dataset.from_list(rows, features=features) for s, rows in pairs.items() if rows}
 
 
 def _by_row(decisions: dict[str, dict[str, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
@@ -198,6 +196,7 @@ def review_summary(folder: str | Path, out: str | Path = "") -> ExportSummary:
 
 def export_review(folder: str | Path, out: str | Path, label_set: str = "compound") -> ExportSummary:
     """Write ``out/reviewed``, ``out/pairs`` and ``out/review.json`` from the review of ``folder``."""
+    from emoreason.data_builders.work import quiet_progress
     from emoreason.review.card import render_card
 
     store = ReviewStore(folder, label_set)
@@ -240,10 +239,11 @@ def export_review(folder: str | Path, out: str | Path, label_set: str = "compoun
     )
     out.mkdir(parents=True, exist_ok=True)
     card = render_card(store.folder, summary)
-    all_pairs = [p for rows in pairs.values() for p in rows]
-    for name, splits, features in (("reviewed", reviewed, None), ("pairs", pairs, None)):
+    for name, splits in (("reviewed", reviewed), ("pairs", pairs)):
         if any(splits.values()):
-            _save(out / name, splits, card, _pair_features(all_pairs) if name == "pairs" else features)
+            with quiet_progress():
+                data = _reviewed_splits(reviewed, store.rows.features()) if name == "reviewed" else _pair_splits(pairs)
+                _save(out / name, data, card)
         else:  # nothing of this kind now: an older export's folder would be stale
             shutil.rmtree(out / name, ignore_errors=True)
     atomic_write_json(out / "review.json", json.loads(json.dumps(summary.__dict__, default=str)))

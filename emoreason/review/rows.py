@@ -150,6 +150,10 @@ class RowSource:
         split, position = self._where[rid]
         return dict(self._tables[split][position])
 
+    def features(self) -> dict[str, Any]:
+        """Each split's ``datasets.Features`` (none for a feedback folder, whose rows are JSON)."""
+        return {split: table.features for split, table in self._tables.items()}
+
     @property
     def splits(self) -> list[str]:
         return list(dict.fromkeys(e.split for e in self.entries))

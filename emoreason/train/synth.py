@@ -176,8 +176,11 @@ def _round_stats(config: SynthConfig, work: Path, round_index: int) -> tuple[dic
 
 
 def _write_dataset(rows: Any, kept: dict[str, list[str]], round_index: int, out: Path) -> Path:
-    """Kept candidates as build-data rows (``cot`` = the candidate), saved atomically with save_to_disk."""
-    from datasets import Dataset, DatasetDict
+    """Kept candidates as build-data rows (``cot`` = the candidate), saved atomically by the one row writer."""
+    from datasets import DatasetDict
+
+    from emoreason.data_builders.card import TAGS
+    from emoreason.data_builders.work import card_header, quiet_progress, rows_dataset
 
     new_rows = []
     for row in rows:
@@ -190,8 +193,10 @@ def _write_dataset(rows: Any, kept: dict[str, list[str]], round_index: int, out:
             f"round {round_index}: no candidate passed the reward thresholds; lower --reward_thresholds, "
             "raise --num_candidates, or start from a better adapter"
         )
-    with atomic_dir(out) as tmp:
-        DatasetDict({"train": Dataset.from_list(new_rows)}).save_to_disk(str(tmp))
+    with atomic_dir(out) as tmp, quiet_progress():
+        DatasetDict({"train": rows_dataset(new_rows, getattr(rows, "features", None))}).save_to_disk(str(tmp))
+        (tmp / "README.md").write_text(card_header(tmp, [*TAGS, "synth"]) + f"\n# Synthesis round {round_index}\n\n"
+                                       "Rows whose CoT candidates passed the reward thresholds (emoreason synth).\n")
     return out
 
 

@@ -35,7 +35,7 @@ def test_wrong_records_a_correction_the_export_pairs(face_photo: Path, tmp_path:
     assert decision["action"] == "correct" and decision["label"] == right and decision["via"] == "chat"
     summary = export_review(tmp_path / "feedback", tmp_path / "out")
     assert summary.counts["corrected"] == 1 and summary.pairs == 1
-    pair = load_dataset(str(tmp_path / "out" / "pairs"))["feedback"][0]
+    pair = load_dataset(str(tmp_path / "out" / "pairs"), cache_dir=str(tmp_path / "hf"))["feedback"][0]
     assert pair["rejected_label"] == first and pair["label"] == right
     assert f"<answer>{right}</answer>" in pair["chosen"][0]["content"][0]["text"]
     assert pair["images"]  # the face, cut from the photo

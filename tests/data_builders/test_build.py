@@ -23,7 +23,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_rafdb_end_to_end_through_the_cli(tmp_path: Path) -> None:
-    from datasets import load_from_disk
+    from datasets import load_dataset, load_from_disk
 
     from emoreason.train.data import grpo_view, sft_view
 
@@ -35,6 +35,8 @@ def test_rafdb_end_to_end_through_the_cli(tmp_path: Path) -> None:
     assert "evidence: 0 supported, 0 weak, 0 contradicts, 5 unchecked (of 5 kept)" in done.stdout
     data = load_from_disk(str(out))
     assert set(data) == {"train", "test"}
+    loaded = load_dataset(str(out), cache_dir=str(tmp_path / "hf"))  # the card names the files and the features
+    assert {s: loaded[s]["id"] for s in loaded} == {s: data[s]["id"] for s in data}
     for split in data.values():
         for row in split:
             parsed = parse_output(row["cot"], "basic")
