@@ -451,6 +451,9 @@ def train_face_model(config: FaceModelConfig, progress: Callable[[str], None] | 
         x_rep, y_rep = corpus.splits[report]
         card["report"] = scores(y_rep, (predict_logits(final, x_rep, cpu) + offsets).argmax(axis=1))
         card["report"]["note"] = "evaluated once, after every choice was made on the selection split"
+    int8 = calibrate_int8(final, x_train, config.seed)
+    if int8 is not None:
+        card["int8"] = int8
     weights_file = out / "expression.safetensors"
     _save(final, offsets, weights_file)
     atomic_write_json(card_path(weights_file), card)
@@ -462,6 +465,22 @@ def train_face_model(config: FaceModelConfig, progress: Callable[[str], None] | 
         f"{select} WAR {card['select']['with_offsets']['war']:.4f} UAR {card['select']['with_offsets']['uar']:.4f}"
         + (f"; {report} WAR {card['report']['war']:.4f} UAR {card['report']['uar']:.4f}" if report else ""))
     return weights_file
+
+
+INT8_CALIBRATION_CROPS = 2000
+
+
+def calibrate_int8(network: Any, x_train: np.ndarray, seed: int) -> dict[str, Any] | None:
+    """The card's ``int8`` block (``perception.expression.int8_calibration``) on ``INT8_CALIBRATION_CROPS``
+    training crops drawn with ``seed``: the activation ranges inference quantizes with. None where torch cannot."""
+    from emoreason.perception.expression import fold_batch_norm, int8_calibration
+
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(x_train), min(INT8_CALIBRATION_CROPS, len(x_train)), replace=False))
+    block = int8_calibration(fold_batch_norm(network.eval()), x_train[pick])
+    if block is None:
+        return None
+    return block | {"split": "train", "seed": int(seed), "engine_note": "MinMax observers, per-channel int8 weights"}
 
 
 def _save(network: Any, offsets: np.ndarray, path: Path) -> None:

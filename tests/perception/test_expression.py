@@ -122,13 +122,15 @@ def test_serve_refuses_a_bad_expression_model_before_starting(tmp_path: Path) ->
     assert result.exit_code == 2 and str(bad) in result.output and "Traceback" not in result.output
 
 
-def test_the_inference_network_folds_batch_norm_and_flips_in_one_pass() -> None:
+def test_the_inference_network_folds_batch_norm_and_flips_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     """The loaded network (batch norm folded into the convs, one 2N pass for the mirror) gives the logits of the
     trained network read the plain way, image and mirror separately."""
     import torch
     from safetensors.torch import load_file
 
+    monkeypatch.setenv(expression.ENV_INT8, "0")
     model = expression.load_expression_model()
+    assert model.precision == "float32"
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.network)
     plain = expression.build_network()
     plain.load_state_dict({k: v for k, v in load_file(str(model.path)).items() if k != "bias_offsets"})
@@ -141,6 +143,28 @@ def test_the_inference_network_folds_batch_norm_and_flips_in_one_pass() -> None:
         expected = ((plain(x) + plain(torch.flip(x, dims=[3]))) / 2).numpy()
     assert np.allclose(model.logits(crops), expected, atol=1e-4)
     assert torch.get_num_threads() >= 1  # the one-thread section restores the setting
+
+
+def test_the_shipped_model_runs_in_int8_from_its_card_and_reads_as_float32_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where torch has a quantized CPU engine the card's int8 ranges give an int8 network whose probabilities stay
+    within a few points of the float32 network's; ranges that do not fit the network fall back to float32."""
+    import torch
+
+    if not torch.backends.quantized.supported_engines or expression._int8_setup() is None:
+        pytest.skip("this torch has no quantized CPU engine")
+    int8 = expression.load_expression_model()
+    assert int8.precision == "int8" and set(int8.card["int8"]["activation_ranges"])
+    monkeypatch.setenv(expression.ENV_INT8, "0")
+    full = expression.load_expression_model()
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, size=(4, 48, 48), dtype=np.uint8)
+    crops[0] = np.asarray(Image.open(DATA / "astronaut_face_48.png").convert("L"))
+    a, b = int8.probabilities(crops), full.probabilities(crops)
+    assert np.abs(a - b).max() < 0.05 and a[0].argmax() == b[0].argmax()
+    broken = {"activation_ranges": {"activation_post_process_0": [0.0, 1.0]}}
+    assert expression.int8_network(full.network, broken) is None
 
 
 def test_analyze_reads_the_same_with_the_first_pass_read_ahead(face_photo: Path) -> None:

@@ -57,6 +57,7 @@ def test_training_runs_end_to_end_and_the_card_counts_what_was_skipped(corpus: P
     assert set(card["pipeline"]) == {"public_test", "private_test"}
     assert set(card["pipeline"]["private_test"]["fused"]) >= {"war", "uar", "recall", "confusion", "no_reading"}
     assert card["terms"] and "Not for decisions" in card["out_of_scope"]
+    assert card["int8"]["split"] == "train" and card["int8"]["crops"] == 28  # ranges from the training crops
     model = load_expression_model(weights)
     probs = model.read([np.zeros((48, 48), np.uint8) + 128])[0]
     assert set(probs) == set(EXPRESSION_LABELS) and abs(sum(probs.values()) - 1.0) < 1e-3
