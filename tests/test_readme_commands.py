@@ -63,12 +63,12 @@ def test_the_first_analyze_block_runs_as_written(workdir: Path) -> None:
 
 
 def _help_flags(words: list[str]) -> set[str]:
-    """The flags one command takes, from its own help (train sft/grpo and synth: TRL's parser's list)."""
+    """The flags one command takes, from its own help (train sft/grpo/dpo and synth: TRL's parser's list)."""
     from typer.testing import CliRunner
 
     from emoreason.cli import app
 
-    if words[:1] == ["synth"] or words[:2] in (["train", "sft"], ["train", "grpo"]):
+    if words[:1] == ["synth"] or words[:2] in (["train", "sft"], ["train", "grpo"], ["train", "dpo"]):
         from emoreason.train.config import STAGES, _Parser
         from emoreason.train.synth import SynthConfig
 
@@ -81,7 +81,7 @@ def _help_flags(words: list[str]) -> set[str]:
 
 def test_every_flag_in_the_readme_exists() -> None:
     """A renamed or removed option shows here, for every `emoreason ...` line of every bash block."""
-    groups = {"train", "data"}
+    groups = {"train", "data", "review"}
     wrong = []
     for block in BLOCKS:
         for command in _commands(block):
