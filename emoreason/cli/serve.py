@@ -145,6 +145,19 @@ def serve(
         int, _limit("Reviewers (keys or clients) the --review dataset may have.", 1)
     ] = _D.review_reviewers,
     review_cot_chars: Annotated[int, _limit("Characters of a CoT edited on /review.", 100)] = _D.review_cot_chars,
+    live_connections: Annotated[int, _limit("Live-page connections (camera WebSockets) at once.", 0)] = (
+        _D.live_connections
+    ),
+    live_per_client: Annotated[int, _limit("Live connections one key or client holds at once.", 1)] = (
+        _D.live_per_client
+    ),
+    live_frame_kb: Annotated[float, _limit("Largest live frame (KB); a bigger one closes the connection.", 1)] = (
+        _D.live_frame_kb
+    ),
+    live_idle_s: Annotated[float, _limit("A live connection that sends no frame this long is closed (s).", 1)] = (
+        _D.live_idle_s
+    ),
+    live_seconds: Annotated[float, _limit("Longest live session (s); then it stops as on Stop.", 1)] = _D.live_seconds,
 ) -> None:
     """Serve the web UI (/) and the HTTP API: /v1/chat/completions and /v1/models (OpenAI-compatible), /v1/analyze,
     /v1/sessions, /v1/caption; docs at /docs. Loopback only unless --host says otherwise."""

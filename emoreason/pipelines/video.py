@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 from emoreason.errors import EmoreasonError
 from emoreason.perception import media
 from emoreason.perception.speech import utterances_text, words_in
+from emoreason.perception.tracks import AUSeries
 from emoreason.pipelines import timeline
 from emoreason.pipelines.video_faces import faces_pass
 from emoreason.pipelines.video_options import VideoOptions
@@ -93,63 +95,100 @@ def perceive_video(
     covered: set[int] = set()  # segments with at least one face frame
     for tid in sorted(series):
         s = series[tid]
-        baseline = s.baseline()
-        out.tracks.append(
-            {"track": tid, "frames": len(s.times), "start": s.times[0], "end": s.times[-1], "baseline": baseline}
-        )
-        step = 1.0 / options.fps if options.fps else 0.25
-        run_of = [0] * len(s.times)  # frame -> index of its run over the whole track
-        track_runs = label_runs(s.labels or [""] * len(s.times))
-        for r, (_, first, last) in enumerate(track_runs):
-            run_of[first : last + 1] = [r] * (last - first + 1)
-        for si, (start, end) in enumerate(segments):
-            idx = s.frames_between(start, end)
-            if not idx:
-                continue
-            covered.add(si)
-            runs = []  # (label, first, last) positions in idx, one per track run the window overlaps
-            for pos, i in enumerate(idx):
-                if runs and run_of[i] == runs[-1][3]:
-                    runs[-1][2] = pos
-                else:
-                    runs.append([track_runs[run_of[i]][0], pos, pos, run_of[i]])
-            for k, (label, first, last, _) in enumerate(runs):
-                part = idx[first : last + 1]
-                # a part starts at its first frame (the window's start for the first part when the face is there
-                # from the start) and ends where the next part starts, or after its last frame: the face left
-                t0 = start if k == 0 and s.times[part[0]] - start <= step + 1e-6 else s.times[part[0]]
-                t1 = s.times[idx[runs[k + 1][1]]] if k + 1 < len(runs) else min(end, s.times[part[-1]] + step)
-                ev_id = f"{out.id}#t{tid}s{si}" + (f"p{k}" if len(runs) > 1 else "")
-                crop = peaks.get((tid, si, label))
-                if crop is None:  # the run's (smoothed) label is no frame's own here: the window's best frame
-                    crop = max((v for k, v in peaks.items() if k[:2] == (tid, si)), default=None, key=lambda v: v[0])
-                ev = _segment_evidence(s, part, baseline, ev_id, (t0, t1), crop, options, speech_for)
-                if crop is not None:
-                    out.crops[ev.id] = crop[2]
-                out.evidence.append(ev)
+        out.tracks.append(track_record(s))
+        evidence, crops = track_evidence(out.id, s, segments, range(len(segments)), peaks, options, speech_for)
+        covered |= {si for si, span in enumerate(segments) if s.frames_between(*span)}
+        out.evidence += evidence
+        out.crops.update(crops)
     # Segments where no face is visible (none in the whole video, or the speaker is off screen for a while) keep
     # their words: speech-only Evidence, so the transcript is never dropped.
-    for si, (start, end) in enumerate(segments):
+    for si, span in enumerate(segments):
         if si not in covered:
-            transcript, prosody_text = speech_for(start, end)
-            if transcript or prosody_text:
-                out.evidence.append(
-                    Evidence(
-                        id=f"{out.id}#s{si}",
-                        transcript=transcript,
-                        prosody=prosody_text,
-                        au_text="No face visible.",
-                        start=round(start, 3),
-                        end=round(end, 3),
-                        label_set=options.label_set,
-                        meta={"face": False},
-                    )
-                )
+            ev = speech_evidence(out.id, si, span, options, speech_for)
+            if ev is not None:
+                out.evidence.append(ev)
     if not out.utterances:  # the chat says why there are no words, not a list of possible causes
         reason = no_words_reason(path, info, options)
         for ev in out.evidence:
             ev.meta["no_words"] = reason
     return out
+
+
+def track_record(s: AUSeries) -> dict[str, Any]:
+    """A track's entry in ``VideoPerception.tracks`` (and the result's ``tracks``): frames, span, resting face."""
+    return {
+        "track": s.track, "frames": len(s.times), "start": s.times[0], "end": s.times[-1], "baseline": s.baseline()
+    }
+
+
+def track_evidence(
+    video_id: str,
+    s: AUSeries,
+    segments: list[tuple[float, float]],
+    windows: Iterable[int],
+    peaks: dict[tuple[int, int, str], tuple[float, float, bytes]],
+    options: VideoOptions,
+    speech_for: Callable[[float, float], tuple[str, str]],
+) -> tuple[list[Evidence], dict[str, bytes]]:
+    """The Evidence of one face track in the given ``windows`` (indices into ``segments``), a window split where
+    the track's smoothed label changes, and the peak crop of each part (JPEG bytes by Evidence id). The file pass
+    calls it once per track over all windows; the live pass once per window as it closes, on the track so far."""
+    tid = s.track
+    baseline = s.baseline()
+    step = 1.0 / options.fps if options.fps else 0.25
+    run_of = [0] * len(s.times)  # frame -> index of its run over the whole track
+    track_runs = label_runs(s.labels or [""] * len(s.times))
+    for r, (_, first, last) in enumerate(track_runs):
+        run_of[first : last + 1] = [r] * (last - first + 1)
+    evidence: list[Evidence] = []
+    crops: dict[str, bytes] = {}
+    for si in windows:
+        start, end = segments[si]
+        idx = s.frames_between(start, end)
+        if not idx:
+            continue
+        runs = []  # (label, first, last) positions in idx, one per track run the window overlaps
+        for pos, i in enumerate(idx):
+            if runs and run_of[i] == runs[-1][3]:
+                runs[-1][2] = pos
+            else:
+                runs.append([track_runs[run_of[i]][0], pos, pos, run_of[i]])
+        for k, (label, first, last, _) in enumerate(runs):
+            part = idx[first : last + 1]
+            # a part starts at its first frame (the window's start for the first part when the face is there
+            # from the start) and ends where the next part starts, or after its last frame: the face left
+            t0 = start if k == 0 and s.times[part[0]] - start <= step + 1e-6 else s.times[part[0]]
+            t1 = s.times[idx[runs[k + 1][1]]] if k + 1 < len(runs) else min(end, s.times[part[-1]] + step)
+            ev_id = f"{video_id}#t{tid}s{si}" + (f"p{k}" if len(runs) > 1 else "")
+            crop = peaks.get((tid, si, label))
+            if crop is None:  # the run's (smoothed) label is no frame's own here: the window's best frame
+                crop = max((v for k, v in peaks.items() if k[:2] == (tid, si)), default=None, key=lambda v: v[0])
+            ev = _segment_evidence(s, part, baseline, ev_id, (t0, t1), crop, options, speech_for)
+            if crop is not None:
+                crops[ev.id] = crop[2]
+            evidence.append(ev)
+    return evidence, crops
+
+
+def speech_evidence(
+    video_id: str, si: int, span: tuple[float, float], options: VideoOptions,
+    speech_for: Callable[[float, float], tuple[str, str]],
+) -> Evidence | None:
+    """A window with no face in it, as speech-only Evidence (None when nothing was heard in it either)."""
+    start, end = span
+    transcript, prosody_text = speech_for(start, end)
+    if not (transcript or prosody_text):
+        return None
+    return Evidence(
+        id=f"{video_id}#s{si}",
+        transcript=transcript,
+        prosody=prosody_text,
+        au_text="No face visible.",
+        start=round(start, 3),
+        end=round(end, 3),
+        label_set=options.label_set,
+        meta={"face": False},
+    )
 
 
 def attach_crops(evidence: list[Evidence], crops: dict[str, bytes]) -> list[Evidence]:
@@ -165,30 +204,44 @@ def attach_crops(evidence: list[Evidence], crops: dict[str, bytes]) -> list[Evid
 # ------------------------------------------------------------------------------------------------ reasoning
 def reason_video(perc: VideoPerception, reasoner: Reasoner, batch_size: int = 16) -> MediaResult:
     """Run the reasoner over the Evidence in batches and build the video-level result."""
-    from emoreason.reasoning.base import reason_each
-
     segments: list[SegmentResult] = []
     for i in range(0, len(perc.evidence), batch_size):
-        batch = attach_crops(perc.evidence[i : i + batch_size], perc.crops)
-        answers = reason_each(reasoner, batch, batch_size)
-        failed = next((a for a in answers if isinstance(a, Exception)), None)
-        if failed is not None:  # a window the backend fails on even alone fails the video (recorded per video)
-            raise failed
-        for ev, ans in zip(batch, answers, strict=True):
-            segments.append(
-                SegmentResult(
-                    start=ev.start or 0.0,
-                    end=ev.end or 0.0,
-                    track=ev.track,
-                    aus=ev.aus,
-                    uncertain_aus=list(ev.uncertain_aus),
-                    transcript=ev.transcript,
-                    prosody=ev.prosody,
-                    label=ans.label,
-                    raw=ans.raw,
-                )
+        segments += reason_segments(perc.evidence[i : i + batch_size], perc.crops, reasoner, batch_size)
+    return media_result(perc, segments)
+
+
+def reason_segments(
+    evidence: list[Evidence], crops: dict[str, bytes], reasoner: Reasoner, batch_size: int = 16
+) -> list[SegmentResult]:
+    """One batch of Evidence -> its segments (crops decoded for the batch only, dropped after)."""
+    from emoreason.reasoning.base import reason_each
+
+    batch = attach_crops(evidence, crops)
+    answers = reason_each(reasoner, batch, batch_size)
+    failed = next((a for a in answers if isinstance(a, Exception)), None)
+    if failed is not None:  # a window the backend fails on even alone fails the video (recorded per video)
+        raise failed
+    segments = []
+    for ev, ans in zip(batch, answers, strict=True):
+        segments.append(
+            SegmentResult(
+                start=ev.start or 0.0,
+                end=ev.end or 0.0,
+                track=ev.track,
+                aus=ev.aus,
+                uncertain_aus=list(ev.uncertain_aus),
+                transcript=ev.transcript,
+                prosody=ev.prosody,
+                label=ans.label,
+                raw=ans.raw,
             )
-            ev.images = []
+        )
+        ev.images = []
+    return segments
+
+
+def media_result(perc: VideoPerception, segments: list[SegmentResult]) -> MediaResult:
+    """The video-level result from its perception and reasoned segments: tracks with their timelines, caption."""
     track_ids = [t["track"] for t in perc.tracks]
     tracks = [
         {**t, "dominant": timeline.dominant(segments, t["track"]), "timeline": timeline.timeline(segments, t["track"])}

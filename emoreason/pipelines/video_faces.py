@@ -21,10 +21,12 @@ Sampling (``VideoOptions.sampling``):
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from emoreason.errors import EmoreasonError
 from emoreason.perception import media
@@ -92,13 +94,21 @@ def _jpeg(image: Any) -> bytes:
 
 
 def faces_pass(
-    path: Path, options: VideoOptions, segments: list[tuple[float, float]], notes: list[str]
+    path: Path | None,
+    options: VideoOptions,
+    segments: list[tuple[float, float]],
+    notes: list[str],
+    frames: Iterator[media.Frame] | None = None,
+    on_frame: Callable[[media.Frame, list[Any], dict[int, AUSeries], dict], None] | None = None,
 ) -> tuple[dict[int, AUSeries], dict[tuple[int, int, str], tuple[float, float, bytes]]]:
     """One streaming pass over sampled frames: tracks, AU series with a rule label per frame, and the peak crop
     per (track, segment, frame label), so a window that changes expression has a crop for each part.
 
     The best frame of each open key is held by reference and cropped once, when its segment closes, so only a
-    handful of frames are ever alive.
+    handful of frames are ever alive. ``frames`` (a live source, :mod:`emoreason.pipelines.live`) replaces decoding
+    ``path``: it is read as it comes, without read-ahead (the source keeps only its newest frame), and ``segments``
+    may grow while it runs. ``on_frame(frame, faces, series, peaks)`` is called after each frame is read; the
+    windows that ended by then have their peak crops in ``peaks``.
     """
     from emoreason.perception import expression, faces
     from emoreason.perception.faces import detect
@@ -217,11 +227,18 @@ def faces_pass(
     # three stages, each in its own thread: decoding, the landmarker, and the reading (tracks, AUs, labels, crops).
     # PyAV and MediaPipe work without the GIL, so the stages overlap on two cores; the landmarker is called from
     # one thread only, in frame order, and both helper threads have stopped before it is closed.
-    frames = media.iter_frames(path, options.fps, max_side=options.max_side, report=report)
     try:
-        with closing(read_ahead(frames)) as decoded, closing(read_ahead(detected(decoded), 2)) as stream:
-            for frame, found, copied in stream:
+        if frames is None:
+            frames = media.iter_frames(path, options.fps, max_side=options.max_side, report=report)
+            with closing(read_ahead(frames)) as decoded, closing(read_ahead(detected(decoded), 2)) as stream:
+                for frame, found, copied in stream:
+                    read_frame(frame, found, copied)
+        else:  # a live source: the landmarker's first run (a second or more) before the stream's first frame
+            landmarks(media.Frame(np.zeros((64, 64, 3), np.uint8), -1.0, -1, -1))
+            for frame, found, copied in detected(frames):
                 read_frame(frame, found, copied)
+                if on_frame is not None:
+                    on_frame(frame, found, series, peaks)
         close(float("inf"))
     finally:
         if landmarker is not None:

@@ -72,12 +72,22 @@ def frame_label(
 ) -> str:
     """One frame's label, what splits a window where the expression changes: the rule engine's label for its AUs,
     fused with the face model's probabilities when it ran (``reasoning.fusion``)."""
+    return frame_scores(aus, label_set, uncertain, expression, fusion_card)[0]
+
+
+def frame_scores(
+    aus: dict[str, float], label_set: str, uncertain: tuple[str, ...] = (),
+    expression: dict[str, float] | None = None, fusion_card: dict | None = None,
+) -> tuple[str, dict[str, float]]:
+    """One frame's label (:func:`frame_label`) and its probabilities: fused with the face model's where it ran,
+    the rules' own otherwise (a live reading shows them)."""
     from emoreason.reasoning.fusion import fuse
     from emoreason.reasoning.rules import best_label, score_emotions
 
     scores = score_emotions(aus, label_set, uncertain=uncertain)  # type: ignore[arg-type]
     rules = best_label(scores, aus)[0]
-    return fuse(scores, rules, expression, fusion_card).label if expression else rules
+    fused = fuse(scores, rules, expression or None, fusion_card)
+    return (fused.label if expression else rules), fused.probabilities
 
 
 MIN_RUN_FRAMES = 3  # a change of frame label must hold this many sampled frames (0.75 s at 4 fps) to split

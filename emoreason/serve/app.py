@@ -194,7 +194,7 @@ def create_app(
     from fastapi.security import HTTPBearer
 
     from emoreason import __version__
-    from emoreason.serve import caption_routes, docs, json_body, openai_api, review_routes, session_routes
+    from emoreason.serve import caption_routes, docs, json_body, live_routes, openai_api, review_routes, session_routes
     from emoreason.serve.jobs import CaptionJobs
 
     limits = limits or ServeLimits()
@@ -240,6 +240,7 @@ def create_app(
     _add_analyze(app, ctx, deps)
     session_routes.add_routes(app, ctx, deps)
     caption_routes.add_routes(app, ctx, deps)
+    live_routes.add_routes(app, ctx)
     review_routes.add_routes(app, ctx, deps)
     docs.add_docs(app)
     app.add_middleware(

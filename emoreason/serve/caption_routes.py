@@ -92,6 +92,22 @@ def add_routes(app: Any, ctx: ServeContext, deps: list[Any]) -> None:
         """The finished job's emotion subtitles (WebVTT)."""
         return PlainTextResponse(ctx.jobs.subtitles(job_id, owner_of(request)), media_type="text/vtt")
 
+    @app.get("/v1/caption/{job_id}/subtitles.srt", tags=["caption"], dependencies=deps)
+    def subtitles_srt(job_id: str, request: fastapi.Request) -> PlainTextResponse:
+        """The finished job's emotion subtitles (SubRip)."""
+        text = ctx.jobs.subtitles(job_id, owner_of(request), "srt")
+        return PlainTextResponse(text, media_type="application/x-subrip")
+
+    @app.get("/v1/caption/{job_id}/caption.jsonl", tags=["caption"], dependencies=deps)
+    def caption_line(job_id: str, request: fastapi.Request) -> PlainTextResponse:
+        """The finished job's result as the one JSON line ``emoreason caption`` writes for a video."""
+        import json
+
+        job = ctx.jobs.get(job_id, owner_of(request))
+        if job.result is None:
+            raise ApiError(409, f"caption job {job_id} is {job.status}; the caption comes with the result")
+        return PlainTextResponse(json.dumps(job.result) + "\n", media_type="application/jsonl")
+
     @app.post("/v1/caption/{job_id}/cancel", tags=["caption"], dependencies=deps)
     def cancel(job_id: str, request: fastapi.Request) -> dict[str, Any]:
         """Cancel a queued or running job (its perception process is stopped)."""

@@ -69,7 +69,12 @@ class CaptionJob:
             "created": self.created,
             "elapsed_s": round(end - (self.started or end), 2),
             "error": self.error,
-            "links": {"self": f"/v1/caption/{self.id}", "subtitles": f"/v1/caption/{self.id}/subtitles.vtt"},
+            "links": {
+                "self": f"/v1/caption/{self.id}",
+                "subtitles": f"/v1/caption/{self.id}/subtitles.vtt",
+                "srt": f"/v1/caption/{self.id}/subtitles.srt",
+                "jsonl": f"/v1/caption/{self.id}/caption.jsonl",
+            },
         }
         if with_result:
             out["result"] = self.result
@@ -260,6 +265,22 @@ class CaptionJobs:
         self._todo.put(job)
         return job
 
+    def add_finished(
+        self, name: str, owner: str, result: Any, evidence: list[Any], crops: dict[str, bytes]
+    ) -> CaptionJob:
+        """A caption made elsewhere (a stopped live session) kept as a finished job: its result, subtitles and
+        evidence are fetched as an uploaded clip's are. It takes no job slot (nothing is left to run)."""
+        with self._lock:
+            job = CaptionJob(secrets.token_urlsafe(12), owner, name, None, None, result.duration)
+            job.status, job.stage, job.progress = "done", "done", 1.0
+            job.started, job.finished = job.created, time.time()
+            job.media, job.evidence, job.crops = result, evidence, crops
+            job.result = result.model_dump(mode="json")
+            self.jobs[job.id] = job
+            self.state.save_job(job.record(), job.crops)
+            self._forget_old()
+        return job
+
     def _forget_old(self) -> None:
         finished = [j for j in self.jobs.values() if j.status not in ACTIVE]
         for job in finished[: max(0, len(finished) - self.limits.jobs_kept)]:
@@ -393,11 +414,11 @@ class CaptionJobs:
         evidence = [ev.model_copy(update={"images": []}) for ev in job.evidence]
         return (attach_crops(evidence, job.crops) if with_images else evidence), job.name
 
-    def subtitles(self, job_id: str, owner: str) -> str:
-        """The job's emotion subtitles as WebVTT text."""
+    def subtitles(self, job_id: str, owner: str, style: str = "vtt") -> str:
+        """The job's emotion subtitles as WebVTT (or SRT) text."""
         from emoreason.pipelines.video import subtitles_text
 
         job = self.get(job_id, owner)
         if job.media is None:
             raise ApiError(409, f"caption job {job_id} is {job.status}; subtitles come with the result")
-        return subtitles_text(job.media, "vtt")
+        return subtitles_text(job.media, style)

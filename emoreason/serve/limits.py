@@ -87,6 +87,11 @@ class ServeLimits:
     jobs_kept: int = 32  # finished caption jobs kept for GET (oldest forgotten first)
     review_reviewers: int = 32  # reviewers (keys or client tokens) one --review dataset may have
     review_cot_chars: int = 8000  # characters of an edited CoT
+    live_connections: int = 4  # live-page WebSockets at once (each reads its own frames); more are refused
+    live_per_client: int = 2  # live WebSockets one owner (key or client token) holds at once
+    live_frame_kb: float = 512.0  # one live frame (a JPEG or PNG message); a bigger one closes the connection (1009)
+    live_idle_s: float = 30.0  # a live connection that sends no frame this long is closed
+    live_seconds: float = 1800.0  # longest live session; past it, it stops and becomes a caption as on Stop
 
     @property
     def max_body_bytes(self) -> int:
@@ -99,6 +104,10 @@ class ServeLimits:
     @property
     def client_inflight_bytes(self) -> int:
         return int(self.client_inflight_mb * 1024 * 1024)
+
+    @property
+    def live_frame_bytes(self) -> int:
+        return int(self.live_frame_kb * 1024)
 
     @property
     def max_pixels(self) -> int:
@@ -225,6 +234,9 @@ class AccessGuard:
         self.open_requests = open_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -262,6 +274,32 @@ class AccessGuard:
             await self.app(scope, receive, send_token if issued else send)
         finally:
             self.open_requests.release(holder)
+
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The same policy for a WebSocket (the live page): Host, Origin (a page elsewhere can't open one), the key;
+        refused before it is accepted (close 1008 with the reason). Its owner is its key or client token, and a
+        client without a token gets one with the accept."""
+        try:
+            owner = self.policy.check(scope)
+        except ApiError as err:
+            await receive()  # the websocket.connect message
+            await send({"type": "websocket.close", "code": 1008, "reason": err.message[:120]})
+            return
+        issued: list[tuple[bytes, bytes]] = []
+        if not self.policy.api_keys:
+            owner = self.tokens.owner(self.tokens.from_scope(scope["headers"]))
+            if owner is None:
+                token = self.tokens.issue()
+                owner, issued = self.tokens.owner(token), self.tokens.response_headers(token)
+        scope.setdefault("state", {})["owner"] = owner
+
+        async def send_token(message: dict[str, Any]) -> None:
+            if issued and message["type"] == "websocket.accept":
+                message = {**message, "headers": [*message.get("headers", []), *issued]}
+            await send(message)
+
+        await self.app(scope, receive, send_token)
 
 
 def _http_exception() -> type[Exception]:

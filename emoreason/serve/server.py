@@ -31,6 +31,10 @@ def _protocol(header_timeout_s: float) -> type:
             if (self.cycle is None or self.cycle.response_complete) and not self.transport.is_closing():
                 self.transport.close()  # no request is being answered, and none has arrived in time
 
+        def handle_websocket_upgrade(self, event: Any) -> None:
+            self._disarm()  # a WebSocket (the live page) has its own idle timeout; this timer would close it
+            super().handle_websocket_upgrade(event)
+
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._arm()
@@ -65,4 +69,6 @@ def uvicorn_config(app: Any, host: str, port: int, log_level: str = "info") -> A
         http=_protocol(limits.header_timeout_s),
         limit_concurrency=limits.max_connections,
         timeout_keep_alive=5,
+        ws_max_size=limits.live_frame_bytes + 4096,  # the protocol refuses a bigger live frame before holding it
+        ws_max_queue=4,  # messages read ahead per WebSocket
     )
