@@ -13,7 +13,8 @@ Verdicts (``meta.evidence``):
   is an emotion other than the gold one (not neutral, not a component of a compound gold label or vice versa),
   that label's own support is at least ``CLEAR``, and the gold label's support is below ``SUPPORTED``;
 - ``weak``: neither (the movements are too faint or too mixed to back the label: it rests on the annotation);
-- ``unchecked``: nothing to check against: no AUs were measured, or the gold label has no FACS prototype
+- ``unchecked``: nothing to check against: no AUs were measured (``aus`` is None, or the face was read by the face
+  model alone, flagged ``no_landmarks``: :func:`aus_unread`), or the gold label has no FACS prototype
   (open-vocabulary classes such as anxiety). ``support`` is None.
 
 Speech and prosody do not enter the score: the one support function reads AUs only.
@@ -55,6 +56,16 @@ def cited_aus(aus: Any) -> list[str]:
     return [key for key, _ in active_aus(coerce_aus(aus))]
 
 
+def aus_unread(row: dict[str, Any]) -> bool:
+    """The row's AUs were never read (no AU source, or no landmarks on the face): an empty ``aus`` then says nothing
+    about the face, not that it is relaxed.
+
+    >>> aus_unread({"aus": {}, "meta": {"quality": ["no_landmarks"]}}), aus_unread({"aus": {}})
+    (True, False)
+    """
+    return row.get("aus") is None or "no_landmarks" in ((row.get("meta") or {}).get("quality") or [])
+
+
 def row_support(row: dict[str, Any]) -> Support:
     """The :class:`Support` of one row (``aus`` and ``label``/``labels`` as in the row format).
 
@@ -65,12 +76,14 @@ def row_support(row: dict[str, Any]) -> Support:
     (0.0, 'happiness', 'contradicts')
     >>> row_support({"aus": {}, "label": "anger"}).verdict  # a relaxed face does not back anger
     'weak'
+    >>> row_support({"aus": {}, "label": "anger", "meta": {"quality": ["no_landmarks"]}}).verdict  # AUs not read
+    'unchecked'
     """
     from emoreason.data_builders.cot import gold_answer
     from emoreason.eval.consistency import evidence_support, implied_label
 
     gold = gold_answer(row)
-    if row.get("aus") is None or gold is None:
+    if aus_unread(row) or gold is None:
         return Support(None, None, "unchecked")
     cited = cited_aus(row["aus"])
     support = evidence_support(cited, gold)

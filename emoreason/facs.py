@@ -384,6 +384,7 @@ def au_text(
     >>> au_text({"AU6": 2.4, "AU12": 3.2, "AU4": 0.2})
     'AU12 lip corner puller (marked); AU6 cheek raiser (slight)'
     """
+    aus = {k: v for k, v in aus.items() if v is not None}  # a dataset row's struct has every row's AUs
     items = active_aus(aus, threshold)
     if not items:
         return "No action units above the presence threshold (a relaxed, neutral face)."

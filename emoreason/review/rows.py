@@ -41,9 +41,11 @@ class Entry:
 def channels(row: dict[str, Any]) -> dict[str, str]:
     """The label each evidence channel of a row points at: ``aus`` (the AU rules' reading, ``meta.implied``) and
     ``face_model`` (the expression model's most probable label, ``meta.expression``)."""
+    from emoreason.data_builders.support import aus_unread
+
     meta = row.get("meta") or {}
     out: dict[str, str] = {}
-    if meta.get("implied"):
+    if meta.get("implied") and not aus_unread(row):  # no AUs read: the rules' reading of none is no evidence
         out["aus"] = str(meta["implied"])
     probs = {k: float(v) for k, v in (meta.get("expression") or {}).items() if v is not None}
     if probs:
@@ -52,15 +54,18 @@ def channels(row: dict[str, Any]) -> dict[str, str]:
 
 
 def _entry(n: int, rid: str, row: dict[str, Any], split: str) -> Entry:
+    from emoreason.data_builders.support import aus_unread
+
     meta = row.get("meta") or {}
-    support = meta.get("support")
+    unread = aus_unread(row)  # unchecked, also in a build made before such rows were (data_builders.support)
+    support = None if unread else meta.get("support")
     return Entry(
         n=n,
         id=rid,
         split=split,
         label=row.get("label"),
         support=float(support) if support is not None else None,
-        evidence=str(meta.get("evidence") or "unchecked"),
+        evidence="unchecked" if unread else str(meta.get("evidence") or "unchecked"),
         channels=channels(row),
     )
 
@@ -124,7 +129,7 @@ class RowSource:
                     "dataset (rows need id, images, aus, label, cot, meta)"
                 )
             self._tables[split] = table
-            light = table.select_columns([c for c in ("id", "label", "meta") if c in table.column_names])
+            light = table.select_columns([c for c in ("id", "label", "aus", "meta") if c in table.column_names])
             for i, row in enumerate(light):
                 self._index(row, split, i, f"{split}:{row['id']}" if qualify else None)
 

@@ -48,6 +48,7 @@ def _present_aus(row: dict[str, Any]) -> dict[str, float]:
 
 def item(store: Any, entry: Any, reviewer: str) -> dict[str, Any]:
     """Everything the page shows of one row, with the caller's decision."""
+    from emoreason.data_builders.support import aus_unread
     from emoreason.facs import au_text, coerce_aus
     from emoreason.review.rows import media_missing
 
@@ -59,7 +60,8 @@ def item(store: Any, entry: Any, reviewer: str) -> dict[str, Any]:
         **summary(store, entry, reviewer),
         "cot": row.get("cot") or "",
         "aus": _present_aus(row),
-        "au_text": au_text(coerce_aus(row.get("aus"))),
+        "au_text": "not read (no face landmarks were found on this face)" if aus_unread(row) else
+                   au_text(coerce_aus(row.get("aus"))),  # fmt: skip
         "expression": {k: round(float(v), 3) for k, v in (meta.get("expression") or {}).items() if v is not None},
         "transcript": row.get("transcript") or "",
         "prosody": row.get("prosody") or "",

@@ -86,3 +86,20 @@ def test_reviewers_are_bounded(dataset: Path) -> None:
     store.decide("b", rid, "accept")
     with pytest.raises(EmoreasonError, match="at most 2"):
         store.decide("c", rid, "accept")
+
+
+def test_a_face_read_without_landmarks_has_no_au_evidence() -> None:
+    """A face the landmarker missed (read by the face model alone) has no AUs: the AU rules' reading of none is not a
+    channel that disagrees, and its support is unchecked, not the weakest (seen on FER2013's 48x48 crops)."""
+    from emoreason.data_builders.support import row_support
+    from emoreason.review.rows import _entry
+
+    row = {"id": "r", "aus": {"AU4": None}, "label": "anger",
+           "meta": {"quality": ["no_landmarks"], "implied": "neutral", "support": 0.0, "evidence": "weak",
+                    "expression": {"anger": 0.8, "sadness": 0.2}}}  # fmt: skip
+    entry = _entry(0, "r", row, "train")
+    assert entry.channels == {"face_model": "anger"} and not entry.disagree
+    assert entry.support is None and entry.evidence == "unchecked"
+    assert row_support(row).verdict == "unchecked"
+    read = {**row, "aus": {"AU4": 2.0}, "meta": {**row["meta"], "quality": []}}
+    assert _entry(0, "r", read, "train").channels["aus"] == "neutral"
