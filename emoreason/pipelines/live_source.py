@@ -2,9 +2,15 @@
 PyAV's v4l2 input), a network stream (``rtsp://``, ``http://``, ``udp://``, ...), a container stream on stdin
 (``-``), or frames handed in one by one (:class:`FrameBox`, the WebSocket).
 
-A reader thread decodes at the stream's pace and keeps only the newest frame due at ``fps``: when the analysis
-falls behind, the frame it has not taken yet is replaced, not queued, and counted in ``dropped``. Each frame
-carries its arrival time (``time.monotonic``), so a reading's latency is measured from when its frame came in.
+A reader thread decodes at the stream's pace and hands on the frames due at ``fps``. A stream does not deliver
+them evenly: a pipe or a socket passes the muxer's output in buffer-sized chunks, and what was sent while the
+reader was starting (``ffmpeg -re ... | emoreason caption --live -`` starts sending before emoreason is up) comes
+as one burst. Such frames are all read when the analysis keeps up with them: a frame waits in a short queue
+(:class:`_Slot`, at most ``QUEUE_SECONDS`` of frames, the reader holding back while it is full) and is dropped,
+counted in ``dropped``, only once it has waited more than ``MAX_WAIT_S`` for the analysis: the analysis has fallen
+behind, and the newer frames are read instead. Each frame carries its arrival time (``time.monotonic``), so a
+reading's latency is measured from when its frame came in.
+
 Frame times are seconds from the first frame. A stream that sends nothing for ``stall_s`` has stalled; with
 ``reconnect`` tries it is opened again after 1, 2, 4, ... s (at most 30), else it ends like an end of stream.
 """
@@ -15,6 +21,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,21 +44,36 @@ class LiveFrame(media.Frame):
     arrival: float = 0.0
 
 
-class _Slot:
-    """One frame, the newest: a put replaces what was not taken yet (counted in ``dropped``)."""
+MAX_WAIT_S = 0.5  # a frame that waited longer than this for the analysis is dropped (the issue's latency aim)
+QUEUE_SECONDS = 2.0  # frames of this many seconds at ``fps`` wait at most (a bound on memory: 10 at 5 fps)
 
-    def __init__(self, dropped: int = 0) -> None:
+
+class _Slot:
+    """The frames waiting for the analysis, oldest first (module docstring). At most ``depth`` frames: with ``hold``
+    (a stream's reader) a put into a full queue waits for room while the oldest frame has waited less than
+    ``max_wait`` s, so a burst is read, not dropped, when the analysis keeps up; past that the oldest is dropped. A
+    take drops the frames that waited more than ``max_wait`` s while a newer one waits behind them. Without ``hold``
+    and with ``depth=1`` (the WebSocket's box, whose put must not block) a put replaces the frame not taken yet."""
+
+    def __init__(self, dropped: int = 0, depth: int = 1, max_wait: float = MAX_WAIT_S, hold: bool = False) -> None:
         self.cond = threading.Condition()
-        self.frame: LiveFrame | None = None
+        self.frames: deque[LiveFrame] = deque()
+        self.depth, self.max_wait, self.hold = max(1, depth), max_wait, hold
         self.dropped = dropped
         self.ended = False  # the producer will put no more (end of stream, error, stop)
         self.error: BaseException | None = None
 
     def put(self, frame: LiveFrame) -> None:
         with self.cond:
-            if self.frame is not None:
+            while self.hold and len(self.frames) >= self.depth and not self.ended:
+                waited = time.monotonic() - self.frames[0].arrival
+                if waited >= self.max_wait:
+                    break
+                self.cond.wait(self.max_wait - waited)
+            self.frames.append(frame)
+            while len(self.frames) > self.depth:
+                self.frames.popleft()
                 self.dropped += 1
-            self.frame = frame
             self.cond.notify_all()
 
     def end(self, error: BaseException | None = None) -> None:
@@ -60,11 +82,21 @@ class _Slot:
             self.cond.notify_all()
 
     def take(self, timeout: float) -> tuple[LiveFrame | None, bool]:
-        """(the newest frame or None, whether the stream ended), waiting at most ``timeout`` s for either."""
+        """(the next frame or None, whether the stream ended), waiting at most ``timeout`` s for either."""
         with self.cond:
-            self.cond.wait_for(lambda: self.frame is not None or self.ended, timeout)
-            frame, self.frame = self.frame, None
+            self.cond.wait_for(lambda: bool(self.frames) or self.ended, timeout)
+            late = time.monotonic() - self.max_wait
+            while len(self.frames) > 1 and self.frames[0].arrival < late:
+                self.frames.popleft()
+                self.dropped += 1
+            frame = self.frames.popleft() if self.frames else None
+            self.cond.notify_all()  # a put waiting for room
             return frame, self.ended and frame is None
+
+
+def queue_depth(fps: float) -> int:
+    """Frames a live source holds for the analysis at ``fps`` (``QUEUE_SECONDS`` of them, at least 2)."""
+    return max(2, math.ceil(QUEUE_SECONDS * fps)) if fps else 2
 
 
 def open_stream(source: str, stdin: BinaryIO | None = None) -> Any:
@@ -113,9 +145,10 @@ def _opened(open_fn: Callable[[], Any], name: str) -> Any:
 
 
 class LiveSource:
-    """Frames of a live stream at ``fps``, newest first-come (module docstring). ``frames()`` yields
-    :class:`LiveFrame` until the stream ends or :meth:`stop` is called; ``on_audio(start_s, samples)`` gets the audio
-    (16 kHz mono float32) in chunks of ``audio_chunk`` s from the reader thread, and must not block."""
+    """Frames of a live stream at ``fps``, through a short queue that drops what waited too long (module
+    docstring). ``frames()`` yields :class:`LiveFrame` until the stream ends or :meth:`stop` is called;
+    ``on_audio(start_s, samples)`` gets the audio (16 kHz mono float32) in chunks of ``audio_chunk`` s from the
+    reader thread, and must not block."""
 
     def __init__(
         self,
@@ -136,7 +169,7 @@ class LiveSource:
         self.notes: list[str] = []
         self.frames_decoded = 0
         self.sampled = 0
-        self._slot = _Slot()
+        self._slot = _Slot(depth=queue_depth(fps), hold=True)
         self._stop = threading.Event()
         self._offset = 0.0  # added to the times of the current connection (after a reconnect: past the last frame)
         self._last = -math.inf  # the last frame's time (s from the first frame)
@@ -245,13 +278,13 @@ class LiveSource:
 
     # -------------------------------------------------------------------------------------------- the consumer
     def frames(self) -> Iterator[LiveFrame]:
-        """The newest due frame each time the caller is ready for one, until the end (see the class docstring)."""
+        """The next due frame each time the caller is ready for one, until the end (see the class docstring)."""
         reopenable = self.source.startswith("/dev/") or "://" in self.source
         tries = 0
         container, self._container = self._container, None
         while True:
             if container is not None:
-                self._slot = _Slot(dropped=self.dropped)
+                self._slot = _Slot(dropped=self.dropped, depth=queue_depth(self.fps), hold=True)
                 threading.Thread(target=self._read, args=(container,), name="emoreason-live-read", daemon=True).start()
                 while True:
                     frame, ended = self._slot.take(self.stall_s)
