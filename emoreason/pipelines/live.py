@@ -137,10 +137,12 @@ class LiveCaption:
         video_id: str = "live",
         speech: LiveSpeech | None = None,
         keep_crops: bool = False,
+        frame_done: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.options = dataclasses.replace(options, sampling="fixed")  # frames in order, close together
         self.reasoner, self.emit, self.id, self.speech = reasoner, emit, video_id, speech
         self.keep_crops = keep_crops
+        self.frame_done = frame_done  # gets a ``frame`` event after each frame read, faces or not (the live page)
         self.window = options.window or DEFAULT_WINDOW
         self.step = 1.0 / self.options.fps if self.options.fps else 0.2
         self.plan: list[tuple[float, float]] = []  # the windows, laid ahead of the frames
@@ -186,6 +188,10 @@ class LiveCaption:
         for face in found:
             self.readings += 1
             self.emit(self._reading(frame, face, latency))
+        if self.frame_done is not None:  # a sender can tell what became of each frame: read, or dropped
+            dropped = int(getattr(self.source, "dropped", 0))
+            self.frame_done({"type": "frame", "time": round(frame.time, 3), "faces": len(found),
+                             "frames": len(self.latencies), "dropped": dropped})  # fmt: skip
         while self.closed < len(self.plan) and self.plan[self.closed][1] <= frame.time:
             self._close_window(self.closed)
         self._attach_words()

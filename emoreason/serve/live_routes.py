@@ -2,13 +2,14 @@
 
 The page sends frames (JPEG or PNG, one binary message each) and gets one JSON message per event of
 :class:`emoreason.pipelines.live.LiveCaption`: ``reading`` (box, label, top AUs, latency), ``segment`` (a window's
-label and its chain of thought), ``speech``, ``end``; then ``done`` with the caption job that Stop made of it (its
-subtitles and JSONL are fetched as an uploaded clip's: ``/v1/caption/{id}/...``). Text messages are commands:
-``{"type": "stop"}``. Optional query ``?label_set=``.
+label and its chain of thought), ``speech``, ``end``, and ``frame`` after each frame read (its time, how many
+faces, frames read and dropped so far: what became of every frame sent, so a page can pace itself); then
+``done`` with the caption job that Stop made of it (its subtitles and JSONL are fetched as an uploaded clip's:
+``/v1/caption/{id}/...``). Text messages are commands: ``{"type": "stop"}``. Optional query ``?label_set=``.
 
 Bounds: at most ``live_connections`` at once and ``live_per_client`` per owner (close 1013 past either); each
 connection holds one frame waiting (a newer one replaces it: ``pipelines.live_source.FrameBox``) and a few answers
-(past ``ANSWERS_HELD``, the oldest reading is dropped for a client that does not read); a frame over
+(past ``ANSWERS_HELD``, the oldest reading or frame event is dropped for a client that does not read); a frame over
 ``live_frame_kb`` closes it (1009), as do ``GARBAGE_LIMIT`` frames that are not images (1003) and ``live_idle_s``
 without a frame (1001). ``live_seconds`` ends a session as Stop does. The access guard checks Host, Origin and the key
 before the connection is accepted, as for every request, and names its owner.
@@ -132,7 +133,7 @@ async def _session(websocket: Any, ctx: ServeContext, owner: str) -> None:
         nonlocal dropped_answers
         if answers.qsize() >= ANSWERS_HELD:
             held = [answers.get_nowait() for _ in range(answers.qsize())]
-            old = next((i for i, e in enumerate(held) if e["type"] == "reading"), 0)
+            old = next((i for i, e in enumerate(held) if e["type"] in ("reading", "frame")), 0)
             held.pop(old)
             dropped_answers += 1
             for e in held:
@@ -145,7 +146,7 @@ async def _session(websocket: Any, ctx: ServeContext, owner: str) -> None:
     box = FrameBox()
     options = VideoOptions(no_speech=True, fps=5.0, label_set=label_set, face_model=ctx.face_model,
                            num_faces=limits.max_faces)  # fmt: skip
-    run = LiveCaption(ctx.reasoner, options, emit, video_id="live", keep_crops=True)
+    run = LiveCaption(ctx.reasoner, options, emit, video_id="live", keep_crops=True, frame_done=emit)
     worker = loop.run_in_executor(None, run.run, box)
     started = time.monotonic()
 

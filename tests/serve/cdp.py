@@ -117,14 +117,17 @@ class Page:
 
 
 @contextmanager
-def chromium_page(url: str, profile: Path, width: int = 1280, height: int = 900) -> Iterator[Page]:
-    """Headless Chromium on ``url``; yields the page's DevTools connection, then stops that Chromium."""
+def chromium_page(
+    url: str, profile: Path, width: int = 1280, height: int = 900, flags: tuple[str, ...] = ()
+) -> Iterator[Page]:
+    """Headless Chromium on ``url`` (``flags`` added to ``FLAGS``); yields the page's DevTools connection, then
+    stops that Chromium."""
     binary = find_chromium()
     assert binary is not None
     (profile / "DevToolsActivePort").unlink(missing_ok=True)  # a reused profile's old port
     proc = subprocess.Popen(
-        [binary, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", f"--window-size={width},{height}",
-         url],
+        [binary, *FLAGS, *flags, f"--user-data-dir={profile}", "--remote-debugging-port=0",
+         f"--window-size={width},{height}", url],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
