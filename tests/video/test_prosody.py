@@ -77,3 +77,34 @@ def test_silence_and_empty() -> None:
     assert cues.pitch_mean_hz is None and cues.text == ""
     assert ProsodyTrack().cues(0, 1) == ProsodyCues()
     assert describe(ProsodyCues(speaking_rate_wps=1.2)) == "slow speech (1.2 words/s)"
+
+
+def test_prosody_alone_reads_the_audio_in_short_chunks_and_whisper_in_long_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without whisper the audio is only the prosody track's: it is decoded PROSODY_CHUNK seconds at a time, so its
+    working memory does not grow with the video (a 600 s clip peaked 7 % above a 60 s one with 120 s chunks);
+    whisper keeps VideoOptions.audio_chunk. The track is the same as from one long chunk but for the chunk ends."""
+    from pathlib import Path
+
+    from emoreason.perception import media
+    from emoreason.pipelines import video_speech
+    from emoreason.pipelines.video_options import VideoOptions
+
+    audio = np.concatenate([voiced(180, 25.0), silence(5.0), voiced(220, 20.0)])
+    asked: list[float] = []
+
+    def fake_audio(path, chunk_seconds, report=None):  # noqa: ANN001, ANN202
+        asked.append(chunk_seconds)
+        step = int(chunk_seconds * SR)
+        for i in range(0, audio.size, step):
+            yield i / SR, audio[i : i + step]
+
+    monkeypatch.setattr(media, "iter_audio", fake_audio)
+    options = VideoOptions()
+    _, short = video_speech.read_audio(Path("x.mp4"), options, None, [])
+    _, long = video_speech.read_audio(Path("x.mp4"), options, lambda chunk, offset: [], [])
+    assert asked == [video_speech.PROSODY_CHUNK, options.audio_chunk] and video_speech.PROSODY_CHUNK < 60
+    a, b = short.cues(0.0, 25.0), long.cues(0.0, 25.0)
+    assert a.pitch_mean_hz == pytest.approx(b.pitch_mean_hz, rel=0.01)
+    assert a.pitch_mean_hz == pytest.approx(180, rel=0.05)
