@@ -65,14 +65,19 @@ def _alive(pid: int) -> bool:
 
 
 def test_sigterm_cleans_up_and_sigkill_loses_no_finished_job(tmp_path: Path, clip: Path) -> None:
+    from emoreason.testing import media as tm
+
     state = tmp_path / "state"
     body, headers = multipart([("file", clip.name, clip.read_bytes()), ("no_speech", "", "true")])
+    # the jobs caught mid-run read a 30 s clip: a 4 s one is captioned in under a second, between two polls
+    long = tm.make_face_video(tmp_path / "long.mp4", seconds=30.0, audio="tone")
+    long_body, long_headers = multipart([("file", long.name, long.read_bytes()), ("no_speech", "", "true")])
     port = _free_port()  # the same port after the restart: the tests' client keeps its token per address
     server, url = _serve(state, port)
     try:
         done = call(f"{url}/v1/caption", body, headers)[1]
         assert wait_job(url, done["id"], lambda j: j["status"] == "done")[0]["result"]
-        going = call(f"{url}/v1/caption", body, headers)[1]
+        going = call(f"{url}/v1/caption", long_body, long_headers)[1]
         wait_job(url, going["id"], lambda j: j["stage"] in ("faces", "speech"))
         assert any((state / "uploads").iterdir())  # the running job's upload
     finally:
@@ -87,7 +92,7 @@ def test_sigterm_cleans_up_and_sigkill_loses_no_finished_job(tmp_path: Path, cli
         assert call(f"{url}/v1/caption/{done['id']}")[1]["result"]["segments"]
         assert text(f"{url}/v1/caption/{done['id']}/subtitles.vtt")[1].startswith("WEBVTT")
         assert call(f"{url}/v1/caption", source="127.0.0.2")[1]["jobs"] == []  # and still only for their owner
-        job = call(f"{url}/v1/caption", body, headers)[1]
+        job = call(f"{url}/v1/caption", long_body, long_headers)[1]
         wait_job(url, job["id"], lambda j: j["stage"] in ("faces", "speech"))
         processes = _descendants(server.pid)
         assert processes  # the perception worker (and multiprocessing's resource tracker)
