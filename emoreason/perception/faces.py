@@ -60,26 +60,38 @@ _CACHE_LOCK = threading.Lock()
 _DETECT_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 
 
+_QUIET_LOCK = threading.Lock()
+_QUIET: dict[str, Any] = {"depth": 0, "saved": None}  # fd 2 is process-wide: one redirect, however many threads
+
+
 @contextlib.contextmanager
 def quiet_native_logs() -> Iterator[None]:
-    """Silence MediaPipe's C++ start-up chatter on fd 2 (glog/TFLite lines), unless DEBUG logging is on."""
+    """Silence MediaPipe's C++ chatter on fd 2 (glog/TFLite lines), unless DEBUG logging is on. Threads share one
+    redirect (the first in saves fd 2, the last out restores it), so two overlapping sections cannot leave stderr
+    pointing at /dev/null."""
     if logging.getLogger("emoreason").isEnabledFor(logging.DEBUG):
         yield
         return
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
+    with _QUIET_LOCK:
+        if _QUIET["depth"] == 0:
             try:
-                yield
-            finally:
-                os.dup2(saved, 2)
+                saved = os.dup(2)
+            except OSError:
+                saved = None
+            if saved is not None:
+                with open(os.devnull, "wb") as devnull:
+                    os.dup2(devnull.fileno(), 2)
+            _QUIET["saved"] = saved
+        _QUIET["depth"] += 1
+    try:
+        yield
     finally:
-        os.close(saved)
+        with _QUIET_LOCK:
+            _QUIET["depth"] -= 1
+            if _QUIET["depth"] == 0 and _QUIET["saved"] is not None:
+                os.dup2(_QUIET["saved"], 2)
+                os.close(_QUIET["saved"])
+                _QUIET["saved"] = None
 
 
 def create_landmarker(
@@ -188,7 +200,7 @@ def get_face_detector(
 def close_landmarkers() -> None:
     """Close cached landmarkers and detectors before interpreter shutdown (MediaPipe's __del__ fails noisily
     after it)."""
-    with _CACHE_LOCK:
+    with _CACHE_LOCK, quiet_native_logs():  # the detector says "DestroyAccelerator" on stderr as it closes
         for graph in [*_CACHE.values(), *_DETECTORS.values()]:
             try:
                 graph.close()
@@ -284,8 +296,11 @@ def detect(landmarker: Any, rgb: np.ndarray, timestamp_ms: int | None = None) ->
     import mediapipe as mp
 
     image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+    # the face detector warns on stderr, once a process, when LiteRT copies its (unaligned) input tensor: at
+    # random, in the middle of a user's output. Its ~1 ms calls run with MediaPipe's native chatter silenced.
+    quiet = quiet_native_logs() if type(landmarker).__name__ == "FaceDetector" else contextlib.nullcontext()
     try:
-        with _detect_lock(landmarker):
+        with _detect_lock(landmarker), quiet:
             if timestamp_ms is None:
                 return landmarker.detect(image)
             return landmarker.detect_for_video(image, int(timestamp_ms))

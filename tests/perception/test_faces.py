@@ -237,3 +237,31 @@ def test_a_tight_thumbnail_is_read_on_a_padded_copy(tmp_path: Path, monkeypatch:
     (alone,) = perceive_image("thumb", image=crop)
     assert alone.quality == ["no_landmarks"] and alone.aus == {} and alone.box == (0.0, 0.0, 48.0, 48.0)
     assert abs(sum(alone.expression.values()) - 1.0) < 1e-3
+
+
+def test_overlapping_quiet_sections_in_two_threads_give_stderr_back() -> None:
+    """The face detector's calls silence fd 2 from the read-ahead thread while other threads may do the same:
+    one redirect for all of them, so stderr is the real one again when the last section ends."""
+    import os
+    import threading
+
+    from emoreason.perception.faces import quiet_native_logs
+
+    before = os.fstat(2)
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with quiet_native_logs():
+            started.set()
+            release.wait(5)
+
+    worker = threading.Thread(target=hold)
+    worker.start()
+    started.wait(5)
+    with quiet_native_logs():  # enters while the other section is open, leaves first
+        assert os.fstat(2).st_ino != before.st_ino
+    assert os.fstat(2).st_ino != before.st_ino  # the other thread is still quiet
+    release.set()
+    worker.join(5)
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
