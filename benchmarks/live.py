@@ -152,8 +152,11 @@ def websocket_run(clip: Path, clients: int, seconds: float) -> list[dict[str, An
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    import tempfile
+
+    state = tempfile.mkdtemp(prefix="emoreason-live-bench-")  # its own: a server already running keeps the default
     command = ["emoreason", "serve", "--port", str(port), "--live-connections", str(clients), "--live-per-client",
-               str(clients)]  # fmt: skip
+               str(clients), "--state-dir", state]  # fmt: skip
     server = subprocess.Popen(command, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:  # up once /health answers
