@@ -20,11 +20,13 @@ float32 (the first convolution stays float32: ``FLOAT_FIRST_CONV``). ``EMOREASON
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
 import os
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,18 +104,12 @@ def fold_batch_norm(network: Any) -> Any:
     return nn.Sequential(*layers).eval().to(memory_format=torch.channels_last)
 
 
-def _int8_setup() -> tuple[Any, Any, str] | None:
-    """(prepare_fx, convert_fx, engine) for int8 inference on this CPU, or None where torch has no quantized CPU
-    engine (or no FX quantization any more: it is deprecated in favour of torchao)."""
+def _int8_engine() -> str | None:
+    """The quantized CPU engine torch has here (x86, fbgemm or qnnpack), or None: then the float network runs."""
     import torch
 
-    try:
-        from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-    except ImportError:
-        return None
     engines = torch.backends.quantized.supported_engines
-    engine = next((e for e in ("x86", "fbgemm", "qnnpack") if e in engines), None)
-    return (prepare_fx, convert_fx, engine) if engine else None
+    return next((e for e in ("x86", "fbgemm", "qnnpack") if e in engines), None)
 
 
 # The first convolution stays float32 (1 -> 32 channels, ~0.5 % of the network's multiply-adds): quantizing the
@@ -122,78 +118,157 @@ def _int8_setup() -> tuple[Any, Any, str] | None:
 FLOAT_FIRST_CONV = True
 
 
-def _int8_prepared(network: Any, engine: str, prepare_fx: Any) -> Any:
-    """The folded network with min/max observers on every activation but the input (per-channel symmetric int8
-    weights, unsigned 8-bit activations; the full 8 bits where the CPU has VNNI, else 7, as fbgemm wants)."""
-    import copy
-    import warnings
+def _int8_plan(network: Any) -> tuple[int, list[tuple[str, list[int]]]]:
+    """How the folded network is cut for int8: the index of the last layer of its float head (the first conv and
+    its ReLU), and the quantized blocks after it, each (kind, layer indices): "conv_relu", "linear_relu",
+    "linear", or "same" (max pool, flatten: they keep their input's quantization; dropout is left out). The
+    output of the head and of every conv/linear block is a quantization point, measured by
+    :func:`int8_calibration` and keyed by that block's last layer index."""
+    from torch import nn
 
-    import torch
-    from torch.ao.quantization import QConfig, QConfigMapping
-    from torch.ao.quantization.observer import MinMaxObserver, PerChannelMinMaxObserver
-
-    vnni = bool(getattr(torch.cpu, "_is_vnni_supported", lambda: False)())
-    qconfig = QConfig(
-        activation=MinMaxObserver.with_args(dtype=torch.quint8, reduce_range=not vnni),
-        weight=PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric),
-    )
-    torch.backends.quantized.engine = engine
-    example = (torch.zeros(2, 1, INPUT_SIZE, INPUT_SIZE),)
-    mapping = QConfigMapping().set_global(qconfig)
-    first = next((name for name, layer in network.named_children() if isinstance(layer, torch.nn.Conv2d)), None)
-    if FLOAT_FIRST_CONV and first is not None:  # the standardised grey input stays float (the comment above)
-        mapping = mapping.set_module_name(first, None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # FX quantization's deprecation notice, once per load
-        return prepare_fx(copy.deepcopy(network).to(memory_format=torch.contiguous_format).eval(), mapping, example)
+    layers = list(network)
+    head = 1 if FLOAT_FIRST_CONV and isinstance(layers[0], nn.Conv2d) and isinstance(layers[1], nn.ReLU) else -1
+    blocks: list[tuple[str, list[int]]] = []
+    i = head + 1
+    while i < len(layers):
+        layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+        relu = isinstance(after, nn.ReLU)
+        if isinstance(layer, nn.Conv2d) and relu:
+            blocks.append(("conv_relu", [i, i + 1]))
+            i += 2
+        elif isinstance(layer, nn.Linear):
+            blocks.append(("linear_relu" if relu else "linear", [i, i + 1] if relu else [i]))
+            i += 2 if relu else 1
+        elif isinstance(layer, (nn.MaxPool2d, nn.Flatten)):
+            blocks.append(("same", [i]))
+            i += 1
+        elif isinstance(layer, nn.Dropout):
+            i += 1
+        else:
+            raise ValueError(f"no int8 form for layer {i} ({type(layer).__name__})")
+    return head, blocks
 
 
 def int8_calibration(network: Any, crops: np.ndarray) -> dict[str, Any] | None:
-    """The card's ``int8`` block for a folded network: each activation's range over ``crops`` ((N, 48, 48) uint8
-    training crops) and their mirrors, from which :func:`int8_network` makes the int8 network at load. None where
-    this torch cannot quantize."""
+    """The card's ``int8`` block for a folded network: the range of every quantization point (:func:`_int8_plan`)
+    over ``crops`` ((N, 48, 48) uint8 training crops) and their mirrors, from which :func:`int8_network` makes
+    the int8 network at load. None where torch has no quantized CPU engine."""
     import torch
 
-    setup = _int8_setup()
-    if setup is None:
+    if _int8_engine() is None:
         return None
-    prepare_fx, _, engine = setup
-    prepared = _int8_prepared(network, engine, prepare_fx)
+    head, blocks = _int8_plan(network)
+    points = ([head] if head >= 0 else []) + [b[1][-1] for b in blocks if b[0] != "same"]
+    ranges: dict[int, list[float]] = {}
+    layers = list(network)
     with torch.inference_mode():
         for i in range(0, len(crops), 256):
             x = standardize(torch.from_numpy(np.asarray(crops[i : i + 256], dtype=np.float32)).unsqueeze(1))
-            prepared(torch.cat([x, torch.flip(x, dims=[3])]))
-    ranges = {
-        name: [round(float(obs.min_val), 6), round(float(obs.max_val), 6)]
-        for name, obs in prepared.named_modules()
-        if name.startswith("activation_post_process")
+            x = torch.cat([x, torch.flip(x, dims=[3])]).contiguous(memory_format=torch.channels_last)
+            for index, layer in enumerate(layers):
+                x = layer(x)
+                if index in points:
+                    low, high = float(x.min()), float(x.max())
+                    old = ranges.get(index, [low, high])
+                    ranges[index] = [min(old[0], low), max(old[1], high)]
+    return {
+        "ranges": {str(k): [round(lo, 6), round(hi, 6)] for k, (lo, hi) in sorted(ranges.items())},
+        "crops": int(len(crops)),
+        "scheme": "per-channel symmetric int8 weights; unsigned 8-bit activations from min/max (7-bit without "
+        "VNNI); the first conv in float32",
     }
-    return {"activation_ranges": ranges, "crops": int(len(crops))}
+
+
+def _qparams(low: float, high: float, reduce_range: bool) -> tuple[float, int]:
+    """Scale and zero point of an unsigned 8-bit activation over [low, high] (as torch's MinMaxObserver)."""
+    qmin, qmax = (0, 127) if reduce_range else (0, 255)
+    low, high = min(low, 0.0), max(high, 0.0)
+    scale = max((high - low) / (qmax - qmin), float(np.finfo(np.float32).eps))
+    return scale, int(min(qmax, max(qmin, qmin - round(low / scale))))
+
+
+def _qweight(weight: Any) -> Any:
+    """Per-output-channel symmetric int8 weights (as torch's PerChannelMinMaxObserver, per_channel_symmetric)."""
+    import torch
+
+    flat = weight.detach().float().reshape(weight.shape[0], -1)
+    amax = torch.maximum(flat.max(dim=1).values, -flat.min(dim=1).values).clamp_min(0.0)
+    scales = (amax / 127.5).clamp_min(float(torch.finfo(torch.float32).eps)).double()
+    zeros = torch.zeros(weight.shape[0], dtype=torch.int64)
+    return torch.quantize_per_channel(weight.detach().float().contiguous(), scales, zeros, 0, torch.qint8)
 
 
 def int8_network(network: Any, block: dict[str, Any]) -> Any | None:
-    """The int8 copy of a folded network from its card's ``int8`` block (:func:`int8_calibration`), or None where
-    this torch cannot quantize or the ranges do not fit the network (then the float network is used)."""
-    import warnings
-
+    """The int8 copy of a folded network from its card's ``int8`` block (:func:`int8_calibration`): torch's
+    quantized conv/linear modules (fbgemm/x86 or qnnpack kernels) between a float head and a dequantised output.
+    None where torch has no quantized CPU engine or the ranges do not fit the network (then it runs float32)."""
     import torch
+    from torch import nn
 
-    setup = _int8_setup()
-    ranges = block.get("activation_ranges") if isinstance(block, dict) else None
-    if setup is None or not isinstance(ranges, dict):
+    engine = _int8_engine()
+    ranges = block.get("ranges") if isinstance(block, dict) else None
+    if engine is None or not isinstance(ranges, dict):
         return None
-    prepare_fx, convert_fx, engine = setup
-    prepared = _int8_prepared(network, engine, prepare_fx)
-    observers = {n: o for n, o in prepared.named_modules() if n.startswith("activation_post_process")}
-    if set(observers) != set(ranges):
+    try:
+        import torch.ao.nn.intrinsic.quantized as nniq
+        import torch.ao.nn.quantized as nnq
+
+        head, blocks = _int8_plan(network)
+    except (ImportError, ValueError) as err:
+        logger.warning("no int8 network (%s); using float32", err)
+        return None
+    points = ([head] if head >= 0 else []) + [b[1][-1] for b in blocks if b[0] != "same"]
+    if sorted(points) != sorted(int(k) for k in ranges):
         logger.warning("the model card's int8 ranges do not fit its network; using float32")
         return None
-    for name, obs in observers.items():
-        low, high = ranges[name]
-        obs.min_val, obs.max_val = torch.tensor(float(low)), torch.tensor(float(high))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return convert_fx(prepared).eval()
+    torch.backends.quantized.engine = engine
+    # torch 2.14 says on every load that quantized tensor types are deprecated (pytorch#184982); the kernels are
+    # there, and where they go this module falls back to float32 (ImportError above, or the check in the test)
+    warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel",
+                            category=UserWarning)
+    vnni = bool(getattr(torch.cpu, "_is_vnni_supported", lambda: False)())
+    layers = list(network)
+    quantized: list[nn.Module] = []
+    for kind, indices in blocks:
+        layer = layers[indices[0]]
+        if kind == "same":
+            quantized.append(layer)
+            continue
+        scale, zero = _qparams(*ranges[str(indices[-1])], reduce_range=not vnni)
+        if kind == "conv_relu":
+            q = nniq.ConvReLU2d(layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
+                                padding=layer.padding)
+        elif kind == "linear_relu":
+            q = nniq.LinearReLU(layer.in_features, layer.out_features)
+        else:
+            q = nnq.Linear(layer.in_features, layer.out_features)
+        q.set_weight_bias(_qweight(layer.weight), layer.bias.detach().float())
+        q.scale, q.zero_point = scale, zero
+        quantized.append(q)
+    input_q = _qparams(*ranges[str(head)], reduce_range=not vnni) if head >= 0 else (1.0, 0)
+    return _int8_network_class()(nn.Sequential(*layers[: head + 1]), nn.Sequential(*quantized), input_q).eval()
+
+
+@functools.cache
+def _int8_network_class() -> Any:
+    """The int8 network's module class, made on first use (this module imports torch lazily)."""
+    from torch import nn
+
+    class Int8Network(nn.Module):
+        """Float head -> quantize -> int8 blocks -> dequantize: the int8 form of the folded expression network."""
+
+        def __init__(self, head: nn.Module, body: nn.Module, input_q: tuple[float, int]) -> None:
+            super().__init__()
+            self.head, self.body = head, body
+            self.scale, self.zero_point = input_q
+
+        def forward(self, x: Any) -> Any:
+            import torch
+
+            x = torch.quantize_per_tensor(self.head(x), self.scale, self.zero_point, torch.quint8)
+            return self.body(x).dequantize()
+
+    return Int8Network
 
 
 def flip_averaged(network: Any, x: Any) -> Any:

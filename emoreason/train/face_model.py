@@ -480,7 +480,7 @@ def calibrate_int8(network: Any, x_train: np.ndarray, seed: int) -> dict[str, An
     block = int8_calibration(fold_batch_norm(network.eval()), x_train[pick])
     if block is None:
         return None
-    return block | {"split": "train", "seed": int(seed), "engine_note": "MinMax observers, per-channel int8 weights"}
+    return block | {"split": "train", "seed": int(seed)}
 
 
 def _save(network: Any, offsets: np.ndarray, path: Path) -> None:
