@@ -21,7 +21,7 @@ WIN = 512  # 32 ms analysis window
 FMIN, FMAX = 60.0, 500.0
 YIN_THRESHOLD = 0.15  # a frame is voiced when its best CMNDF dip is below this
 VOICED_MAX = 0.35
-BLOCK = 512  # frames analysed together: ~20 MB of FFT buffers
+BLOCK = 128  # frames analysed together: ~5 MB of FFT buffers, beside the faces pass (512: 10 MB more peak)
 
 
 def _frames(x: np.ndarray, length: int, hop: int) -> np.ndarray:
