@@ -174,6 +174,10 @@ class LiveCaption:
         return self.finish(notes + list(getattr(source, "notes", [])))
 
     def _frames(self, frames: Iterator[LiveFrame]) -> Iterator[LiveFrame]:
+        # asked for its first frame once the faces pass has warmed up: a sender may start now without its first
+        # frames waiting behind the models' first runs (2-3 s), dropped, and the track split by the gap
+        if self.frame_done is not None:
+            self.frame_done({"type": "ready"})
         for frame in frames:
             while not self.plan or self.plan[-1][1] <= frame.time:
                 start = self.plan[-1][1] if self.plan else 0.0

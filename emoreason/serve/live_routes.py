@@ -1,11 +1,13 @@
 """The live page of ``emoreason serve``: ``GET /live`` (the browser's camera) and ``WS /v1/live``.
 
 The page sends frames (JPEG or PNG, one binary message each) and gets one JSON message per event of
-:class:`emoreason.pipelines.live.LiveCaption`: ``reading`` (box, label, top AUs, latency), ``segment`` (a window's
-label and its chain of thought), ``speech``, ``end``, and ``frame`` after each frame read (its time, how many
-faces, frames read and dropped so far: what became of every frame sent, so a page can pace itself); then
-``done`` with the caption job that Stop made of it (its subtitles and JSONL are fetched as an uploaded clip's:
-``/v1/caption/{id}/...``). Text messages are commands: ``{"type": "stop"}``. Optional query ``?label_set=``.
+:class:`emoreason.pipelines.live.LiveCaption`: ``ready`` once the session has warmed up (the page starts sending
+then: frames sent before wait behind the models' first runs and are mostly dropped), ``reading`` (box, label, top
+AUs, latency), ``segment`` (a window's label and its chain of thought), ``speech``, ``end``, and ``frame`` after
+each frame read (its time, how many faces, frames read and dropped so far: what became of every frame sent, so a
+page can pace itself); then ``done`` with the caption job that Stop made of it (its subtitles and JSONL are fetched
+as an uploaded clip's: ``/v1/caption/{id}/...``). Text messages are commands: ``{"type": "stop"}``. Optional query
+``?label_set=``.
 
 Bounds: at most ``live_connections`` at once and ``live_per_client`` per owner (close 1013 past either); each
 connection holds one frame waiting (a newer one replaces it: ``pipelines.live_source.FrameBox``) and a few answers

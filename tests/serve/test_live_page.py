@@ -45,6 +45,11 @@ def _events(ws: Any, until: str, timeout: float = 60) -> list[dict[str, Any]]:
     raise AssertionError(f"no {until!r} event in {timeout} s: {[e['type'] for e in events]}")
 
 
+def _ready(ws: Any, timeout: float = 60) -> None:
+    """Wait for the session's ``ready`` event: the first message, once the faces pass has warmed up."""
+    assert _events(ws, "ready", timeout) == [{"type": "ready"}]
+
+
 @pytest.fixture(scope="module")
 def live_server(start: Any) -> Any:
     from emoreason.serve.limits import ServeLimits
@@ -56,6 +61,7 @@ def live_server(start: Any) -> Any:
 
 def test_frames_in_readings_out_and_stop_makes_a_caption(live_server: str) -> None:
     with _ws(live_server) as ws:
+        _ready(ws)
         for i in range(60):  # 12 s at 5 fps, past the server's 10 s header timeout: windows close on the way
             ws.send(_jpeg(i / 5))
             time.sleep(0.2)
@@ -79,6 +85,7 @@ def test_frames_in_readings_out_and_stop_makes_a_caption(live_server: str) -> No
 
 def test_garbage_gets_a_message_then_a_close(live_server: str) -> None:
     with _ws(live_server) as ws:
+        _ready(ws)
         ws.send(b"not a jpeg at all")
         assert "not an image" in json.loads(ws.recv(timeout=10))["message"]
         ws.send("hello")
