@@ -245,13 +245,7 @@ class AccessGuard:
         except ApiError as err:
             await send_error(send, err)
             return
-        issued: list[tuple[bytes, bytes]] = []
-        if not self.policy.api_keys:
-            owner = self.tokens.owner(self.tokens.from_scope(scope["headers"]))
-            if owner is None:
-                token = self.tokens.issue()
-                owner, issued = self.tokens.owner(token), self.tokens.response_headers(token)
-        scope.setdefault("state", {})["owner"] = owner
+        owner, issued = self._owner(scope, owner)
         from emoreason.serve.fair import address_holder
 
         address = scope["client"][0] if scope.get("client") else "?"
@@ -275,6 +269,19 @@ class AccessGuard:
         finally:
             self.open_requests.release(holder)
 
+    def _owner(self, scope: Scope, checked: Any) -> tuple[Any, list[tuple[bytes, bytes]]]:
+        """Who a request or WebSocket belongs to, kept in ``scope["state"]["owner"]``: its API key's owner
+        (``checked``, what the policy's check gave) where the server has keys, else its client token's, a new token
+        being issued (the headers to send it with) to a client without one."""
+        owner: Any = checked
+        issued: list[tuple[bytes, bytes]] = []
+        if not self.policy.api_keys:
+            owner = self.tokens.owner(self.tokens.from_scope(scope["headers"]))
+            if owner is None:
+                token = self.tokens.issue()
+                owner, issued = self.tokens.owner(token), self.tokens.response_headers(token)
+        scope.setdefault("state", {})["owner"] = owner
+        return owner, issued
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The same policy for a WebSocket (the live page): Host, Origin (a page elsewhere can't open one), the key;
@@ -286,13 +293,7 @@ class AccessGuard:
             await receive()  # the websocket.connect message
             await send({"type": "websocket.close", "code": 1008, "reason": err.message[:120]})
             return
-        issued: list[tuple[bytes, bytes]] = []
-        if not self.policy.api_keys:
-            owner = self.tokens.owner(self.tokens.from_scope(scope["headers"]))
-            if owner is None:
-                token = self.tokens.issue()
-                owner, issued = self.tokens.owner(token), self.tokens.response_headers(token)
-        scope.setdefault("state", {})["owner"] = owner
+        owner, issued = self._owner(scope, owner)
 
         async def send_token(message: dict[str, Any]) -> None:
             if issued and message["type"] == "websocket.accept":
