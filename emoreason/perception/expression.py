@@ -118,12 +118,12 @@ def _int8_engine() -> str | None:
 FLOAT_FIRST_CONV = True
 
 
-def _int8_plan(network: Any) -> tuple[int, list[tuple[str, list[int]]]]:
+def _int8_plan(network: Any) -> tuple[int, list[tuple[str, list[int]]], list[int]]:
     """How the folded network is cut for int8: the index of the last layer of its float head (the first conv and
     its ReLU), and the quantized blocks after it, each (kind, layer indices): "conv_relu", "linear_relu",
     "linear", or "same" (max pool, flatten: they keep their input's quantization; dropout is left out). The
-    output of the head and of every conv/linear block is a quantization point, measured by
-    :func:`int8_calibration` and keyed by that block's last layer index."""
+    output of the head and of every conv/linear block is a quantization point (the third item: their last layer
+    indices), measured by :func:`int8_calibration` and keyed by that index."""
     from torch import nn
 
     layers = list(network)
@@ -146,7 +146,8 @@ def _int8_plan(network: Any) -> tuple[int, list[tuple[str, list[int]]]]:
             i += 1
         else:
             raise ValueError(f"no int8 form for layer {i} ({type(layer).__name__})")
-    return head, blocks
+    points = ([head] if head >= 0 else []) + [indices[-1] for kind, indices in blocks if kind != "same"]
+    return head, blocks, points
 
 
 def int8_calibration(network: Any, crops: np.ndarray) -> dict[str, Any] | None:
@@ -157,8 +158,7 @@ def int8_calibration(network: Any, crops: np.ndarray) -> dict[str, Any] | None:
 
     if _int8_engine() is None:
         return None
-    head, blocks = _int8_plan(network)
-    points = ([head] if head >= 0 else []) + [b[1][-1] for b in blocks if b[0] != "same"]
+    head, _, points = _int8_plan(network)
     ranges: dict[int, list[float]] = {}
     layers = list(network)
     with torch.inference_mode():
@@ -213,11 +213,10 @@ def int8_network(network: Any, block: dict[str, Any]) -> Any | None:
         import torch.ao.nn.intrinsic.quantized as nniq
         import torch.ao.nn.quantized as nnq
 
-        head, blocks = _int8_plan(network)
+        head, blocks, points = _int8_plan(network)
     except (ImportError, ValueError) as err:
         logger.warning("no int8 network (%s); using float32", err)
         return None
-    points = ([head] if head >= 0 else []) + [b[1][-1] for b in blocks if b[0] != "same"]
     if sorted(points) != sorted(int(k) for k in ranges):
         logger.warning("the model card's int8 ranges do not fit its network; using float32")
         return None

@@ -535,52 +535,54 @@ def detect_faces(
     if tiles is None:
         tiles = not any(f.box[2] >= TILE_SKIP_FRACTION * max(bounds) for f in faces)
     if tiles and len(faces) < num_faces:
-        candidates: list[tuple[float, Seed]] = []
-        for x, y, side in tile_grid(width, height):
-            tile = small[y : y + side, x : x + side]
-            for seed in seeds_from_result(detect(detector, tile), side, side, scale, (x, y), bounds):
-                cx, cy = seed.box[0] + seed.box[2] / 2, seed.box[1] + seed.box[3] / 2
-                candidates.append((max(abs(cx / scale - x - side / 2), abs(cy / scale - y - side / 2)) / side, seed))
-        faces += read([seed for _, seed in sorted(candidates, key=lambda c: c[0])], faces)
+        faces += read(_tile_finds(small, scale, bounds, lambda part: detect(detector, part), seeds_from_result), faces)
     if not faces:
         faces = read(_padded_retry(lambda part: detect(detector, part), seeds_from_result, small, scale, bounds), [])
     faces = sorted(faces, key=lambda f: -f.box[2] * f.box[3])[:num_faces]
     return sorted(faces, key=lambda f: (f.box[0], f.box[1]))
 
 
-def _search(
-    image: Any,
-    num_faces: int,
-    max_side: int,
-    tiles: bool | None,
+def _tile_finds(
+    small: np.ndarray,
+    scale: float,
+    bounds: tuple[float, float],
     run: Callable[[np.ndarray], Any],
-    convert: Callable[..., list[Any]] = faces_from_result,
+    convert: Callable[..., list[Any]],
 ) -> list[Any]:
-    """Faces (or seeds) of one image: ``run`` (a landmarker or a detector) on the whole detection copy, then on
-    half-overlapping tiles where no large face was found, duplicates merged (the most central reading of each
-    face wins), then (nothing found at all) on a padded, upscaled copy. ``convert`` turns a result into objects
-    with a ``box`` in original pixels (:func:`faces_from_result`, :func:`seeds_from_result`)."""
+    """What ``run`` (a landmarker or a detector) finds on each half-overlapping tile of the detection copy,
+    converted to original pixels (``convert``: :func:`faces_from_result` or :func:`seeds_from_result`), the most
+    central in its tile first: a face cut by a tile's edge is read better on the tile it sits in the middle of."""
+    height, width = small.shape[:2]
+    candidates: list[tuple[float, Any]] = []
+    for x, y, side in tile_grid(width, height):
+        tile = small[y : y + side, x : x + side]
+        for found in convert(run(tile), side, side, scale, (x, y), bounds):
+            cx, cy = found.box[0] + found.box[2] / 2, found.box[1] + found.box[3] / 2
+            candidates.append((max(abs(cx / scale - x - side / 2), abs(cy / scale - y - side / 2)) / side, found))
+    return [found for _, found in sorted(candidates, key=lambda c: c[0])]
+
+
+def _search(
+    image: Any, num_faces: int, max_side: int, tiles: bool | None, run: Callable[[np.ndarray], Any]
+) -> list[Face]:
+    """The landmarker's own reading of one image (``run``): the whole detection copy, then half-overlapping tiles
+    where no large face was found, duplicates merged (the whole image's and the most central tile's reading of
+    each face win), then (nothing found at all) a padded, upscaled copy."""
     small, scale = detection_copy(image, max_side)
     height, width = small.shape[:2]
     bounds = (width * scale, height * scale)
-    found = convert(run(small), width, height, scale)
+    found = faces_from_result(run(small), width, height, scale)
     if tiles is None:
         tiles = not any(f.box[2] >= TILE_SKIP_FRACTION * max(bounds) for f in found)
     if not tiles or len(found) >= num_faces:
-        return found or _padded_retry(run, convert, small, scale, bounds)
-    candidates: list[tuple[float, Any]] = [(0.0, f) for f in found]
-    for x, y, side in tile_grid(width, height):
-        tile = small[y : y + side, x : x + side]
-        for face in convert(run(tile), side, side, scale, (x, y), bounds):
-            cx, cy = face.box[0] + face.box[2] / 2, face.box[1] + face.box[3] / 2
-            centrality = max(abs(cx / scale - x - side / 2), abs(cy / scale - y - side / 2)) / side
-            candidates.append((centrality, face))
-    kept: list[Any] = []
-    for _, face in sorted(candidates, key=lambda c: c[0]):
+        return found or _padded_retry(run, faces_from_result, small, scale, bounds)
+    kept: list[Face] = []
+    for face in found + _tile_finds(small, scale, bounds, run, faces_from_result):
         if all(_overlap(face.box, other.box) < 0.5 for other in kept):
             kept.append(face)
     kept = sorted(kept, key=lambda f: -f.box[2] * f.box[3])[:num_faces]
-    return sorted(kept, key=lambda f: (f.box[0], f.box[1])) or _padded_retry(run, convert, small, scale, bounds)
+    kept.sort(key=lambda f: (f.box[0], f.box[1]))
+    return kept or _padded_retry(run, faces_from_result, small, scale, bounds)
 
 
 def _padded_retry(
