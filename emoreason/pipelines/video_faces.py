@@ -59,6 +59,8 @@ def _box_crop(image: Any, face: Any, size: int = 224) -> Any:
 VIDEO_REFINE_BELOW = 0.1
 SAMPLINGS = ("fixed", "adaptive")
 PROBE_EVERY = MIN_RUN_FRAMES  # adaptive sampling: every this many sampled frames is read (module docstring)
+# a frame as the landmarker stage hands it on: (frame, faces, copied from a later probe, frame labels or None)
+Detected = tuple[media.Frame, list[Any], bool, "list[str] | None"]
 
 
 def _face_backend(options: VideoOptions) -> tuple[Any, Any, Any, Any]:
@@ -164,9 +166,12 @@ def faces_pass(
             expression.read_expressions(model, frame.image, [f for f in found if expression.has_landmarks(f)])
         return found
 
-    def key(found: list[Any]) -> tuple[int, tuple[str, ...]]:
-        labels = (frame_label(f.aus, options.label_set, tuple(f.uncertain_aus), f.expression, fusion) for f in found)
-        return len(found), tuple(sorted(labels))
+    def labels_of(found: list[Any]) -> list[str]:
+        """The frame label of each read face (handed on to :func:`read_frame`, so it is worked out once)."""
+        return [frame_label(f.aus, options.label_set, tuple(f.uncertain_aus), f.expression, fusion) for f in found]
+
+    def key(labels: list[str]) -> tuple[int, tuple[str, ...]]:
+        return len(labels), tuple(sorted(labels))
 
     def probes(frames: Iterator[media.Frame]) -> Iterator[tuple[media.Frame, list[Any], list[media.Frame]]]:
         """(probe, its faces as the landmarker found them, the frames held since the last probe) in frame order;
@@ -182,11 +187,12 @@ def faces_pass(
             last = held.pop()
             yield last, landmarks(last, prober), held
 
-    def detected(frames: Iterator[media.Frame]) -> Iterator[tuple[media.Frame, list[Any], bool]]:
-        """(frame, its faces, whether the faces were copied from a later probe) in frame order."""
+    def detected(frames: Iterator[media.Frame]) -> Iterator[Detected]:
+        """(frame, its faces, whether the faces were copied from a later probe, their frame labels where adaptive
+        sampling has worked them out already) in frame order."""
         if options.sampling != "adaptive":
             for frame in frames:
-                yield frame, landmarks(frame), False
+                yield frame, landmarks(frame), False, None
             return
         last: tuple[int, tuple[str, ...]] | None = None
         recheck = False  # the last probe changed the faces: the frames after it are read too
@@ -197,10 +203,11 @@ def faces_pass(
 
         def probe(
             frame: media.Frame, found: list[Any], held: list[media.Frame]
-        ) -> Iterator[tuple[media.Frame, list[Any], bool]]:
+        ) -> Iterator[Detected]:
             nonlocal last, recheck
             found = prepare(frame, found)
-            now = key(found)
+            labels = labels_of(found)
+            now = key(labels)
             changed = now != last
             only_here = True  # no frame read between the two probes shows the new faces yet
             for f in held:
@@ -209,21 +216,22 @@ def faces_pass(
                 if changed or recheck or not windows_at(f.time) <= seen | windows_at(frame.time):
                     seen.update(windows_at(f.time))
                     got = prepare(f, landmarks(f))
-                    only_here = only_here and key(got) != now
-                    yield f, got, False
+                    got_labels = labels_of(got)
+                    only_here = only_here and key(got_labels) != now
+                    yield f, got, False, got_labels
                 else:
-                    yield f, [face.model_copy() for face in found], True
+                    yield f, [face.model_copy() for face in found], True, labels
             seen.update(windows_at(frame.time))
             recheck = changed and last is not None and only_here
             last = now
-            yield frame, found, False
+            yield frame, found, False, labels
 
         found_probes = probes(frames) if prober is None else read_ahead(probes(frames), 2)
         with closing(found_probes):
             for frame, found, held in found_probes:
                 yield from probe(frame, found, held)
 
-    def read_frame(frame: media.Frame, found: list[Any], copied: bool = False) -> None:
+    def read_frame(frame: media.Frame, found: list[Any], copied: bool, labels: list[str] | None) -> None:
         nonlocal seg_i
         tracker.update(found, frame.time)
         close(frame.time)
@@ -241,11 +249,11 @@ def faces_pass(
         if model is not None:
             unread = [f for f in found if expression.has_landmarks(f) and not f.expression]
             expression.read_expressions(model, frame.image, unread)
-        for face in found:
+        for k, face in enumerate(found):
             aus = face.aus
             tid = int(face.track_id)  # type: ignore[arg-type]
             quality = (tuple(face.quality), face.quality_text, tuple(face.uncertain_aus))
-            label = frame_label(aus, options.label_set, quality[2], face.expression, fusion)
+            label = labels[k] if labels else frame_label(aus, options.label_set, quality[2], face.expression, fusion)
             series.setdefault(tid, AUSeries(tid)).add(frame.time, aus, face.box, quality, label, face.expression)
             if copied:  # a reading copied from a later probe: its landmarks are not on this frame's image
                 continue
@@ -263,12 +271,12 @@ def faces_pass(
         if frames is None:
             frames = media.iter_frames(path, options.fps, max_side=options.max_side, report=report)
             with closing(read_ahead(frames)) as decoded, closing(read_ahead(detected(decoded), 2)) as stream:
-                for frame, found, copied in stream:
-                    read_frame(frame, found, copied)
+                for frame, found, copied, labels in stream:
+                    read_frame(frame, found, copied, labels)
         else:  # a live source: the landmarker's first run (a second or more) before the stream's first frame
             landmarks(media.Frame(np.zeros((64, 64, 3), np.uint8), -1.0, -1, -1))
-            for frame, found, copied in detected(frames):
-                read_frame(frame, found, copied)
+            for frame, found, copied, labels in detected(frames):
+                read_frame(frame, found, copied, labels)
                 if on_frame is not None:
                     on_frame(frame, found, series, peaks)
         close(float("inf"))
