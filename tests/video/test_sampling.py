@@ -73,3 +73,21 @@ def test_an_unknown_sampling_is_one_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(EmoreasonError, match="sampling 'sparse' is not one of: fixed, adaptive"):
         video_faces.faces_pass(tmp_path / "x.mp4", VideoOptions(sampling="sparse"), [(0.0, 1.0)], [])
+
+
+def test_the_probes_thread_gives_the_readings_of_one_landmarker_thread(tmp_path: Path) -> None:
+    """On a file the probes are found a stage ahead, in a thread with a landmarker of their own; frames handed in
+    (``frames=``) are read in one thread with one landmarker. Both give the same series, frame for frame."""
+    from emoreason.perception import media
+
+    clip = tm.make_face_video(tmp_path / "face.mp4", seconds=6.0, audio=None, hide=(3.0, 4.0))
+    options = VideoOptions(sampling="adaptive")
+    threaded, _ = video_faces.faces_pass(clip, options, [(0.0, 3.0), (3.0, 6.0)], [])
+    inline, _ = video_faces.faces_pass(
+        None, options, [(0.0, 3.0), (3.0, 6.0)], [], frames=media.iter_frames(clip, options.fps, options.max_side)
+    )
+    assert sorted(threaded) == sorted(inline) and len(threaded) == 2
+    for k in threaded:
+        assert threaded[k].times == inline[k].times and threaded[k].labels == inline[k].labels
+        assert threaded[k].keys == inline[k].keys and threaded[k].boxes == inline[k].boxes
+        assert all((a == b).all() for a, b in zip(threaded[k].rows, inline[k].rows, strict=True))
