@@ -54,6 +54,7 @@ PAD = 0.25  # when nothing is found: retry on a copy with a grey border of this 
 PAD_MIN_SIDE = 256  # ...upscaled so the face part is at least this many pixels (tight crops, 48x48 thumbnails)
 _CACHE: dict[tuple[str, int, float], Any] = {}
 _DETECTORS: dict[tuple[str, float], Any] = {}
+_SLOTS: dict[tuple[str, float, int], tuple[Any, Any]] = {}  # search_models: (path, confidence, slot) -> its pair
 _RESOLVED: dict[tuple[str, str], str] = {}  # (model path as given, $EMOREASON_FACE_MODEL) -> the bundle's path
 _CACHE_LOCK = threading.Lock()
 # one per landmarker (a MediaPipe graph runs one image at a time), gone with it: a server makes one per video
@@ -197,17 +198,32 @@ def get_face_detector(
         return _DETECTORS[key]
 
 
+def search_models(model_path: str | os.PathLike[str] | None = None, slot: int = 0) -> tuple[Any, Any]:
+    """The (face detector, IMAGE-mode landmarker) pair :func:`detect_faces` searches with (``models``): slot 0 is
+    the process-wide pair it uses by default, each further slot a process-wide pair of its own (created once,
+    ~25 ms, closed at exit), so several threads can search photos at once (each graph reads one image at a
+    time)."""
+    if slot == 0:
+        return get_face_detector(model_path), get_landmarker(2, model_path)
+    key = (_model_path(model_path), MIN_DETECTION_CONFIDENCE, slot)
+    with _CACHE_LOCK:
+        if key not in _SLOTS:
+            _SLOTS[key] = (create_face_detector(key[0]), create_landmarker("image", 2, key[0]))
+        return _SLOTS[key]
+
+
 def close_landmarkers() -> None:
     """Close cached landmarkers and detectors before interpreter shutdown (MediaPipe's __del__ fails noisily
     after it)."""
     with _CACHE_LOCK, quiet_native_logs():  # the detector says "DestroyAccelerator" on stderr as it closes
-        for graph in [*_CACHE.values(), *_DETECTORS.values()]:
+        for graph in [*_CACHE.values(), *_DETECTORS.values(), *(g for pair in _SLOTS.values() for g in pair)]:
             try:
                 graph.close()
             except Exception:  # noqa: BLE001 - shutting down anyway; make __del__ a no-op
                 graph._handle = None
         _CACHE.clear()
         _DETECTORS.clear()
+        _SLOTS.clear()
         _RESOLVED.clear()
 
 
@@ -496,6 +512,7 @@ def detect_faces(
     landmarker: Any = None,
     tiles: bool | None = None,
     refine: bool = True,
+    models: tuple[Any, Any] | None = None,
 ) -> list[Face]:
     """All faces in a PIL image or RGB array, boxes and landmarks in the image's own pixels, left to right.
 
@@ -506,7 +523,8 @@ def detect_faces(
     faces are found by the landmarker bundle's face detector (:func:`get_face_detector`) and each is read by the
     landmarker on its own aligned crop (:func:`read_seed`), so a face in a group photo reads as it does alone;
     ``refine=False`` is the landmarker's own reading of the whole image and its tiles (``landmarker``, default
-    the process-wide one), with no crops.
+    the process-wide one), with no crops. ``models`` is the (face detector, landmarker) pair the default search
+    uses, where not the process-wide ones (a thread of its own: each MediaPipe graph reads one image at a time).
     """
     if not refine:
         landmarker = landmarker or get_landmarker(num_faces, model_path)
@@ -517,7 +535,7 @@ def detect_faces(
     small, scale = detection_copy(rgb, max_side)
     height, width = small.shape[:2]
     bounds = (width * scale, height * scale)
-    detector, reader = get_face_detector(model_path), get_landmarker(2, model_path)
+    detector, reader = models or (get_face_detector(model_path), get_landmarker(2, model_path))
 
     def read(seeds: list[Seed], kept: list[Face]) -> list[Face]:
         """The seeds' faces, less the seeds that lie inside a face already read (a tile's copy of it)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Iterator
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -102,13 +101,20 @@ def _save_crop(crop: Any, crops_dir: Path, name: str) -> None:
         crop.save(tmp, format="PNG")
 
 
-def find_faces(pixels: Any, options: ImageOptions) -> list[Face]:
+def find_faces(pixels: Any, options: ImageOptions, models: tuple[Any, Any] | None = None) -> list[Face]:
     """The faces of a photo, found by the face detector and read by the landmarker on their aligned crops
-    (:func:`~emoreason.perception.faces.detect_faces`): what the read-ahead thread does for the next photo while
-    this one gets its AUs, face model and reasoning."""
+    (:func:`~emoreason.perception.faces.detect_faces`; ``models``: a detector and landmarker of the calling
+    thread's own, else the process-wide ones): what the read-ahead threads do for the next photos while this one
+    gets its AUs, face model and reasoning."""
     from emoreason.perception.faces import detect_faces
 
-    return detect_faces(pixels, num_faces=options.num_faces, model_path=options.face_model)
+    return detect_faces(pixels, num_faces=options.num_faces, model_path=options.face_model, models=models)
+
+
+# read-ahead threads for a batch of photos (map_ahead), each searching with a process-wide detector and landmarker
+# of its own (faces.search_models), for batches of at least PARALLEL_FROM paths
+SEARCH_THREADS = 2
+PARALLEL_FROM = 3
 
 
 def perceive_image(
@@ -177,28 +183,31 @@ def face_evidence(path: Path, index: int, face: Face, label_set: str, fusion: di
 
 
 def _prefetch(
-    paths: Iterable[str | os.PathLike[str]], options: ImageOptions, ahead: int = 2
+    paths: Iterable[str | os.PathLike[str]], options: ImageOptions
 ) -> Iterator[tuple[Any, Any, list[Face] | None]]:
-    """(path, loaded RGB array or the exception loading raised, its :func:`find_faces` faces or None), up to
-    ``ahead`` files in advance in a thread (:func:`emoreason.pipelines.read_ahead.read_ahead`). Pillow's decoders
-    and MediaPipe release the GIL, so on two cores the next photo is decoded, searched and read by the landmarker
+    """(path, loaded RGB array or the exception loading raised, its :func:`find_faces` faces or None), a few files
+    in advance in ``SEARCH_THREADS`` threads (:func:`emoreason.pipelines.read_ahead.map_ahead`), each with a
+    detector and landmarker of its own (:func:`emoreason.perception.faces.search_models`). Pillow's decoders and
+    MediaPipe release the GIL, so on two cores the next photos are decoded, searched and read by the landmarker
     while this one gets its AUs, face model and reasoning. A search that fails is left to the consumer (None),
     which runs it again and reports the error for that path."""
+    from emoreason.perception import faces
     from emoreason.perception.images import as_array, load_image
-    from emoreason.pipelines.read_ahead import read_ahead
+    from emoreason.pipelines.read_ahead import map_ahead
 
-    def load(path: Any) -> tuple[Any, Any, list[Face] | None]:
+    threads = SEARCH_THREADS if not hasattr(paths, "__len__") or len(paths) >= PARALLEL_FROM else 1  # type: ignore
+
+    def load(path: Any, worker: int) -> tuple[Any, Any, list[Face] | None]:
         try:
             pixels = as_array(load_image(path))  # the pixel copy MediaPipe needs is made here, off the main thread
         except Exception as err:  # noqa: BLE001 - handed to the consumer, which reports it per path
             return path, err, None
         try:
-            return path, pixels, find_faces(pixels, options)
+            return path, pixels, find_faces(pixels, options, faces.search_models(options.face_model, worker))
         except Exception:  # noqa: BLE001 - the consumer runs it again and reports the error itself
             return path, pixels, None
 
-    with closing(read_ahead((load(path) for path in paths), ahead)) as loaded:
-        yield from loaded
+    yield from map_ahead(load, paths, workers=threads, ahead=threads)
 
 
 def _start(

@@ -167,8 +167,9 @@ def test_the_shipped_model_runs_in_int8_from_its_card_and_reads_as_float32_does(
 
 
 def test_analyze_reads_the_same_with_the_first_pass_read_ahead(face_photo: Path) -> None:
-    """analyze runs the next photo's first landmarker pass in its read-ahead thread; the readings are the same as
-    perceiving the photo on its own."""
+    """analyze searches and reads the next photos in two read-ahead threads, each with a detector and landmarker
+    of its own (the second photo of three goes to the second thread); the readings are the same as perceiving the
+    photo on its own."""
     from emoreason.pipelines.image import ImageOptions, analyze_paths, perceive_image
     from emoreason.reasoning.rules import RuleReasoner
 
@@ -178,3 +179,8 @@ def test_analyze_reads_the_same_with_the_first_pass_read_ahead(face_photo: Path)
         (face,) = result.faces
         assert face.aus == alone.aus and face.expression == alone.expression
         assert face.box == alone.box
+    from emoreason.perception import faces
+
+    first, second = faces.search_models(None, 0), faces.search_models(None, 1)
+    assert first == (faces.get_face_detector(), faces.get_landmarker(2)) and faces.search_models(None, 1) is second
+    assert not set(map(id, first)) & set(map(id, second))

@@ -63,3 +63,46 @@ def test_a_consumer_error_inside_a_caption_stops_the_stages(monkeypatch: pytest.
     with pytest.raises(RuntimeError, match="reading failed"):
         video_faces.faces_pass(face_video, VideoOptions(no_speech=True), [(0.0, 100.0)], [])
     assert _threads() == 0
+
+
+def _pool_threads() -> int:
+    return sum(t.name.startswith("emoreason-read-ahead-") for t in threading.enumerate())
+
+
+def test_map_ahead_keeps_the_order_and_gives_item_i_to_worker_i_mod_workers() -> None:
+    from emoreason.pipelines.read_ahead import map_ahead
+
+    names: dict[int, set[str]] = {0: set(), 1: set()}
+
+    def work(item: int, worker: int) -> tuple[int, int]:
+        names[worker].add(threading.current_thread().name)
+        time.sleep(0.01 * (item % 3))  # later items may finish first
+        return item, worker
+
+    got = list(map_ahead(work, iter(range(9)), workers=2, ahead=3))
+    assert got == [(i, i % 2) for i in range(9)]
+    assert len(names[0]) == len(names[1]) == 1 and names[0] != names[1]  # one thread per worker
+    assert _pool_threads() == 0
+
+
+def test_map_ahead_raises_where_the_item_is_reached_and_stops_early_without_threads_left() -> None:
+    from emoreason.pipelines.read_ahead import map_ahead
+
+    started: list[int] = []
+
+    def work(item: int, worker: int) -> int:
+        started.append(item)
+        if item == 2:
+            raise ValueError("photo 2 is damaged")
+        return item
+
+    got = []
+    with pytest.raises(ValueError, match="photo 2 is damaged"):
+        for item in map_ahead(work, iter(range(100)), workers=2, ahead=3):
+            got.append(item)
+    assert got == [0, 1] and _pool_threads() == 0
+    assert len(started) <= 6  # bounded: never more than `ahead` items past the consumer
+
+    with closing(map_ahead(lambda item, worker: item, iter(range(100)), workers=2, ahead=3)) as stream:
+        assert next(stream) == 0
+    assert _pool_threads() == 0
