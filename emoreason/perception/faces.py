@@ -524,7 +524,7 @@ def detect_faces(
     landmarker on its own aligned crop (:func:`read_seed`), so a face in a group photo reads as it does alone;
     ``refine=False`` is the landmarker's own reading of the whole image and its tiles (``landmarker``, default
     the process-wide one), with no crops. ``models`` is the (face detector, landmarker) pair the default search
-    uses, where not the process-wide ones (a thread of its own: each MediaPipe graph reads one image at a time).
+    uses (:func:`search_models`; default its slot 0, the process-wide pair).
     """
     if not refine:
         landmarker = landmarker or get_landmarker(num_faces, model_path)
@@ -535,7 +535,7 @@ def detect_faces(
     small, scale = detection_copy(rgb, max_side)
     height, width = small.shape[:2]
     bounds = (width * scale, height * scale)
-    detector, reader = models or (get_face_detector(model_path), get_landmarker(2, model_path))
+    detector, reader = models or search_models(model_path)
 
     def read(seeds: list[Seed], kept: list[Face]) -> list[Face]:
         """The seeds' faces, less the seeds that lie inside a face already read (a tile's copy of it)."""
