@@ -15,6 +15,13 @@ one torch thread, and in int8 where the card carries activation ranges (its ``in
 on training crops: ``int8_calibration``) and torch has a quantized CPU engine: ~3x faster than float32, and on
 FER2013 PublicTest's crops the shipped weights score WAR 0.6851 / UAR 0.6643 in int8 against 0.6849 / 0.6636 in
 float32 (the first convolution stays float32: ``FLOAT_FIRST_CONV``). ``EMOREASON_EXPRESSION_INT8=0`` keeps float32.
+
+int8 is an approximation of the network the recipe trained and chose, so where it is close to a tie it is not
+trusted: a crop whose two most probable classes are less than the card's ``int8.tie_margin`` apart (twice the
+largest probability change int8 made on the recipe's calibration crops: ``int8_tie_margin``) is read again by the
+float32 network, and that reading is the one given. Where int8's margin is wider, no change of that size can swap
+its top class, so the label is float32's; the near ties (about one FER2013 PublicTest crop in ten for the
+shipped weights, tie margin 0.10) cost one float32 pass each.
 """
 
 from __future__ import annotations
@@ -179,6 +186,41 @@ def int8_calibration(network: Any, crops: np.ndarray) -> dict[str, Any] | None:
     }
 
 
+def int8_tie_margin(network: Any, block: dict[str, Any], crops: np.ndarray, bias: np.ndarray) -> dict[str, float]:
+    """How far int8 strays from float32 on ``crops`` ((N, 48, 48) uint8, the calibration crops): the largest change
+    of any class probability (offsets ``bias`` applied, crop and mirror averaged, as inference reads) and the
+    ``tie_margin`` made from it, twice that rounded up to the next 0.01: a top-two gap of at least that survives
+    any change that size, so only narrower ones are read again in float32. {} where there is no int8 network."""
+    quantized = int8_network(network, block)
+    if quantized is None:
+        return {}
+    offsets = np.asarray(bias, dtype=np.float32)
+    exact = _softmax(_forward(network, crops) + offsets)
+    approx = _softmax(_forward(quantized, crops) + offsets)
+    change = float(np.abs(exact - approx).max()) if len(crops) else 0.0
+    return {"max_probability_change": round(change, 4), "tie_margin": math.ceil(200 * change) / 100}
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _forward(network: Any, crops: np.ndarray, flip: bool = True, batch: int = 256) -> np.ndarray:
+    """Logits (N, classes) of ``network`` for (N, 48, 48) uint8 grey crops, standardised, averaged with the mirror
+    image where ``flip``; in batches of ``batch`` crops, on the caller's torch threads."""
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(crops), batch):
+            x = torch.from_numpy(np.ascontiguousarray(crops[i : i + batch], dtype=np.float32)).unsqueeze(1)
+            x = standardize(x).contiguous(memory_format=torch.channels_last)
+            out.append((flip_averaged(network, x) if flip else network(x)).float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
 def _qparams(low: float, high: float, reduce_range: bool) -> tuple[float, int]:
     """Scale and zero point of an unsigned 8-bit activation over [low, high] (as torch's MinMaxObserver)."""
     qmin, qmax = (0, 127) if reduce_range else (0, 255)
@@ -317,27 +359,29 @@ class ExpressionModel:
     path: Path
     card: dict[str, Any] = field(default_factory=dict)
     precision: str = "float32"  # "int8" where the card has int8 ranges and torch can quantize (int8_network)
+    exact: Any = None  # with int8: the float32 network, which reads again the crops int8 finds near a tie
+    tie_margin: float = 0.0  # with int8: top-two probability gaps under this are read again by ``exact``
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def logits(self, crops: np.ndarray, flip: bool = True) -> np.ndarray:
-        """Raw logits (N, classes) for (N, 48, 48) uint8 grey crops; ``flip`` averages with the mirror image."""
-        import torch
-
-        x = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32)).unsqueeze(1)
-        x = standardize(x)
-        with self._lock, torch.inference_mode(), one_thread():
-            x = x.contiguous(memory_format=torch.channels_last)
-            out = flip_averaged(self.network, x) if flip else self.network(x)
-        return out.float().numpy()
+        """Raw logits (N, classes) of ``network`` for (N, 48, 48) uint8 grey crops; ``flip`` averages with the
+        mirror image."""
+        with self._lock, one_thread():
+            return _forward(self.network, crops, flip)
 
     def probabilities(self, crops: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, classes), with the selection split's logit offsets applied."""
+        """Class probabilities (N, classes), with the selection split's logit offsets applied; with int8, the crops
+        whose two most probable classes are under ``tie_margin`` apart are read again in float32 (``exact``)."""
         if len(crops) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        z = self.logits(crops) + self.bias
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        probs = _softmax(self.logits(crops) + self.bias)
+        if self.exact is not None and self.tie_margin > 0 and probs.shape[1] > 1:
+            top = np.sort(probs, axis=1)
+            near = np.flatnonzero(top[:, -1] - top[:, -2] < self.tie_margin)
+            if len(near):
+                with self._lock, one_thread():
+                    probs[near] = _softmax(_forward(self.exact, np.asarray(crops)[near]) + self.bias)
+        return probs
 
     def read(self, crops: list[np.ndarray]) -> list[dict[str, float]]:
         """One ``{label: probability}`` dict per crop (rounded to 4 places; they sum to 1 up to rounding)."""
@@ -401,16 +445,18 @@ def load_expression_model(path: str | os.PathLike[str] | None = None) -> Express
             "`emoreason train face-model` for this version, or its card does not match it"
         ) from err
     network = fold_batch_norm(network.eval())
-    precision = "float32"
+    precision, exact, tie_margin = "float32", None, 0.0
     if card.get("int8") and os.environ.get(ENV_INT8, "1") != "0":
         quantized = int8_network(network, card["int8"])
         if quantized is not None:
-            network, precision = quantized, "int8"
+            # a card without a measured tie margin (written before it was) re-reads nothing: plain int8
+            network, precision, exact = quantized, "int8", network
+            tie_margin = float(card["int8"].get("tie_margin", 0.0))
     offsets = state.get("bias_offsets")
     bias = offsets.float().numpy() if offsets is not None else np.zeros(len(labels), dtype=np.float32)
     if bias.shape != (len(labels),):
         raise EmoreasonError(f"{weights}: bias_offsets has shape {tuple(bias.shape)}, expected ({len(labels)},)")
-    return ExpressionModel(network, labels, bias.astype(np.float32), weights, card, precision)
+    return ExpressionModel(network, labels, bias.astype(np.float32), weights, card, precision, exact, tie_margin)
 
 
 _CACHE: dict[str, ExpressionModel] = {}

@@ -451,7 +451,7 @@ def train_face_model(config: FaceModelConfig, progress: Callable[[str], None] | 
         x_rep, y_rep = corpus.splits[report]
         card["report"] = scores(y_rep, (predict_logits(final, x_rep, cpu) + offsets).argmax(axis=1))
         card["report"]["note"] = "evaluated once, after every choice was made on the selection split"
-    int8 = calibrate_int8(final, x_train, config.seed)
+    int8 = calibrate_int8(final, x_train, config.seed, offsets)
     if int8 is not None:
         card["int8"] = int8
     weights_file = out / "expression.safetensors"
@@ -470,17 +470,22 @@ def train_face_model(config: FaceModelConfig, progress: Callable[[str], None] | 
 INT8_CALIBRATION_CROPS = 2000
 
 
-def calibrate_int8(network: Any, x_train: np.ndarray, seed: int) -> dict[str, Any] | None:
+def calibrate_int8(network: Any, x_train: np.ndarray, seed: int, offsets: np.ndarray) -> dict[str, Any] | None:
     """The card's ``int8`` block (``perception.expression.int8_calibration``) on ``INT8_CALIBRATION_CROPS``
-    training crops drawn with ``seed``: the activation ranges inference quantizes with. None where torch cannot."""
-    from emoreason.perception.expression import fold_batch_norm, int8_calibration
+    training crops drawn with ``seed``: the activation ranges inference quantizes with, and on the same crops
+    (``int8_tie_margin``, with the chosen logit ``offsets``) the largest probability change int8 makes and the
+    tie margin under which inference reads a crop again in float32. None where torch cannot."""
+    import copy
+
+    from emoreason.perception.expression import fold_batch_norm, int8_calibration, int8_tie_margin
 
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(x_train), min(INT8_CALIBRATION_CROPS, len(x_train)), replace=False))
-    block = int8_calibration(fold_batch_norm(network.eval()), x_train[pick])
+    folded = fold_batch_norm(copy.deepcopy(network).eval().cpu())
+    block = int8_calibration(folded, x_train[pick])
     if block is None:
         return None
-    return block | {"split": "train", "seed": int(seed)}
+    return block | int8_tie_margin(folded, block, x_train[pick], offsets) | {"split": "train", "seed": int(seed)}
 
 
 def _save(network: Any, offsets: np.ndarray, path: Path) -> None:

@@ -166,6 +166,37 @@ def test_the_shipped_model_runs_in_int8_from_its_card_and_reads_as_float32_does(
     assert expression.int8_network(full.network, broken) is None
 
 
+def test_int8_near_ties_are_read_again_in_float32_and_wider_margins_keep_the_float32_label(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A crop whose int8 top-two gap is under the card's tie margin gets the float32 network's probabilities
+    exactly; a wider one keeps int8's, whose top class is float32's. The margin is twice the largest probability
+    change the recipe measured on its calibration crops."""
+    if expression._int8_engine() is None:
+        pytest.skip("this torch has no quantized CPU engine")
+    from dataclasses import replace
+
+    model = expression.load_expression_model()
+    block = model.card["int8"]
+    assert model.exact is not None and model.tie_margin == block["tie_margin"] > 0
+    assert model.tie_margin >= 2 * block["max_probability_change"]
+    monkeypatch.setenv(expression.ENV_INT8, "0")
+    full = expression.load_expression_model()
+    plain = replace(model, tie_margin=0.0)  # int8 alone
+    rng = np.random.default_rng(1)
+    face = np.asarray(Image.open(DATA / "astronaut_face_48.png").convert("L")).astype(np.float32)
+    # the smiling face blended with noise and blurred shades: readings from clear to near-tied
+    crops = np.stack([(face * a + rng.normal(128, 60, face.shape) * (1 - a)).clip(0, 255).astype(np.uint8)
+                      for a in np.linspace(0.0, 1.0, 48)])
+    got, exact, approx = model.probabilities(crops), full.probabilities(crops), plain.probabilities(crops)
+    top = np.sort(approx, axis=1)
+    near = top[:, -1] - top[:, -2] < model.tie_margin
+    assert near.any() and (~near).any()
+    assert np.allclose(got[near], exact[near], atol=1e-5) and np.array_equal(got[~near], approx[~near])
+    assert np.array_equal(got.argmax(axis=1), exact.argmax(axis=1))
+    assert expression.int8_tie_margin(full.network, {"ranges": {"1": [0.0, 1.0]}}, crops, model.bias) == {}
+
+
 def test_analyze_reads_the_same_with_the_first_pass_read_ahead(face_photo: Path) -> None:
     """analyze searches and reads the next photos in two read-ahead threads, each with a detector and landmarker
     of its own (the second photo of three goes to the second thread); the readings are the same as perceiving the

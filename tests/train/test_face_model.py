@@ -58,6 +58,9 @@ def test_training_runs_end_to_end_and_the_card_counts_what_was_skipped(corpus: P
     assert set(card["pipeline"]["private_test"]["fused"]) >= {"war", "uar", "recall", "confusion", "no_reading"}
     assert card["terms"] and "Not for decisions" in card["out_of_scope"]
     assert card["int8"]["split"] == "train" and card["int8"]["crops"] == 28  # ranges from the training crops
+    # on the same crops: how far int8 strays, and the gap under which inference reads again in float32
+    change, margin = card["int8"]["max_probability_change"], card["int8"]["tie_margin"]
+    assert 0.0 <= change <= 1.0 and margin >= 2 * change and margin - 2 * change < 0.01 + 1e-9
     model = load_expression_model(weights)
     probs = model.read([np.zeros((48, 48), np.uint8) + 128])[0]
     assert set(probs) == set(EXPRESSION_LABELS) and abs(sum(probs.values()) - 1.0) < 1e-3
