@@ -214,11 +214,11 @@ def _forward(network: Any, crops: np.ndarray, flip: bool = True, batch: int = 25
 
     out = []
     with torch.inference_mode():
-        for i in range(0, len(crops), batch):
+        for i in range(0, max(len(crops), 1), batch):  # no crops: one empty batch, (0, classes) from the network
             x = torch.from_numpy(np.ascontiguousarray(crops[i : i + batch], dtype=np.float32)).unsqueeze(1)
             x = standardize(x).contiguous(memory_format=torch.channels_last)
             out.append((flip_averaged(network, x) if flip else network(x)).float().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(out)
 
 
 def _qparams(low: float, high: float, reduce_range: bool) -> tuple[float, int]:

@@ -475,13 +475,11 @@ def calibrate_int8(network: Any, x_train: np.ndarray, seed: int, offsets: np.nda
     training crops drawn with ``seed``: the activation ranges inference quantizes with, and on the same crops
     (``int8_tie_margin``, with the chosen logit ``offsets``) the largest probability change int8 makes and the
     tie margin under which inference reads a crop again in float32. None where torch cannot."""
-    import copy
-
     from emoreason.perception.expression import fold_batch_norm, int8_calibration, int8_tie_margin
 
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(x_train), min(INT8_CALIBRATION_CROPS, len(x_train)), replace=False))
-    folded = fold_batch_norm(copy.deepcopy(network).eval().cpu())
+    folded = fold_batch_norm(network.eval())
     block = int8_calibration(folded, x_train[pick])
     if block is None:
         return None
